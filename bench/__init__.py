@@ -1,0 +1,1 @@
+"""Benchmarks and evaluation harnesses; each prints its figures and a same-run baseline."""

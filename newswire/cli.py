@@ -1,0 +1,279 @@
+"""The ``newswire`` command. Each subcommand parses arguments, loads settings once, and
+hands typed values to the component that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from pydantic import ValidationError
+
+from newswire.settings import Settings, load_settings
+
+log = logging.getLogger("newswire")
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = load_settings()
+    except (ValidationError, FileNotFoundError, ValueError) as error:
+        print(f"newswire: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+    from newswire.logs import configure_logging
+
+    configure_logging(settings.observability.log_level, settings.observability.log_format)
+    command: Command = args.handler
+    try:
+        return command(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except NewswireError as error:
+        print(f"newswire: {error}", file=sys.stderr)
+        return 1
+
+
+class NewswireError(Exception):
+    """A failure the user can act on; printed without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newswire",
+        description="Streaming news ingestion: connectors -> Kafka -> Beam pipeline -> sinks.",
+        epilog="Settings come from newswire.toml (or $NEWSWIRE_CONFIG) and NEWSWIRE_<SECTION>__<FIELD> variables.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    broker = commands.add_parser("broker", help="run the local single-node Kafka broker (dev and CI)")
+    broker_actions = broker.add_subparsers(title="actions", metavar="ACTION", required=True)
+    for action, help_text in (
+        ("start", "provision Kafka from Maven Central if needed, start it, wait until it answers"),
+        ("stop", "stop the broker cleanly"),
+        ("status", "say whether it runs, where, and where its log is"),
+    ):
+        sub = broker_actions.add_parser(action, help=help_text, description=help_text)
+        sub.set_defaults(handler=_broker, action=action, command="broker")
+
+    topics = commands.add_parser("topics", help="list topics with end offsets and lag, or create them")
+    topics.add_argument("action", nargs="?", choices=["list", "create"], default="list")
+    topics.set_defaults(handler=_topics, command="topics")
+
+    schema = commands.add_parser("schema", help="published JSON Schemas of the records")
+    schema_actions = schema.add_subparsers(title="actions", metavar="ACTION", required=True)
+    export = schema_actions.add_parser("export", help="write JSON Schema files for non-Python consumers")
+    export.add_argument("directory", type=Path)
+    export.set_defaults(handler=_schema_export, command="schema")
+
+    replay = commands.add_parser("replay", help="publish seed articles to the raw topic")
+    replay.add_argument("path", nargs="?", type=Path, help="seed file or directory (default: replay.seeds_dir)")
+    replay.add_argument("--rate", type=float, help="articles per second (default: replay.rate; 0 = unpaced)")
+    replay.add_argument("--loop", action="store_true", help="replay again and again until interrupted")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    replay.set_defaults(handler=_replay, command="replay")
+
+    pipeline = commands.add_parser("pipeline", help="run the Beam pipeline over the raw topic in micro-batches")
+    pipeline.add_argument(
+        "--until-caught-up", action="store_true", help="consume up to the end offsets seen at start, then exit"
+    )
+    pipeline.set_defaults(handler=_pipeline, command="pipeline")
+
+    tail = commands.add_parser("tail", help="print records of a topic as they arrive")
+    tail.add_argument("topic", help="topic name, or one of: raw, enriched, duplicates, dead_letter")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    tail.add_argument("--json", action="store_true", help="print raw JSON values, one per line")
+    tail.add_argument("--limit", type=int, help="stop after this many records")
+    tail.add_argument("--timeout", type=float, help="stop after this many idle seconds")
+    tail.set_defaults(handler=_tail, command="tail")
+
+    up = commands.add_parser(
+        "up", help="the service on its embedded defaults: broker, topics, seed replay, continuous pipeline"
+    )
+    up.add_argument("--once", action="store_true", help="stop after the first catch-up instead of running on")
+    up.set_defaults(handler=_up, command="up")
+
+    show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
+    show.set_defaults(handler=_settings, command="settings")
+    return parser
+
+
+def _broker(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.broker import BrokerError, LocalBroker
+
+    broker = LocalBroker(settings.broker, settings.topics)
+    try:
+        if args.action == "start":
+            info = broker.start()
+            print(f"kafka broker running at {info.bootstrap} (pid {info.pid}); log: {info.log_path}")
+        elif args.action == "stop":
+            stopped = broker.stop()
+            print("kafka broker stopped" if stopped else "kafka broker was not running")
+        else:
+            status = broker.status()
+            print(status.describe())
+            return 0 if status.running else 3
+    except BrokerError as error:
+        raise NewswireError(str(error)) from error
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.topics import describe_topics, ensure_topics
+
+    if args.action == "create":
+        created = ensure_topics(settings.kafka, settings.topics)
+        print(f"topics ready: {', '.join(created)}")
+        return 0
+    for line in describe_topics(settings.kafka, settings.topics, consumer_group=settings.pipeline.consumer_group):
+        print(line)
+    return 0
+
+
+def _schema_export(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.export import write_json_schemas
+
+    for path in write_json_schemas(args.directory):
+        print(path)
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.base import run_source
+    from connectors.seeds import SeedSource
+    from newswire import wiring
+
+    path = args.path or settings.replay.seeds_dir
+    rate = settings.replay.rate if args.rate is None else args.rate
+    if rate < 0:
+        raise NewswireError("--rate must be 0 (unpaced) or positive")
+    try:
+        source = SeedSource(path, max_file_bytes=settings.replay.max_file_bytes)
+        source.files()
+    except FileNotFoundError as error:
+        raise NewswireError(str(error)) from error
+    stop = _stop_on_signals()
+    with wiring.publisher(settings) as publisher:
+        passes = 0
+        while not stop.is_set():
+            totals = run_source(source, publisher, rate=rate, show_progress=not args.no_progress)
+            passes += 1
+            log.info("replay pass done", extra={"published": totals.published, "rejected": totals.rejected})
+            for rejected in totals.rejections:
+                print(f"skipped {rejected.source_name}: {rejected.reason}", file=sys.stderr)
+            print(f"replayed {totals.published} article(s), skipped {totals.rejected} to {settings.topics.raw}")
+            if not args.loop:
+                break
+    return 0
+
+
+def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    _run_pipeline(settings, until_caught_up=args.until_caught_up, stop=_stop_on_signals())
+    return 0
+
+
+def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.Event) -> None:
+    from newswire import wiring
+    from newswire.metrics import ServiceMetrics
+
+    metrics = ServiceMetrics()
+    if not until_caught_up:
+        metrics.serve(settings.observability.metrics_host, settings.observability.metrics_port)
+    service = wiring.micro_batch_service(settings, on_batch=metrics.observe_batch)
+    try:
+        reports = service.run(until_caught_up=until_caught_up, stop=stop)
+    finally:
+        service.close()
+    consumed = sum(r.records for r in reports)
+    print(f"pipeline: {len(reports)} batch(es), {consumed} record(s) consumed", file=sys.stderr)
+
+
+def _tail(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.tail import tail_topic
+
+    names = settings.topics.model_dump()
+    topic = names.get(args.topic, args.topic)
+    stop = _stop_on_signals()
+    for line in tail_topic(
+        settings.kafka, topic, from_beginning=args.from_beginning, as_json=args.json,
+        limit=args.limit, idle_timeout_s=args.timeout, stop=stop,
+    ):
+        print(line, flush=True)
+    return 0
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.base import run_source
+    from connectors.seeds import SeedSource
+    from newswire import wiring
+    from newswire.broker import BrokerError, LocalBroker
+    from newswire.topics import ensure_topics
+
+    try:
+        info = LocalBroker(settings.broker, settings.topics).start()
+    except BrokerError as error:
+        raise NewswireError(str(error)) from error
+    print(f"kafka broker running at {info.bootstrap}; log: {info.log_path}")
+    ensure_topics(settings.kafka, settings.topics)
+    with wiring.publisher(settings) as publisher:
+        totals = run_source(
+            SeedSource(settings.replay.seeds_dir, max_file_bytes=settings.replay.max_file_bytes),
+            publisher,
+            rate=settings.replay.rate,
+        )
+    print(f"replayed {totals.published} seed article(s) to {settings.topics.raw}")
+    stop = _stop_on_signals()
+    _run_pipeline(settings, until_caught_up=True, stop=stop)
+    print(
+        "\nOutput:\n"
+        f"  SQLite:      {settings.sinks.sqlite_path.resolve()}  (table: articles)\n"
+        f"  JSON Lines:  {settings.sinks.jsonl_path.resolve()}\n"
+        f"  Kafka topic: {settings.topics.enriched} at {info.bootstrap}\n"
+        f"Subscribe:     newswire tail enriched --from-beginning\n"
+        f"Metrics:       http://{settings.observability.metrics_host}:{settings.observability.metrics_port}/metrics\n"
+        f"Stop:          Ctrl-C here, then `newswire broker stop`"
+    )
+    if not args.once and not stop.is_set():
+        print("pipeline running continuously; new records on the raw topic flow through within seconds.")
+        _run_pipeline(settings, until_caught_up=False, stop=stop)
+    return 0
+
+
+def _settings(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(settings.model_dump(mode="json"), indent=2, default=str))
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """First SIGINT/SIGTERM asks the work in flight to finish and stop; a second SIGINT aborts."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.warning(
+            "stop requested; finishing the work in flight",
+            extra={"signal": signal.Signals(signum).name, "at": datetime.now(UTC).isoformat()},
+        )
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The one settings object of newswire.
+
+Everything configurable is a typed field here. Values come, highest priority first,
+from environment variables (``NEWSWIRE_<SECTION>__<FIELD>``), the settings file
+(``newswire.toml`` in the working directory, or the file named by ``NEWSWIRE_CONFIG``),
+and the defaults below, which are the embedded defaults a fresh checkout runs on.
+
+Only the shell (``newswire`` command, broker tooling) reads this module; connectors and
+pipeline transforms receive plain typed arguments built from it, never the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "NEWSWIRE_"
+ENV_NESTED_DELIMITER = "__"
+CONFIG_FILE_ENV = "NEWSWIRE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("newswire.toml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(Section):
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    client_id: str = "newswire"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    request_timeout_ms: int = Field(30_000, ge=1_000)
+    max_message_bytes: int = Field(
+        1_048_576, ge=1_024, description="Largest record the producer sends (producer max_request_size)."
+    )
+    compression_type: Literal["gzip", "none"] = Field(
+        "gzip", description="Producer compression; gzip needs no native library."
+    )
+
+
+class TopicSettings(Section):
+    raw: str = "newswire.articles.raw"
+    enriched: str = "newswire.articles.enriched"
+    duplicates: str = "newswire.articles.duplicates"
+    dead_letter: str = "newswire.dead-letter"
+    partitions: int = Field(3, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1, description="-1 keeps records forever.")
+    compression_type: Literal["producer", "gzip", "snappy", "lz4", "zstd", "uncompressed"] = "producer"
+
+
+class BrokerSettings(Section):
+    """The local single-node KRaft broker provisioned from Maven Central for dev and CI."""
+
+    home: Path = Field(Path(".newswire/broker"), description="Jar cache, data, logs and pid file.")
+    kafka_version: str = "4.4.0"
+    scala_version: str = "2.13"
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=0, le=65535, description="0 picks a free port.")
+    controller_port: int = Field(0, ge=0, le=65535, description="0 picks a free port.")
+    heap: str = Field("512m", pattern=r"^\d+[kmgKMG]$")
+    start_timeout_s: float = Field(120.0, gt=0)
+    stop_timeout_s: float = Field(30.0, gt=0)
+
+
+class ReplaySettings(Section):
+    seeds_dir: Path = Path("seeds")
+    rate: float = Field(0.0, ge=0, description="Articles per second; 0 means as fast as possible.")
+    max_file_bytes: int = Field(5_000_000, ge=1, description="Seed files larger than this are rejected.")
+
+
+class SinkSettings(Section):
+    enabled: list[Literal["sqlite", "jsonl"]] = Field(
+        default_factory=lambda: ["sqlite", "jsonl"], description="Sinks the pipeline writes to, besides Kafka."
+    )
+    output_dir: Path = Field(Path(".newswire/output"), description="Where the embedded sinks write.")
+    sqlite_file: str = "articles.sqlite3"
+    jsonl_file: str = "articles.jsonl"
+    write_batch_size: int = Field(500, ge=1)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.output_dir / self.sqlite_file
+
+    @property
+    def jsonl_path(self) -> Path:
+        return self.output_dir / self.jsonl_file
+
+
+class PipelineSettings(Section):
+    runner: str = Field(
+        "FnApiRunner",
+        description="Beam runner; the local default is the in-process FnApiRunner (never DirectRunner, "
+        "which tries to download Prism).",
+    )
+    beam_options: list[str] = Field(
+        default_factory=list, description="Extra Beam pipeline options, e.g. --flink_master=host:8081."
+    )
+    consumer_group: str = "newswire-pipeline"
+    batch_interval_s: float = Field(2.0, ge=0, description="Pause between micro-batches when idle.")
+    max_batch_records: int = Field(
+        20_000, ge=1, description="Largest number of records one micro-batch reads per partition."
+    )
+    dedup_index: Path = Field(
+        Path(".newswire/state/dedup.sqlite3"), description="Embedded dedup index (SQLite)."
+    )
+    max_record_bytes: int = Field(
+        2_000_000, ge=1, description="Raw records larger than this are dead-lettered, not decoded."
+    )
+    enrichers: list[Literal["text_stats", "language"]] = Field(
+        default_factory=lambda: ["text_stats", "language"], description="Enrichers to run, in order."
+    )
+    words_per_minute: int = Field(230, ge=1)
+
+
+class ObservabilitySettings(Section):
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0 disables it.")
+    metrics_host: str = "127.0.0.1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    broker: BrokerSettings = BrokerSettings()
+    replay: ReplaySettings = ReplaySettings()
+    sinks: SinkSettings = SinkSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+        )
+
+
+def config_file_path() -> Path:
+    return Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+
+
+def load_settings() -> Settings:
+    """Read the settings file and environment once; raises a readable error on bad values."""
+    path = config_file_path()
+    if CONFIG_FILE_ENV in os.environ and not path.is_file():
+        raise FileNotFoundError(f"{CONFIG_FILE_ENV} names {path}, which is not a file")
+    return Settings()

@@ -1,0 +1,72 @@
+"""``newswire tail``: follow a topic and print its records as they arrive."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+from kafka import KafkaConsumer, TopicPartition
+
+from newswire.settings import KafkaSettings
+from newswire.topics import client_config
+
+
+def tail_topic(
+    kafka: KafkaSettings,
+    topic: str,
+    *,
+    from_beginning: bool,
+    as_json: bool,
+    limit: int | None,
+    idle_timeout_s: float | None,
+    stop: threading.Event,
+) -> Iterator[str]:
+    consumer = KafkaConsumer(**client_config(kafka), group_id=None, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise SystemExit(f"newswire: topic {topic!r} does not exist (see `newswire topics`)")
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        if from_beginning:
+            consumer.seek_to_beginning(*assigned)
+        else:
+            consumer.seek_to_end(*assigned)
+        shown = 0
+        last_record = time.monotonic()
+        while not stop.is_set():
+            polled = consumer.poll(timeout_ms=500)
+            if not polled:
+                if idle_timeout_s is not None and time.monotonic() - last_record > idle_timeout_s:
+                    return
+                continue
+            last_record = time.monotonic()
+            for messages in polled.values():
+                for message in messages:
+                    yield message.value.decode("utf-8", "replace") if as_json else _pretty(message)
+                    shown += 1
+                    if limit is not None and shown >= limit:
+                        return
+    finally:
+        consumer.close()
+
+
+def _pretty(message: object) -> str:
+    value = getattr(message, "value", b"") or b""
+    where = f"{getattr(message, 'partition', '?')}/{getattr(message, 'offset', '?')}"
+    try:
+        record = json.loads(value)
+    except ValueError:
+        return f"[{where}] (not JSON) {value[:200]!r}"
+    if not isinstance(record, dict):
+        return f"[{where}] {record!r}"
+    if "title" in record:
+        language = (record.get("detected_language") or {}).get("code") or record.get("language") or "?"
+        return f"[{where}] {record.get('article_id')} [{language}] {record['title']}"
+    if "duplicate_of" in record:
+        return f"[{where}] {record.get('article_id')} duplicate of {record['duplicate_of']} ({record.get('layer')})"
+    if "error" in record:
+        return f"[{where}] dead letter from {record.get('stage')}: {record['error']}"
+    return f"[{where}] {json.dumps(record, ensure_ascii=False)[:300]}"

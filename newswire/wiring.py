@@ -1,0 +1,87 @@
+"""Builds connectors' and the pipeline's typed arguments from the one settings object.
+
+This is the only module that knows both the settings layout and the components'
+constructors; components themselves never read settings or the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from connectors.publisher import KafkaPublisher
+from newswire.settings import Settings
+from newswire.topics import client_config
+from pipeline.enrichers import LanguageEnricher, TextStatsEnricher
+from pipeline.enrichers.base import Enricher
+from pipeline.graph import OutputTopics, PipelineConfig
+from pipeline.microbatch import BatchReport, MicroBatchService
+from pipeline.sinks.base import Sink
+from pipeline.sinks.jsonl import JsonLinesSink
+from pipeline.sinks.sqlite import SqliteSink
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    config = client_config(settings.kafka)
+    config["max_request_size"] = settings.kafka.max_message_bytes
+    if settings.kafka.compression_type != "none":
+        config["compression_type"] = settings.kafka.compression_type
+    return config
+
+
+def publisher(settings: Settings) -> KafkaPublisher:
+    return KafkaPublisher(
+        producer_config(settings), raw_topic=settings.topics.raw, dead_letter_topic=settings.topics.dead_letter
+    )
+
+
+def enrichers(settings: Settings) -> list[Enricher]:
+    factories: dict[str, Callable[[], Enricher]] = {
+        TextStatsEnricher.name: lambda: TextStatsEnricher(words_per_minute=settings.pipeline.words_per_minute),
+        LanguageEnricher.name: LanguageEnricher,
+    }
+    return [factories[name]() for name in settings.pipeline.enrichers]
+
+
+def sinks(settings: Settings) -> list[Sink]:
+    factories: dict[str, Callable[[], Sink]] = {
+        SqliteSink.name: lambda: SqliteSink(settings.sinks.sqlite_path.resolve()),
+        JsonLinesSink.name: lambda: JsonLinesSink(settings.sinks.jsonl_path.resolve()),
+    }
+    return [factories[name]() for name in settings.sinks.enabled]
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        producer_config=producer_config(settings),
+        topics=OutputTopics(
+            enriched=settings.topics.enriched,
+            duplicates=settings.topics.duplicates,
+            dead_letter=settings.topics.dead_letter,
+        ),
+        dedup_index_path=settings.pipeline.dedup_index.resolve(),
+        max_record_bytes=settings.pipeline.max_record_bytes,
+        enrichers=enrichers(settings),
+        sinks=sinks(settings),
+        sink_batch_size=settings.sinks.write_batch_size,
+    )
+
+
+def beam_args(settings: Settings) -> list[str]:
+    return [f"--runner={settings.pipeline.runner}", *settings.pipeline.beam_options]
+
+
+def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchService:
+    return MicroBatchService(
+        consumer_config=client_config(settings.kafka),
+        raw_topic=settings.topics.raw,
+        consumer_group=settings.pipeline.consumer_group,
+        config=pipeline_config(settings),
+        beam_args=beam_args(settings),
+        max_batch_records=settings.pipeline.max_batch_records,
+        interval_s=settings.pipeline.batch_interval_s,
+        on_batch=on_batch,
+    )
+
+
+__all__ = ["BatchReport", "beam_args", "micro_batch_service", "pipeline_config", "publisher", "sinks"]

@@ -1,0 +1,73 @@
+"""Decode stage: raw Kafka records become validated ``CleanedArticle``s or dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.kafka_io import KafkaRecord
+from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
+from schemas.timestamps import utc_now
+
+DEAD_LETTERS = "dead_letters"
+
+
+def dead_letter_for(record: KafkaRecord, *, stage: str, error_type: str, error: str) -> DeadLetter:
+    return DeadLetter(
+        stage=stage,
+        error_type=error_type,
+        error=error,
+        occurred_at=utc_now(),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key.decode("utf-8", "replace") if record.key is not None else None,
+        original=record.value,
+    )
+
+
+class _DecodeRecord(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, max_record_bytes: int) -> None:
+        self._max_record_bytes = max_record_bytes
+        self._decoded = Metrics.counter("decode", "articles")
+        self._rejected = Metrics.counter("decode", "dead_letters")
+
+    def process(self, record: KafkaRecord) -> Iterator[CleanedArticle | beam.pvalue.TaggedOutput]:
+        size = len(record.value or b"")
+        if size > self._max_record_bytes:
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTERS,
+                dead_letter_for(
+                    record,
+                    stage="decode",
+                    error_type="too_large",
+                    error=f"record of {size} bytes is over pipeline.max_record_bytes={self._max_record_bytes}",
+                ),
+            )
+            return
+        try:
+            article = decode(record.value, CleanedArticle)
+        except RecordDecodeError as error:
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(
+                DEAD_LETTERS, dead_letter_for(record, stage="decode", error_type="invalid_record", error=str(error))
+            )
+            return
+        self._decoded.inc()
+        yield article
+
+
+class DecodeArticles(beam.PTransform):  # type: ignore[misc]
+    """KafkaRecord -> CleanedArticle (main output) and DeadLetter (``dead_letters`` output)."""
+
+    def __init__(self, max_record_bytes: int) -> None:
+        super().__init__()
+        if max_record_bytes < 1:
+            raise ValueError("max_record_bytes must be positive")
+        self._max_record_bytes = max_record_bytes
+
+    def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return records | beam.ParDo(_DecodeRecord(self._max_record_bytes)).with_outputs(DEAD_LETTERS, main="articles")

@@ -1,0 +1,70 @@
+"""Enrich stage: runs the configured enrichers over each article.
+
+A failing enricher never stops the pipeline: its failure is recorded on the article's
+``enrichment_failures`` and the article goes on without that enricher's fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from pydantic import ValidationError
+
+from pipeline.enrichers.base import Enricher
+from schemas import CleanedArticle, EnrichedArticle, EnrichmentFailure
+from schemas.timestamps import utc_now
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def content_fingerprint(body: str) -> str:
+    """Equal for bodies that differ only in case, punctuation, whitespace or Unicode form."""
+    normalised = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", body).casefold()).strip()
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, enrichers: Sequence[Enricher]) -> None:
+        self._enrichers = list(enrichers)
+        self._failures = Metrics.counter("enrich", "failures")
+
+    def setup(self) -> None:
+        for enricher in self._enrichers:
+            enricher.setup()
+
+    def process(self, article: CleanedArticle) -> Any:
+        base: dict[str, Any] = dict(article)  # shallow: keeps nested models as models
+        fields: dict[str, Any] = {"enriched_at": utc_now(), "content_fingerprint": content_fingerprint(article.body)}
+        failures: list[EnrichmentFailure] = []
+        for enricher in self._enrichers:
+            try:
+                produced = enricher.enrich(article)
+                # Validate each enricher's output on its own so one bad value is pinned
+                # on the enricher that made it, not on the whole article.
+                EnrichedArticle.model_validate({**base, **fields, **produced})
+            except (Exception, ValidationError) as error:
+                self._failures.inc()
+                failures.append(EnrichmentFailure(enricher=enricher.name, error=f"{type(error).__name__}: {error}"))
+                continue
+            fields.update(produced)
+        yield EnrichedArticle.model_validate({**base, **fields, "enrichment_failures": failures})
+
+
+class Enrich(beam.PTransform):  # type: ignore[misc]
+    """CleanedArticle -> EnrichedArticle."""
+
+    def __init__(self, enrichers: Sequence[Enricher]) -> None:
+        super().__init__()
+        names = [e.name for e in enrichers]
+        if len(names) != len(set(names)):
+            raise ValueError(f"enricher configured twice: {names}")
+        self._enrichers = list(enrichers)
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection:
+        return articles | beam.ParDo(_EnrichArticle(self._enrichers))

@@ -1,0 +1,1 @@
+"""Sinks: each one module behind the ``Sink`` contract in ``base``."""

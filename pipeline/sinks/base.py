@@ -1,0 +1,79 @@
+"""The sink contract, and the one batching transform that drives every sink.
+
+A sink writes batches of enriched articles idempotently: writing the same article twice
+(a replay, or a batch retried after a crash) leaves one copy. ``WriteToSink`` buffers
+elements and writes when a batch fills and at the end of every bundle, so when a bundle
+(and therefore a micro-batch) succeeds, the sink holds all of it; that is what lets the
+service commit Kafka offsets only after the sinks have written.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas import EnrichedArticle
+
+
+class Sink(ABC):
+    """One destination. Constructed with plain settings (it is pickled to the workers);
+    ``open`` acquires connections and files on the worker."""
+
+    name: str
+
+    def open(self) -> None:
+        """Connect, create tables or files if missing."""
+
+    @abstractmethod
+    def write(self, batch: Sequence[EnrichedArticle]) -> None:
+        """Durably write ``batch``; must be idempotent per article id."""
+
+    def close(self) -> None:
+        """Release what ``open`` acquired."""
+
+
+class _WriteBatches(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, sink: Sink, batch_size: int) -> None:
+        self._sink = sink
+        self._batch_size = batch_size
+        self._batch: list[EnrichedArticle] = []
+        self._written = Metrics.counter("sink", f"{sink.name}.written")
+
+    def setup(self) -> None:
+        self._sink.open()
+
+    def teardown(self) -> None:
+        self._sink.close()
+
+    def start_bundle(self) -> None:
+        self._batch = []
+
+    def process(self, article: EnrichedArticle) -> None:
+        self._batch.append(article)
+        if len(self._batch) >= self._batch_size:
+            self._flush()
+
+    def finish_bundle(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._sink.write(self._batch)
+            self._written.inc(len(self._batch))
+            self._batch = []
+
+
+class WriteToSink(beam.PTransform):  # type: ignore[misc]
+    def __init__(self, sink: Sink, batch_size: int = 500) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        self._sink = sink
+        self._batch_size = batch_size
+
+    def expand(self, articles: beam.PCollection) -> Any:
+        return articles | beam.ParDo(_WriteBatches(self._sink, self._batch_size))

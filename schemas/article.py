@@ -1,0 +1,95 @@
+"""The article as it travels: cleaned by a connector, then enriched by the pipeline.
+
+``CleanedArticle`` is what connectors publish on the raw topic. ``EnrichedArticle`` is
+what the pipeline emits on the enriched topic and writes to sinks; it carries every
+cleaned field unchanged plus what the enrichers added. Adding an optional field is a
+compatible change; removing or retyping one needs a ``SCHEMA_VERSION`` bump.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.timestamps import UtcDatetime
+
+SCHEMA_VERSION = 1
+
+_ARTICLE_ID = r"^[a-z]+-[0-9A-Za-z_-]{1,64}$"
+_LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+
+class Record(BaseModel):
+    """Base of every published record: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    schema_version: int = Field(SCHEMA_VERSION, ge=1, description="Contract version of this record.")
+
+
+class SourceKind(StrEnum):
+    SEED = "seed"
+    FEED = "feed"
+    SITEMAP = "sitemap"
+    PAGE = "page"
+
+
+class SourceRef(BaseModel):
+    """Where an article came from: which configured source, and which feed/file within it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: SourceKind
+    name: str = Field(min_length=1, description="The source's configured name, or the seed file name.")
+    url: str | None = Field(None, description="Feed, sitemap or page URL the article was found through.")
+
+
+class CleanedArticle(Record):
+    article_id: str = Field(pattern=_ARTICLE_ID, description="Stable id: url-<hash> or seed-<seed id>.")
+    canonical_url: str | None = None
+    title: str = Field(min_length=1)
+    body: str = Field(min_length=1, description="Clean text; paragraphs separated by one blank line.")
+    summary: str | None = None
+    authors: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    language: str | None = Field(None, pattern=_LANGUAGE, description="Language declared by the source.")
+    published_at: UtcDatetime | None = None
+    fetched_at: UtcDatetime
+    source: SourceRef
+
+    @field_validator("title", "body")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must contain non-whitespace text")
+        return value
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p for p in self.body.split("\n\n") if p.strip()]
+
+
+class LanguageGuess(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(pattern=_LANGUAGE, description="ISO 639-1 code where one exists.")
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class EnrichmentFailure(BaseModel):
+    """An enricher that failed on this article; the article still flows on without its fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enricher: str
+    error: str
+
+
+class EnrichedArticle(CleanedArticle):
+    enriched_at: UtcDatetime
+    content_fingerprint: str = Field(description="sha256 of the normalised body; equal bodies, equal prints.")
+    word_count: int | None = Field(None, ge=0)
+    reading_time_seconds: int | None = Field(None, ge=0)
+    detected_language: LanguageGuess | None = None
+    enrichment_failures: list[EnrichmentFailure] = Field(default_factory=list)

@@ -1,0 +1,62 @@
+"""docker-compose.yml cannot run here (no Docker engine), so check it against the code:
+every NEWSWIRE_* variable must be a real, valid setting, and the addresses must agree."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from newswire.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def _compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return document
+
+
+def _newswire_services() -> dict[str, dict[str, Any]]:
+    return {
+        name: service
+        for name, service in _compose()["services"].items()
+        if any("newswire" in part for part in service.get("command", []))
+    }
+
+
+def test_the_stack_has_kafka_and_the_newswire_stages() -> None:
+    services = _compose()["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+    assert set(_newswire_services()) == {"topics", "replay", "pipeline"}
+
+
+@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline"])
+def test_every_newswire_variable_is_a_valid_setting(service_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = _newswire_services()[service_name]["environment"]
+    newswire_variables = {k: str(v) for k, v in environment.items() if k.startswith(ENV_PREFIX)}
+    assert newswire_variables, "a newswire service must be configured through NEWSWIRE_* variables"
+    for name in newswire_variables:
+        section, _, field = name.removeprefix(ENV_PREFIX).lower().partition(ENV_NESTED_DELIMITER)
+        assert section in Settings.model_fields, f"{name}: no settings section {section!r}"
+        section_model = Settings.model_fields[section].annotation
+        assert section_model is not None and field in section_model.model_fields, f"{name}: no setting {field!r}"
+    for name, value in newswire_variables.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()  # raises if any value has the wrong type
+    assert settings.kafka.bootstrap_servers == newswire_variables["NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS"]
+
+
+def test_newswire_reaches_kafka_on_its_internal_listener() -> None:
+    kafka = _compose()["services"]["kafka"]["environment"]
+    advertised = dict(item.split("://") for item in kafka["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    for name, service in _newswire_services().items():
+        assert service["environment"]["NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS"] == advertised["INTERNAL"], name
+
+
+def test_the_pipeline_publishes_its_metrics_port() -> None:
+    pipeline = _newswire_services()["pipeline"]
+    port = pipeline["environment"]["NEWSWIRE_OBSERVABILITY__METRICS_PORT"]
+    assert f"{port}:{port}" in pipeline["ports"]
+    assert pipeline["environment"]["NEWSWIRE_OBSERVABILITY__METRICS_HOST"] == "0.0.0.0"

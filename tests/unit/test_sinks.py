@@ -1,0 +1,87 @@
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.sinks.jsonl import JsonLinesSink
+from pipeline.sinks.sqlite import SqliteSink
+from schemas import EnrichedArticle, SourceKind, SourceRef
+
+
+def _article(number: int, title: str = "Title") -> EnrichedArticle:
+    return EnrichedArticle(
+        article_id=f"seed-{number:06d}",
+        title=f"{title} {number}",
+        body=f"Body of article {number}.",
+        fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
+        source=SourceRef(kind=SourceKind.SEED, name=f"{number:03d}_x.txt"),
+        enriched_at=datetime(2026, 1, 1, tzinfo=UTC),
+        content_fingerprint=f"{number:064x}",
+        word_count=4,
+    )
+
+
+def _jsonl_ids(path: Path) -> list[str]:
+    return [json.loads(line)["article_id"] for line in path.read_text().splitlines()]
+
+
+def test_sqlite_sink_upserts_by_article_id(tmp_path: Path) -> None:
+    sink = SqliteSink(tmp_path / "a.sqlite3")
+    sink.open()
+    sink.write([_article(1), _article(2)])
+    sink.write([_article(1, title="Updated"), _article(3)])
+    sink.close()
+    rows = sqlite3.connect(tmp_path / "a.sqlite3").execute("SELECT article_id, title FROM articles ORDER BY 1").fetchall()
+    assert rows == [("seed-000001", "Updated 1"), ("seed-000002", "Title 2"), ("seed-000003", "Title 3")]
+
+
+def test_jsonl_sink_writes_each_article_once(tmp_path: Path) -> None:
+    sink = JsonLinesSink(tmp_path / "a.jsonl")
+    sink.open()
+    sink.write([_article(1), _article(2), _article(1)])
+    sink.write([_article(2), _article(3)])
+    sink.close()
+    reopened = JsonLinesSink(tmp_path / "a.jsonl")
+    reopened.open()
+    reopened.write([_article(3), _article(1)])
+    reopened.close()
+    assert _jsonl_ids(tmp_path / "a.jsonl") == ["seed-000001", "seed-000002", "seed-000003"]
+
+
+def test_jsonl_sink_cuts_the_tail_a_crash_left_before_recording_it(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    sink = JsonLinesSink(path)
+    sink.open()
+    sink.write([_article(1)])
+    # What a process killed after appending but before its ledger commit leaves behind:
+    # a complete line and a torn one that the ledger does not know about.
+    with open(path, "ab") as out:
+        out.write(b'{"article_id": "seed-000002", "title": "Ti')
+    sink.write([_article(2), _article(3)])
+    sink.close()
+    assert _jsonl_ids(path) == ["seed-000001", "seed-000002", "seed-000003"]
+
+
+def test_jsonl_sink_refuses_a_file_shortened_behind_its_back(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    sink = JsonLinesSink(path)
+    sink.open()
+    sink.write([_article(1)])
+    path.write_bytes(b"")
+    with pytest.raises(RuntimeError, match="shorter"):
+        sink.write([_article(2)])
+    sink.close()
+
+
+def test_sinks_pickle_without_their_connections(tmp_path: Path) -> None:
+    import pickle
+
+    for sink in (SqliteSink(tmp_path / "a.sqlite3"), JsonLinesSink(tmp_path / "a.jsonl")):
+        sink.open()
+        clone = pickle.loads(pickle.dumps(sink))
+        clone.open()
+        clone.write([_article(1)])
+        clone.close()
+        sink.close()
