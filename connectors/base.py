@@ -8,6 +8,7 @@ to the dead-letter topic), paces them, and shows progress.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -99,14 +100,17 @@ def run_source(
     *,
     rate: float = 0.0,
     show_progress: bool = True,
+    stop: threading.Event | None = None,
 ) -> RunTotals:
-    """Publish one pass over ``source``; returns what was published and rejected."""
+    """Publish one pass over ``source`` (or until ``stop`` is set); returns the totals."""
     totals = RunTotals()
     pacer = Pacer(rate)
     with tqdm(
         total=source.size_hint(), desc=f"replay {source.name}", unit="article", disable=not show_progress
     ) as progress:
         for item in source.items():
+            if stop is not None and stop.is_set():
+                break
             pacer.wait()
             if isinstance(item, Rejected):
                 log.warning(

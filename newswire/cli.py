@@ -169,7 +169,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     with wiring.publisher(settings) as publisher:
         passes = 0
         while not stop.is_set():
-            totals = run_source(source, publisher, rate=rate, show_progress=not args.no_progress)
+            totals = run_source(source, publisher, rate=rate, show_progress=not args.no_progress, stop=stop)
             passes += 1
             log.info("replay pass done", extra={"published": totals.published, "rejected": totals.rejected})
             for rejected in totals.rejections:

@@ -30,7 +30,12 @@ class NewswireRun:
     def command(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "newswire.cli", *args],
-            cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         assert result.returncode == 0, f"newswire {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
@@ -38,7 +43,11 @@ class NewswireRun:
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "newswire.cli", *args],
-            cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def sqlite_rows(self, query: str = "SELECT article_id FROM articles") -> list[tuple[Any, ...]]:

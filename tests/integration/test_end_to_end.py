@@ -95,4 +95,7 @@ def test_malformed_seed_files_are_reported_and_dead_lettered(newswire_run: Newsw
     assert "replayed 1 article(s), skipped 2" in result.stdout
     assert "002_empty.txt" in result.stderr and "003_binary.txt" in result.stderr
     dead = [decode(v, DeadLetter) for _, v in newswire_run.topic_values(newswire_run.topics.dead_letter)]
-    assert sorted((d.source_name, d.error_type) for d in dead) == [("002_empty.txt", "no_title"), ("003_binary.txt", "binary")]
+    assert sorted((d.source_name, d.error_type) for d in dead) == [
+        ("002_empty.txt", "no_title"),
+        ("003_binary.txt", "binary"),
+    ]

@@ -23,7 +23,9 @@ def _pipeline() -> beam.Pipeline:
     return beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
 
 
-def _cleaned(article_id: str, body: str, *, fetched_at: datetime = FETCHED, published: datetime | None = None) -> CleanedArticle:
+def _cleaned(
+    article_id: str, body: str, *, fetched_at: datetime = FETCHED, published: datetime | None = None
+) -> CleanedArticle:
     return CleanedArticle(
         article_id=article_id,
         title=f"About {article_id}",
@@ -52,7 +54,12 @@ def test_decode_routes_bad_records_to_dead_letters_with_their_position() -> None
         assert_that(decoded.articles | beam.Map(lambda a: a.article_id), equal_to(["seed-a", "seed-a"]), label="good")
         assert_that(
             decoded[DEAD_LETTERS] | beam.Map(lambda d: (d.offset, d.error_type, d.error.split(":")[0])),
-            equal_to([(1, "invalid_record", "record is not valid JSON"), (2, "too_large", "record of 5000 bytes is over pipeline.max_record_bytes=4096")]),
+            equal_to(
+                [
+                    (1, "invalid_record", "record is not valid JSON"),
+                    (2, "too_large", "record of 5000 bytes is over pipeline.max_record_bytes=4096"),
+                ]
+            ),
             label="dead",
         )
 
@@ -134,7 +141,10 @@ def test_dedup_remembers_across_batches_and_recognises_a_rerun_of_the_same_recor
         _enriched(_cleaned("seed-c", "Story B.", fetched_at=FETCHED + timedelta(hours=2))),
     ]
     _assert_dedup(
-        later, index, originals=[], duplicates=[("seed-a", "seed-a", "article_id"), ("seed-c", "seed-b", "exact_content")]
+        later,
+        index,
+        originals=[],
+        duplicates=[("seed-a", "seed-a", "article_id"), ("seed-c", "seed-b", "exact_content")],
     )
 
 

@@ -22,7 +22,9 @@ def test_embedded_defaults_need_no_file() -> None:
 
 
 def test_file_then_environment_take_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "newswire.toml").write_text('[topics]\npartitions = 6\nraw = "custom.raw"\n[pipeline]\nbatch_interval_s = 5\n')
+    (tmp_path / "newswire.toml").write_text(
+        '[topics]\npartitions = 6\nraw = "custom.raw"\n[pipeline]\nbatch_interval_s = 5\n'
+    )
     monkeypatch.setenv("NEWSWIRE_TOPICS__PARTITIONS", "9")
     settings = load_settings()
     assert settings.topics.partitions == 9
@@ -36,7 +38,7 @@ def test_config_file_can_be_named_and_must_exist(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("NEWSWIRE_CONFIG", str(named))
     assert load_settings().sinks.write_batch_size == 50
     monkeypatch.setenv("NEWSWIRE_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(FileNotFoundError, match="missing.toml"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.toml"):
         load_settings()
 
 
@@ -78,7 +80,9 @@ def test_settings_command_masks_secrets(monkeypatch: pytest.MonkeyPatch, capsys:
     assert "hunter2" not in out and "**********" in out
 
 
-@pytest.mark.parametrize("command", [[], ["broker"], ["replay"], ["pipeline"], ["tail"], ["topics"], ["schema"], ["up"]])
+@pytest.mark.parametrize(
+    "command", [[], ["broker"], ["replay"], ["pipeline"], ["tail"], ["topics"], ["schema"], ["up"]]
+)
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([*command, "--help"])

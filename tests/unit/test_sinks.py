@@ -33,7 +33,9 @@ def test_sqlite_sink_upserts_by_article_id(tmp_path: Path) -> None:
     sink.write([_article(1), _article(2)])
     sink.write([_article(1, title="Updated"), _article(3)])
     sink.close()
-    rows = sqlite3.connect(tmp_path / "a.sqlite3").execute("SELECT article_id, title FROM articles ORDER BY 1").fetchall()
+    rows = (
+        sqlite3.connect(tmp_path / "a.sqlite3").execute("SELECT article_id, title FROM articles ORDER BY 1").fetchall()
+    )
     assert rows == [("seed-000001", "Updated 1"), ("seed-000002", "Title 2"), ("seed-000003", "Title 3")]
 
 

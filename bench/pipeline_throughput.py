@@ -1,0 +1,163 @@
+"""Throughput of broker -> pipeline -> sinks, against kafka-python's own rate as the ceiling.
+
+Starts a private local broker, loads N generated articles into the raw topic, then runs
+`newswire pipeline --until-caught-up` (bounded micro-batches on the FnApiRunner) and
+measures articles/second and the pipeline process's peak memory. In the same run it
+produces and consumes the same records with bare kafka-python: no pipeline can beat
+that, so the ratio between the two is the figure to watch.
+
+    python -m bench.pipeline_throughput [--articles 20000] [--variant NAME=ENV=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from newswire.broker import LocalBroker
+from newswire.topics import ensure_topics
+
+from bench.corpus import generated_seed_texts
+from connectors.seeds import split_seed_text
+from newswire.settings import BrokerSettings, KafkaSettings, TopicSettings
+from schemas import CleanedArticle, SourceKind, SourceRef, encode
+from schemas.timestamps import utc_now
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def encoded_articles(count: int) -> list[tuple[bytes, bytes]]:
+    records = []
+    fetched_at = utc_now()
+    for name, text in generated_seed_texts(count):
+        title, body = split_seed_text(text)
+        article = CleanedArticle(
+            article_id=f"seed-{Path(name).stem.split('_', 1)[1]}",
+            title=title,
+            body=body,
+            fetched_at=fetched_at,
+            source=SourceRef(kind=SourceKind.SEED, name=name),
+        )
+        records.append((article.article_id.encode(), encode(article)))
+    return records
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    started = time.perf_counter()
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, compression_type="gzip", enable_idempotence=True
+    )
+    for key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - started
+
+
+def consume_all(bootstrap: str, topic: str, expected: int) -> float:
+    started = time.perf_counter()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    seen = 0
+    while seen < expected:
+        for messages in consumer.poll(timeout_ms=1000, max_records=2000).values():
+            seen += len(messages)
+    consumer.close()
+    return time.perf_counter() - started
+
+
+def run_pipeline(env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one `newswire pipeline --until-caught-up`."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newswire.cli", "pipeline", "--until-caught-up"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"pipeline failed:\n{process.stderr.read() if process.stderr else ''}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=20_000)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:VAR=VALUE[,VAR=VALUE]",
+        help="extra pipeline runs with these NEWSWIRE_* variables, e.g. "
+        "'no-enrichers:NEWSWIRE_PIPELINE__ENRICHERS=[]'",
+    )
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="newswire-bench-"))
+    broker = LocalBroker(BrokerSettings(home=work / "broker", port=0), TopicSettings())
+    info = broker.start()
+    try:
+        print(f"broker {info.bootstrap}; generating {args.articles} articles", flush=True)
+        records = encoded_articles(args.articles)
+        megabytes = sum(len(v) for _, v in records) / 1e6
+        kafka = KafkaSettings(bootstrap_servers=info.bootstrap)
+
+        baseline_topics = TopicSettings(raw=f"bench.baseline.{uuid.uuid4().hex[:6]}")
+        ensure_topics(kafka, baseline_topics)
+        produce_s = produce(info.bootstrap, baseline_topics.raw, records)
+        consume_s = consume_all(info.bootstrap, baseline_topics.raw, len(records))
+        ceiling = len(records) / (produce_s + consume_s)
+
+        rows = [("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)]
+        variants = [("pipeline, default settings", {})]
+        for spec in args.variant:
+            name, _, assignments = spec.partition(":")
+            variants.append((name, dict(a.split("=", 1) for a in assignments.split(",") if a)))
+        for name, overrides in variants:
+            run_id = uuid.uuid4().hex[:6]
+            topics = TopicSettings(
+                raw=f"bench.{run_id}.raw",
+                enriched=f"bench.{run_id}.enriched",
+                duplicates=f"bench.{run_id}.duplicates",
+                dead_letter=f"bench.{run_id}.dead",
+            )
+            ensure_topics(kafka, topics)
+            produce(info.bootstrap, topics.raw, records)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
+            env.update(
+                {
+                    "PYTHONPATH": str(REPO),
+                    "NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS": info.bootstrap,
+                    "NEWSWIRE_TOPICS__RAW": topics.raw,
+                    "NEWSWIRE_TOPICS__ENRICHED": topics.enriched,
+                    "NEWSWIRE_TOPICS__DUPLICATES": topics.duplicates,
+                    "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
+                    "NEWSWIRE_SINKS__OUTPUT_DIR": str(work / run_id / "output"),
+                    "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(work / run_id / "dedup.sqlite3"),
+                    "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",
+                    **overrides,
+                }
+            )
+            elapsed, peak_rss = run_pipeline(env)
+            rows.append((name, elapsed, len(records) / elapsed, peak_rss))
+
+        print(f"\n{len(records)} articles, {megabytes:.1f} MB of JSON, 3 partitions, {os.cpu_count()} cores")
+        print(f"{'run':44} {'seconds':>8} {'articles/s':>11} {'vs ceiling':>11} {'peak RSS':>10}")
+        for name, seconds, rate, rss in rows:
+            rss_text = f"{rss / 2**20:.0f} MiB" if rss else "-"
+            print(f"{name:44} {seconds:8.1f} {rate:11.0f} {rate / ceiling:11.3f} {rss_text:>10}")
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()
