@@ -103,7 +103,9 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-"))
-    broker = LocalBroker(BrokerSettings(home=work / "broker", port=0), TopicSettings())
+    broker = LocalBroker(
+        BrokerSettings(home=work / "broker", port=0, cache_dir=REPO / ".newswire" / "cache"), TopicSettings()
+    )
     info = broker.start()
     try:
         print(f"broker {info.bootstrap}; generating {args.articles} articles", flush=True)

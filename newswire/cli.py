@@ -114,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.broker import BrokerError, LocalBroker
 
-    broker = LocalBroker(settings.broker, settings.topics)
+    broker = LocalBroker(settings.broker, settings.topics, settings.kafka)
     try:
         if args.action == "start":
             info = broker.start()
@@ -223,7 +223,7 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.topics import ensure_topics
 
     try:
-        info = LocalBroker(settings.broker, settings.topics).start()
+        info = LocalBroker(settings.broker, settings.topics, settings.kafka).start()
     except BrokerError as error:
         raise NewswireError(str(error)) from error
     print(f"kafka broker running at {info.bootstrap}; log: {info.log_path}")

@@ -65,7 +65,10 @@ class TopicSettings(Section):
 class BrokerSettings(Section):
     """The local single-node KRaft broker provisioned from Maven Central for dev and CI."""
 
-    home: Path = Field(Path(".newswire/broker"), description="Jar cache, data, logs and pid file.")
+    home: Path = Field(Path(".newswire/broker"), description="Data, config, logs and the state file (pid, ports).")
+    cache_dir: Path = Field(
+        Path(".newswire/cache"), description="Kafka jars downloaded from Maven Central, shared by every broker home."
+    )
     kafka_version: str = "4.4.0"
     scala_version: str = "2.13"
     host: str = "127.0.0.1"
@@ -83,8 +86,8 @@ class ReplaySettings(Section):
 
 
 class SinkSettings(Section):
-    enabled: list[Literal["sqlite", "jsonl"]] = Field(
-        default_factory=lambda: ["sqlite", "jsonl"], description="Sinks the pipeline writes to, besides Kafka."
+    enabled: tuple[Literal["sqlite", "jsonl"], ...] = Field(
+        ("sqlite", "jsonl"), description="Sinks the pipeline writes to, besides Kafka."
     )
     output_dir: Path = Field(Path(".newswire/output"), description="Where the embedded sinks write.")
     sqlite_file: str = "articles.sqlite3"
@@ -120,8 +123,8 @@ class PipelineSettings(Section):
     max_record_bytes: int = Field(
         2_000_000, ge=1, description="Raw records larger than this are dead-lettered, not decoded."
     )
-    enrichers: list[Literal["text_stats", "language"]] = Field(
-        default_factory=lambda: ["text_stats", "language"], description="Enrichers to run, in order."
+    enrichers: tuple[Literal["text_stats", "language"], ...] = Field(
+        ("text_stats", "language"), description="Enrichers to run, in order."
     )
     words_per_minute: int = Field(230, ge=1)
 

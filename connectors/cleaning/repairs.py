@@ -7,10 +7,15 @@ input unchanged.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
+from collections.abc import Iterable
+
+import ftfy
 
 _WHITESPACE = re.compile(r"\s+")
+_WORD_CHARS = re.compile(r"\w")
 # What may sit between a glued title and the paragraph it swallowed: nothing, spaces, or
 # a separator such as a colon or dash that some CMSs insert.
 _GLUE_SEPARATORS = " \t\u00a0:;|-\u2013\u2014"
@@ -54,3 +59,165 @@ def strip_glued_title(title: str, paragraph: str) -> str:
         # starts a sentence, so it does not continue the title's last word in lower case.
         return paragraph
     return rest.lstrip(_GLUE_SEPARATORS + "\n\r")
+
+
+# --- inline text -------------------------------------------------------------------------
+
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
+# Characters that render as nothing yet split words for tokenisers and search: soft hyphen,
+# zero-width space/joiners, word joiner, BOM.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+# Byte sequences that only appear when UTF-8 was decoded as latin-1/cp1252 ("Ã©", "â€™").
+_MOJIBAKE_HINT = re.compile(
+    "[\u00c2\u00c3\u00c5\u00e2][\u0080-\u00bf\u2018-\u203a\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]"
+)
+
+
+def clean_inline_text(text: str) -> str:
+    """One line of display text: entities decoded, mojibake undone, whitespace collapsed.
+
+    Used for titles, bylines and each paragraph. Text without a defect comes back with only
+    its whitespace normalised.
+    """
+    if not text:
+        return ""
+    if "&" in text and _ENTITY.search(text):
+        text = html.unescape(text)
+    if _MOJIBAKE_HINT.search(text):
+        text = ftfy.fix_encoding(text)
+    text = text.translate(_INVISIBLE)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+# --- body paragraphs ---------------------------------------------------------------------
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_HAS_WORD = re.compile(r"\w")
+# A paragraph ending "inter-" followed by one starting "national": a hard line break fell
+# inside a hyphenated word (print-era text, PDF conversions). A following capital or digit
+# means a real compound ("COVID-" + "19", "pre-" + "Christmas") and is left alone.
+_BROKEN_HYPHEN = re.compile(r"(?<=[^\W\d_]{2})[-\u2010]\n+(?=[^\W\d_A-Z]{2})")
+# Whole lines that are page furniture, not article text: sharing and navigation prompts,
+# advertising labels, newsletter and comment boxes. Anchored on both ends so a sentence
+# that merely mentions sharing is kept. Kept to phrases whose meaning is unambiguous.
+_FURNITURE = re.compile(
+    r"""(?ix)^[\W_]*(?:
+        share(?:\ (?:this|on\ \w+|the\ story|article|via\ \w+))?
+      | (?:tweet|pin|email|print|save|copy\ link|comments?)(?:\ this)?(?:\ (?:article|story|page|link))?
+      | (?:read|see|view|show|load)\ (?:more|less|all|full\ (?:story|article))(?:\ \w+){0,3}
+      | (?:related|recommended|more\ from\ \w+|most\ (?:read|popular)|trending)
+        (?:\ (?:articles?|stories|content|coverage|links|news|posts?))?
+      | (?:advertisement|advertising|sponsored(?:\ content)?|ad|ads
+        |story\ continues\ below(?:\ advertisement)?|continue\ reading(?:\ below)?)
+      | (?:sign\ up|subscribe|register)(?:\ (?:now|here|today|for\ (?:free|our\ newsletters?)))?
+      | (?:follow|like)\ us(?:\ on\ \w+)?
+      | (?:image|photo|video)\ (?:copyright|caption|credit|source)(?:\ \S+)?
+      | (?:thanks?\ (?:you\ )?for\ (?:signing\ up|subscribing|reading))
+      | (?:order\ reprints|print\ article|skip\ (?:to\ )?(?:content|advertisement)|back\ to\ top|top\ of\ page)
+      | (?:all\ rights\ reserved|copyright\ ©?.{0,60}|©.{0,60})
+      | (?:tags?|topics?|filed\ under|categories)
+      | (?:don'?t\ miss|you\ (?:may|might)\ also\ (?:like|enjoy)|like\ this\ (?:story|article)\??(?:\ share\ it.*)?)
+    )[\W_]*$"""
+)
+# A teaser for another article: an upper-case or colon-marked prompt followed by its headline
+# ("READ MORE: Storm hits coast", "Related: ..."). The colon is required so sentences that
+# start "Read more about..." stay.
+_TEASER = re.compile(r"(?i)^\W*(?:read\ more|see\ more|see\ also|also\ read|related|more|watch|listen)\s*:\s*\S", re.X)
+_BYLINE = re.compile(r"(?i)^(?:by|von|par|por|di|door|av|de|от|автор)\s+\S")
+_BYLINE_MAX_WORDS = 12
+_HEAD_PARAGRAPHS = 4
+_FURNITURE_MAX_CHARS = 80
+_TEASER_MAX_CHARS = 160
+_GLUED_HEADLINE_MIN_WORDS = 4
+
+
+def split_paragraphs(text: str) -> list[str]:
+    return [paragraph.strip() for paragraph in _PARAGRAPH_BREAK.split(text) if paragraph.strip()]
+
+
+def join_paragraphs(paragraphs: Iterable[str]) -> str:
+    return "\n\n".join(paragraphs)
+
+
+def join_broken_hyphenation(text: str) -> str:
+    """Rejoin words a line break split at a hyphen ("inter-\\nnational" -> "international")."""
+    return _BROKEN_HYPHEN.sub("", text)
+
+
+def drop_furniture_lines(text: str) -> str:
+    """Remove paragraphs that are sharing prompts, ad labels, "read more" and the like,
+    and paragraphs with no word character at all (bullets, separators)."""
+    return join_paragraphs(
+        paragraph
+        for paragraph in split_paragraphs(text)
+        if _HAS_WORD.search(paragraph)
+        and not (len(paragraph) <= _FURNITURE_MAX_CHARS and _FURNITURE.match(paragraph))
+        and not (len(paragraph) <= _TEASER_MAX_CHARS and _TEASER.match(paragraph))
+    )
+
+
+def drop_headline_copies(text: str, headlines: Iterable[str]) -> str:
+    """Remove the headline an extractor left at the head of the body, alone or glued on.
+
+    Only the first few paragraphs are examined: a headline repeated further down (a pull
+    quote, a related link) is no longer the page header.
+    """
+    candidates = sorted(
+        {headline for headline in headlines if _WORD_CHARS.search(headline or "")}, key=len, reverse=True
+    )
+    paragraphs = split_paragraphs(text)
+    for index in range(min(_HEAD_PARAGRAPHS, len(paragraphs))):
+        for headline in candidates:
+            if _fold(headline) != _fold(paragraphs[index]) and len(headline.split()) < _GLUED_HEADLINE_MIN_WORDS:
+                # A short headline ("Apple") also begins ordinary sentences ("Apple Inc. said");
+                # only a paragraph that is exactly the headline is then a copy of it.
+                continue
+            repaired = strip_glued_title(headline, paragraphs[index])
+            if repaired != paragraphs[index]:
+                paragraphs[index] = repaired
+                break
+    return join_paragraphs(paragraph for paragraph in paragraphs if paragraph)
+
+
+def drop_bylines(text: str, authors: Iterable[str]) -> str:
+    """Remove a short byline paragraph ("By Jane Doe", or just the author's name) near the top."""
+    folded_authors = {_fold(author) for author in authors if author}
+    paragraphs = split_paragraphs(text)
+    kept = []
+    for index, paragraph in enumerate(paragraphs):
+        if index < _HEAD_PARAGRAPHS and _is_byline(paragraph, folded_authors):
+            continue
+        kept.append(paragraph)
+    return join_paragraphs(kept)
+
+
+def _is_byline(paragraph: str, folded_authors: set[str]) -> bool:
+    if len(paragraph.split()) > _BYLINE_MAX_WORDS or paragraph.rstrip().endswith((".", "?", "!", ":")):
+        return False
+    folded = _fold(paragraph)
+    if folded in folded_authors:
+        return True
+    if not _BYLINE.match(paragraph):
+        return False
+    # "By Jane Doe" must name someone: the rest is mostly capitalised words, or a known author.
+    rest = paragraph.split(None, 1)[1]
+    if any(author and author in folded for author in folded_authors):
+        return True
+    words = [word for word in re.findall(r"[^\W\d_][\w'.-]*", rest)]
+    capitalised = [word for word in words if word[:1].isupper()]
+    return bool(words) and len(capitalised) >= max(1, len(words) // 2)
+
+
+def drop_repeated_paragraphs(text: str) -> str:
+    """Keep one of two identical consecutive paragraphs (a standfirst rendered both as
+    summary and as first paragraph, a caption shown above and below its image).
+
+    Only back-to-back copies go: recipes, schedules and lists legitimately repeat lines
+    ("Pre-workout meal") further apart, and those repeats are content.
+    """
+    kept: list[str] = []
+    for paragraph in split_paragraphs(text):
+        if kept and _fold(kept[-1]) == _fold(paragraph):
+            continue
+        kept.append(paragraph)
+    return join_paragraphs(kept)

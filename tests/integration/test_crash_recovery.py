@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.corpus import write_generated_seeds
-
-from .conftest import NewswireRun
+from tests.integration.harness import NewswireRun
 
 pytestmark = pytest.mark.integration
 ARTICLES = 3000
@@ -23,16 +22,22 @@ def test_sigkill_mid_replay_loses_none_and_duplicates_none(newswire_run: Newswir
     newswire_run.env["NEWSWIRE_PIPELINE__MAX_BATCH_RECORDS"] = "150"  # many small batches to die between
     newswire_run.command("replay", str(tmp_path / "seeds"), "--no-progress")
 
-    pipeline = newswire_run.start("pipeline")
-    deadline = time.monotonic() + 240
-    while len(newswire_run.sqlite_rows()) < ARTICLES // 4:
-        assert pipeline.poll() is None, f"pipeline exited early:\n{pipeline.stdout.read() if pipeline.stdout else ''}"
-        assert time.monotonic() < deadline, "pipeline made no progress"
-        time.sleep(0.2)
-    pipeline.send_signal(signal.SIGKILL)
-    pipeline.wait(timeout=30)
-    written_before_kill = len(newswire_run.sqlite_rows())
-    assert 0 < written_before_kill < ARTICLES, "the kill must land mid-replay"
+    kills = []
+    # Kill three times at different points, so the kill lands inside a batch's writes at least once.
+    for threshold in (ARTICLES // 5, 2 * ARTICLES // 5, 3 * ARTICLES // 5):
+        pipeline = newswire_run.start("pipeline")
+        deadline = time.monotonic() + 240
+        while len(newswire_run.sqlite_rows()) < threshold:
+            assert pipeline.poll() is None, (
+                f"pipeline exited early:\n{pipeline.stdout.read() if pipeline.stdout else ''}"
+            )
+            assert time.monotonic() < deadline, "pipeline made no progress"
+            time.sleep(0.05)
+        time.sleep(0.3 * len(kills))
+        pipeline.send_signal(signal.SIGKILL)
+        pipeline.wait(timeout=30)
+        kills.append(len(newswire_run.sqlite_rows()))
+    assert 0 < kills[-1] < ARTICLES, "the kills must land mid-replay"
 
     newswire_run.command("pipeline", "--until-caught-up")
 
@@ -44,4 +49,4 @@ def test_sigkill_mid_replay_loses_none_and_duplicates_none(newswire_run: Newswir
     assert len(lines) == ARTICLES
     enriched_ids = {key for key, _ in newswire_run.topic_values(newswire_run.topics.enriched)}
     assert len(enriched_ids) == ARTICLES, "every article reached the output topic at least once"
-    print(f"killed after {written_before_kill} of {ARTICLES} articles; after restart: {len(ids)} rows, 0 doubled")
+    print(f"killed at {kills} of {ARTICLES} articles written; after restart: {len(ids)} rows, 0 doubled")

@@ -7,8 +7,7 @@ import json
 import pytest
 
 from schemas import DeadLetter, DuplicateNotice, EnrichedArticle, decode
-
-from .conftest import REPO, NewswireRun
+from tests.integration.harness import REPO, NewswireRun
 
 pytestmark = pytest.mark.integration
 SEED_ID = "seed-0a8afec63f5aff32"

@@ -1,0 +1,1 @@
+"""Extraction benchmark: body, date and title recovery against public reference sets."""
