@@ -21,12 +21,12 @@ import uuid
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from newswire.broker import LocalBroker
-from newswire.topics import ensure_topics
 
 from bench.corpus import generated_seed_texts
 from connectors.seeds import split_seed_text
+from newswire.broker import LocalBroker
 from newswire.settings import BrokerSettings, KafkaSettings, TopicSettings
+from newswire.topics import ensure_topics
 from schemas import CleanedArticle, SourceKind, SourceRef, encode
 from schemas.timestamps import utc_now
 
@@ -96,7 +96,7 @@ def main() -> None:
         "--variant",
         action="append",
         default=[],
-        metavar="NAME:VAR=VALUE[,VAR=VALUE]",
+        metavar="NAME:VAR=VALUE[;VAR=VALUE]",
         help="extra pipeline runs with these NEWSWIRE_* variables, e.g. "
         "'no-enrichers:NEWSWIRE_PIPELINE__ENRICHERS=[]'",
     )
@@ -123,7 +123,7 @@ def main() -> None:
         variants = [("pipeline, default settings", {})]
         for spec in args.variant:
             name, _, assignments = spec.partition(":")
-            variants.append((name, dict(a.split("=", 1) for a in assignments.split(",") if a)))
+            variants.append((name, dict(a.split("=", 1) for a in assignments.split(";") if a)))
         for name, overrides in variants:
             run_id = uuid.uuid4().hex[:6]
             topics = TopicSettings(

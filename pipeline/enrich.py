@@ -41,19 +41,45 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
     def process(self, article: CleanedArticle) -> Any:
         base: dict[str, Any] = dict(article)  # shallow: keeps nested models as models
         fields: dict[str, Any] = {"enriched_at": utc_now(), "content_fingerprint": content_fingerprint(article.body)}
+        produced: dict[str, dict[str, Any]] = {}
         failures: list[EnrichmentFailure] = []
         for enricher in self._enrichers:
             try:
-                produced = enricher.enrich(article)
-                # Validate each enricher's output on its own so one bad value is pinned
-                # on the enricher that made it, not on the whole article.
-                EnrichedArticle.model_validate({**base, **fields, **produced})
-            except (Exception, ValidationError) as error:
-                self._failures.inc()
-                failures.append(EnrichmentFailure(enricher=enricher.name, error=f"{type(error).__name__}: {error}"))
+                produced[enricher.name] = enricher.enrich(article)
+            except Exception as error:
+                failures.append(_failure(enricher.name, error))
+        merged = {**base, **fields}
+        for values in produced.values():
+            merged.update(values)
+        try:
+            enriched = EnrichedArticle.model_validate({**merged, "enrichment_failures": failures})
+        except ValidationError:
+            # Rare path: find which enricher produced an invalid value by validating each
+            # one's output alone, so the failure is pinned on it and the rest survive.
+            enriched = self._validate_each(base, fields, produced, failures)
+        self._failures.inc(len(enriched.enrichment_failures))
+        yield enriched
+
+    @staticmethod
+    def _validate_each(
+        base: dict[str, Any],
+        fields: dict[str, Any],
+        produced: dict[str, dict[str, Any]],
+        failures: list[EnrichmentFailure],
+    ) -> EnrichedArticle:
+        accepted = dict(fields)
+        for name, values in produced.items():
+            try:
+                EnrichedArticle.model_validate({**base, **accepted, **values})
+            except ValidationError as error:
+                failures.append(_failure(name, error))
                 continue
-            fields.update(produced)
-        yield EnrichedArticle.model_validate({**base, **fields, "enrichment_failures": failures})
+            accepted.update(values)
+        return EnrichedArticle.model_validate({**base, **accepted, "enrichment_failures": failures})
+
+
+def _failure(enricher: str, error: Exception) -> EnrichmentFailure:
+    return EnrichmentFailure(enricher=enricher, error=f"{type(error).__name__}: {error}"[:1000])
 
 
 class Enrich(beam.PTransform):  # type: ignore[misc]

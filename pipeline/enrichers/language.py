@@ -9,8 +9,9 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from pipeline.enrichers.base import Enricher
 from schemas import CleanedArticle, LanguageGuess
 
-# Enough text for a confident guess; classifying megabytes adds time, not accuracy.
-_SAMPLE_CHARS = 4_000
+# A few paragraphs are enough for a confident guess; classifying more costs time (the
+# classifier is linear in text length) without changing the answer on news articles.
+_SAMPLE_CHARS = 800
 
 
 class LanguageEnricher(Enricher):

@@ -98,3 +98,19 @@ def test_malformed_seed_files_are_reported_and_dead_lettered(newswire_run: Newsw
         ("002_empty.txt", "no_title"),
         ("003_binary.txt", "binary"),
     ]
+
+
+def test_tail_prints_the_enriched_seed_and_sigterm_finishes_cleanly(newswire_run: NewswireRun) -> None:
+    import signal
+    import time
+
+    newswire_run.command("replay", str(REPO / "seeds"), "--no-progress")
+    service = newswire_run.start("pipeline")
+    tail = newswire_run.command("tail", "enriched", "--from-beginning", "--limit", "1", "--timeout", "120")
+    assert f"{SEED_ID} [en] Leader Urges Mounting Political Pressure" in tail.stdout
+    time.sleep(1)
+    service.send_signal(signal.SIGTERM)
+    output, _ = service.communicate(timeout=120)
+    assert service.returncode == 0, output
+    assert "stop requested; finishing the work in flight" in output
+    assert len(newswire_run.sqlite_rows()) == 1
