@@ -61,11 +61,16 @@ class SeenStore:
 
     def mark_seen(self, source: str, entry_keys: Iterable[str]) -> None:
         now = time.time()
-        with self._db:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
             self._db.executemany(
                 "INSERT OR IGNORE INTO seen_entries (source, entry_key, seen_at) VALUES (?, ?, ?)",
                 [(source, key, now) for key in entry_keys],
             )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def feed_state(self, url: str) -> FeedState:
         row = self._db.execute(

@@ -143,6 +143,9 @@ class FetchSettings(Section):
         300.0, gt=0, description="How long a robots.txt that could not be fetched blocks its host before a new try."
     )
     robots_max_bytes: int = Field(512_000, ge=1_024, description="robots.txt bytes parsed; RFC 9309 asks for 500 KiB.")
+    robots_crawl_delay_max_s: float = Field(
+        30.0, ge=0, description="A robots.txt Crawl-delay slows its host down to at most this interval."
+    )
     connect_timeout_s: float = Field(5.0, gt=0)
     read_timeout_s: float = Field(15.0, gt=0, description="Longest silence between two reads of one response.")
     total_timeout_s: float = Field(
