@@ -8,9 +8,8 @@ from connectors.page_archive import PageArchive
 
 def test_pages_are_archived_as_warc_and_rolled_by_size(tmp_path: Path) -> None:
     archive = PageArchive(tmp_path / "warc", max_file_bytes=2_000)
-    pages = {
-        f"https://news.example.org/{n}": f"<html><body>{'story ' * 400} {n}</body></html>".encode() for n in range(5)
-    }
+    # Incompressible bodies, so each record really takes space in the gzip file.
+    pages = {f"https://news.example.org/{n}": b"<html><body>" + os.urandom(800).hex().encode() for n in range(5)}
     for url, body in pages.items():
         archive.archive(url, 200, {"Content-Type": "text/html; charset=utf-8", "Content-Encoding": "gzip"}, body)
     archive.close()
