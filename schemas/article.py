@@ -45,6 +45,19 @@ class SourceRef(BaseModel):
     url: str | None = Field(None, description="Feed, sitemap or page URL the article was found through.")
 
 
+class FeedItem(BaseModel):
+    """The feed or sitemap entry an article was found through."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feed_url: str
+    feed_title: str | None = None
+    entry_id: str | None = Field(None, description="RSS guid, Atom id or JSON Feed id.")
+    title: str | None = None
+    categories: list[str] = Field(default_factory=list)
+    published_at: UtcDatetime | None = None
+
+
 class CleanedArticle(Record):
     article_id: str = Field(pattern=_ARTICLE_ID, description="Stable id: url-<hash> or seed-<seed id>.")
     canonical_url: str | None = None
@@ -57,6 +70,14 @@ class CleanedArticle(Record):
     published_at: UtcDatetime | None = None
     fetched_at: UtcDatetime
     source: SourceRef
+    image_url: str | None = None
+    feed_item: FeedItem | None = Field(None, description="What the feed said of this article, kept beside the page.")
+    field_sources: dict[str, str] = Field(
+        default_factory=dict, description="Field name -> where its value came from, e.g. 'title': 'page og:title'."
+    )
+    flags: list[str] = Field(
+        default_factory=list, description="Doubts about the record, e.g. 'feed_and_page_dates_disagree'."
+    )
 
     @field_validator("title", "body")
     @classmethod
