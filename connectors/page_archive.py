@@ -9,6 +9,7 @@ and the page goes on to extraction.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -67,7 +68,8 @@ class PageArchive:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._sequence += 1
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-            path = self.directory / f"pages-{stamp}-{self._sequence:05d}.warc.gz"
+            # The pid keeps files of concurrent fetch processes apart.
+            path = self.directory / f"pages-{stamp}-{os.getpid()}-{self._sequence:05d}.warc.gz"
             self._file = open(path, "ab")  # noqa: SIM115 - kept open across calls, closed in close()/roll
             self._writer = WARCWriter(self._file, gzip=True)
         assert self._writer is not None

@@ -1,4 +1,5 @@
-"""Publishes connector output to Kafka: articles to the raw topic, rejections to dead letters.
+"""Publishes connector output to Kafka: articles to the raw topic, rejections to dead letters,
+page-fetch tasks to the fetch-task topic.
 
 This is the only place connectors touch Kafka. Records are keyed by article id so that
 all versions of one article land on one partition, in order.
@@ -10,10 +11,12 @@ import logging
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from kafka import KafkaProducer
 
 from schemas import CleanedArticle, DeadLetter, encode, record_headers
+from schemas.feed_entry import FeedEntry
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +24,17 @@ log = logging.getLogger(__name__)
 class KafkaPublisher:
     """A durable (acks=all, idempotent) producer for the raw and dead-letter topics."""
 
-    def __init__(self, producer_config: Mapping[str, Any], *, raw_topic: str, dead_letter_topic: str) -> None:
+    def __init__(
+        self,
+        producer_config: Mapping[str, Any],
+        *,
+        raw_topic: str,
+        dead_letter_topic: str,
+        fetch_task_topic: str | None = None,
+    ) -> None:
         self._raw_topic = raw_topic
         self._dead_letter_topic = dead_letter_topic
+        self._fetch_task_topic = fetch_task_topic
         self._producer = KafkaProducer(
             **producer_config,
             acks="all",
@@ -37,6 +48,14 @@ class KafkaPublisher:
 
     def publish_dead_letter(self, dead_letter: DeadLetter) -> None:
         self._send(self._dead_letter_topic, dead_letter.source_name, encode(dead_letter), record_headers(dead_letter))
+
+    def publish_fetch_task(self, entry: FeedEntry) -> None:
+        """Queue a page fetch. Keyed by host, so one host's fetches share one partition and
+        therefore one fetch worker at a time: the per-host budget holds across the fleet."""
+        if self._fetch_task_topic is None:
+            raise ValueError("this publisher was built without a fetch_task_topic")
+        host = urlsplit(entry.canonical_url).hostname or ""
+        self._send(self._fetch_task_topic, host, encode(entry), record_headers(entry))
 
     def _send(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         future = self._producer.send(

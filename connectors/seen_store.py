@@ -45,7 +45,7 @@ class SeenStore:
 
     def unseen(self, source: str, entry_keys: Iterable[str]) -> list[str]:
         keys = list(dict.fromkeys(entry_keys))
-        seen = set()
+        seen: set[str] = set()
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             placeholders = ",".join("?" * len(chunk))

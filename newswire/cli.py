@@ -6,13 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -99,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--limit", type=int, help="stop after this many records")
     tail.add_argument("--timeout", type=float, help="stop after this many idle seconds")
     tail.set_defaults(handler=_tail, command="tail")
+
+    ingest = commands.add_parser("ingest", help="run the live connectors: poll sources, fetch and clean pages")
+    ingest.add_argument("--once", action="store_true", help="poll every enabled source once, drain the fetches, exit")
+    ingest.add_argument("--sources", type=Path, help="sources.yaml to use (default: ingest.sources_file)")
+    ingest.add_argument("--workers", type=int, help="page-fetch worker processes (default: ingest.fetch_workers)")
+    ingest.set_defaults(handler=_ingest, command="ingest")
 
     up = commands.add_parser(
         "up", help="the service on its embedded defaults: broker, topics, seed replay, continuous pipeline"
@@ -201,6 +210,118 @@ def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.
     print(f"pipeline: {len(reports)} batch(es), {consumed} record(s) consumed", file=sys.stderr)
 
 
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.http import HttpClient
+    from connectors.ingest import FeedPoller, PollSchedule
+    from connectors.seen_store import SeenStore
+    from connectors.sources import SourcesFileError, load_sources
+    from newswire import wiring
+
+    try:
+        sources = load_sources(args.sources or settings.ingest.sources_file)
+    except SourcesFileError as error:
+        raise NewswireError(str(error)) from error
+    workers = args.workers or settings.ingest.fetch_workers
+    config = wiring.ingest_config(settings)
+    stop = _stop_on_signals()
+    schedule = PollSchedule(tuple(s for s in sources if s.enabled))
+    store = SeenStore(settings.ingest.state_file)
+    http = HttpClient(settings.fetch)
+
+    def poll_due() -> None:
+        for source in schedule.due(time.time()):
+            if stop.is_set():
+                return
+            try:
+                report = poller.poll(source)
+            except Exception:  # a bug with one source must not stop the others
+                log.exception("poll failed", extra={"source": source.name})
+                continue
+            schedule.record(source, report, time.time())
+            log.info(
+                "polled",
+                extra={
+                    "source": source.name,
+                    "outcome": report.outcome,
+                    "detail": report.detail,
+                    "queued": report.entries_queued,
+                },
+            )
+
+    try:
+        with config.publisher() as publisher:
+            poller = FeedPoller(config, http, store, publisher)
+            if args.once:
+                poll_due()
+                counts = _run_fetch_workers(settings, workers, stop, until_drained=True)
+                _print_outcomes(counts)
+                return 0
+            poller_thread = threading.Thread(
+                target=_poll_forever, args=(poll_due, schedule, stop), name="newswire-poller", daemon=True
+            )
+            poller_thread.start()
+            _run_fetch_workers(settings, workers, stop, until_drained=False)
+            poller_thread.join(timeout=30)
+    finally:
+        http.close()
+        store.close()
+    return 0
+
+
+def _poll_forever(poll_due: Callable[[], None], schedule: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        poll_due()
+        stop.wait(max(0.5, min(60.0, schedule.next_due() - time.time())))
+
+
+def _run_fetch_workers(
+    settings: Settings, workers: int, stop: threading.Event, *, until_drained: bool
+) -> dict[str, dict[str, int]]:
+    from newswire import wiring
+
+    config = wiring.ingest_config(settings)
+    if workers == 1:
+        from connectors.ingest import fetch_worker_process
+
+        return fetch_worker_process(config, settings.fetch, stop, until_drained)
+    context = multiprocessing.get_context("spawn")
+    shared_stop = context.Event()
+    with context.Pool(workers, initializer=_ignore_signals) as pool:
+        pending = [
+            pool.apply_async(_fetch_child, (config, settings.fetch, shared_stop, until_drained)) for _ in range(workers)
+        ]
+        while not all(p.ready() for p in pending):
+            if stop.wait(0.5):
+                shared_stop.set()
+        merged: dict[str, dict[str, int]] = {}
+        for result in pending:
+            for source, counts in result.get().items():
+                for outcome, n in counts.items():
+                    merged.setdefault(source, {}).setdefault(outcome, 0)
+                    merged[source][outcome] += n
+        return merged
+
+
+def _ignore_signals() -> None:
+    # Workers stop through the shared event once the parent has been asked to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _fetch_child(config: Any, fetch: Any, stop: Any, until_drained: bool) -> dict[str, dict[str, int]]:
+    from connectors.ingest import fetch_worker_process
+
+    return fetch_worker_process(config, fetch, stop, until_drained)
+
+
+def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
+    if not counts:
+        print("ingest: no pages fetched")
+    for source, outcomes in sorted(counts.items()):
+        summary = ", ".join(f"{outcome}={n}" for outcome, n in sorted(outcomes.items()))
+        print(f"ingest: {source}: {summary}")
+
+
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.tail import tail_topic
 
@@ -208,8 +329,13 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
     topic = names.get(args.topic, args.topic)
     stop = _stop_on_signals()
     for line in tail_topic(
-        settings.kafka, topic, from_beginning=args.from_beginning, as_json=args.json,
-        limit=args.limit, idle_timeout_s=args.timeout, stop=stop,
+        settings.kafka,
+        topic,
+        from_beginning=args.from_beginning,
+        as_json=args.json,
+        limit=args.limit,
+        idle_timeout_s=args.timeout,
+        stop=stop,
     ):
         print(line, flush=True)
     return 0

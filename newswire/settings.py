@@ -56,10 +56,17 @@ class TopicSettings(Section):
     enriched: str = "newswire.articles.enriched"
     duplicates: str = "newswire.articles.duplicates"
     dead_letter: str = "newswire.dead-letter"
+    fetch_tasks: str = Field(
+        "newswire.fetch-tasks", description="Page fetches queued by feed pollers, keyed by host for politeness."
+    )
     partitions: int = Field(3, ge=1)
     replication_factor: int = Field(1, ge=1)
     retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1, description="-1 keeps records forever.")
     compression_type: Literal["producer", "gzip", "snappy", "lz4", "zstd", "uncompressed"] = "producer"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.raw, self.enriched, self.duplicates, self.dead_letter, self.fetch_tasks)
 
 
 class BrokerSettings(Section):
@@ -177,6 +184,24 @@ class FetchSettings(Section):
     )
 
 
+class IngestSettings(Section):
+    """The live connectors: which sources, where their memory and page archive live."""
+
+    sources_file: Path = Field(
+        Path(__file__).resolve().parents[1] / "connectors" / "default_sources.yaml",
+        description="The sources.yaml to ingest (default: the shipped list of public news feeds).",
+    )
+    state_file: Path = Field(Path(".newswire/state/connectors.sqlite3"), description="Seen entries and validators.")
+    archive_dir: Path = Field(Path(".newswire/archive"), description="WARC files of every fetched page.")
+    archive_max_file_bytes: int = Field(100_000_000, ge=1_000, description="A WARC file is rolled past this size.")
+    fetch_group: str = Field("newswire-fetchers", description="Consumer group of the page-fetch workers.")
+    fetch_workers: int = Field(1, ge=1, le=64, description="Page-fetch worker processes.")
+    min_article_words: int = Field(80, ge=1, description="Pages with less text are 'not an article'.")
+    max_child_sitemaps: int = Field(50, ge=0, description="Child sitemaps followed per sitemap index per poll.")
+    max_entries_per_poll: int = Field(1_000, ge=1, description="New entries queued per source per poll.")
+    date_disagreement_s: float = Field(86_400.0, ge=0, description="Feed vs page date gap that flags an article.")
+
+
 class ObservabilitySettings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
@@ -198,6 +223,7 @@ class Settings(BaseSettings):
     replay: ReplaySettings = ReplaySettings()
     sinks: SinkSettings = SinkSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    ingest: IngestSettings = IngestSettings()
     fetch: FetchSettings = FetchSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
 

@@ -66,12 +66,12 @@ def topic_configs(kafka: KafkaSettings, topics: TopicSettings) -> dict[str, str]
 
 
 def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
-    """Create the raw, enriched, duplicates and dead-letter topics unless they exist; return their names.
+    """Create newswire's topics (``TopicSettings.names``) unless they exist; return their names.
 
     Returns only once every topic has a leader for every partition, so producers may
     write to them straight away.
     """
-    names = [topics.raw, topics.enriched, topics.duplicates, topics.dead_letter]
+    names = list(topics.names)
     spec = {
         "num_partitions": topics.partitions,
         "replication_factor": topics.replication_factor,
@@ -111,7 +111,7 @@ def describe_topics(kafka: KafkaSettings, topics: TopicSettings, *, consumer_gro
     lines = []
     with admin_client(kafka) as admin:
         committed = _committed_offsets(admin, consumer_group, timeout_s=kafka.request_timeout_ms / 1000)
-        for name in (topics.raw, topics.enriched, topics.duplicates, topics.dead_letter):
+        for name in topics.names:
             try:
                 ends = _end_offsets(admin, name, kafka.bootstrap_servers)
             except TopicError:

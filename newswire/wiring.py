@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from connectors.ingest import IngestConfig
+from connectors.page_verdicts import VerdictLimits
 from connectors.publisher import KafkaPublisher
 from newswire.settings import Settings
 from newswire.topics import client_config
@@ -64,6 +66,24 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         enrichers=enrichers(settings),
         sinks=sinks(settings),
         sink_batch_size=settings.sinks.write_batch_size,
+    )
+
+
+def ingest_config(settings: Settings) -> IngestConfig:
+    return IngestConfig(
+        producer_config=producer_config(settings),
+        consumer_config=client_config(settings.kafka),
+        raw_topic=settings.topics.raw,
+        dead_letter_topic=settings.topics.dead_letter,
+        fetch_topic=settings.topics.fetch_tasks,
+        fetch_group=settings.ingest.fetch_group,
+        state_file=settings.ingest.state_file.resolve(),
+        archive_dir=settings.ingest.archive_dir.resolve(),
+        archive_max_file_bytes=settings.ingest.archive_max_file_bytes,
+        verdict_limits=VerdictLimits(min_article_words=settings.ingest.min_article_words),
+        max_child_sitemaps=settings.ingest.max_child_sitemaps,
+        max_entries_per_poll=settings.ingest.max_entries_per_poll,
+        date_disagreement_s=settings.ingest.date_disagreement_s,
     )
 
 

@@ -9,6 +9,7 @@ compatible change; removing or retyping one needs a ``SCHEMA_VERSION`` bump.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,6 +19,8 @@ SCHEMA_VERSION = 1
 
 _ARTICLE_ID = r"^[a-z]+-[0-9A-Za-z_-]{1,64}$"
 _LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+_COUNTRY = r"^[A-Z]{2}$"
+CountryCode = Annotated[str, Field(pattern=_COUNTRY, description="ISO 3166-1 alpha-2 code.")]
 
 
 class Record(BaseModel):
@@ -107,10 +110,49 @@ class EnrichmentFailure(BaseModel):
     error: str
 
 
+class EntityKind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+    PLACE = "place"
+
+
+class NamedEntity(BaseModel):
+    """A person, organisation or place named in the article, as first written there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1, max_length=200)
+    kind: EntityKind
+    mentions: int = Field(1, ge=1, description="How often the name (or a shorter form of it) occurs.")
+
+
+class Dateline(BaseModel):
+    """The place an article was filed from, as its opening dateline gives it ("BERLIN —")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    place: str = Field(min_length=1, max_length=100)
+    country_code: str | None = Field(None, pattern=_COUNTRY, description="ISO 3166-1 alpha-2, when known.")
+
+
 class EnrichedArticle(CleanedArticle):
     enriched_at: UtcDatetime
     content_fingerprint: str = Field(description="sha256 of the normalised body; equal bodies, equal prints.")
     word_count: int | None = Field(None, ge=0)
     reading_time_seconds: int | None = Field(None, ge=0)
     detected_language: LanguageGuess | None = None
+    entities: list[NamedEntity] = Field(
+        default_factory=list, description="People, organisations and places named, most mentioned first."
+    )
+    keywords: list[str] = Field(default_factory=list, description="Key phrases, most characteristic first.")
+    extractive_summary: list[str] = Field(
+        default_factory=list, description="A few of the article's own sentences that best cover it, in article order."
+    )
+    country_codes: list[CountryCode] = Field(
+        default_factory=list,
+        description="ISO 3166-1 alpha-2 codes of the countries whose places, names or demonyms are mentioned, "
+        "most mentioned first.",
+    )
+    dateline: Dateline | None = None
     enrichment_failures: list[EnrichmentFailure] = Field(default_factory=list)
+

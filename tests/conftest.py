@@ -54,13 +54,14 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 
 @pytest.fixture
 def topics(kafka_broker: KafkaBroker) -> TopicSettings:
-    """The four topics under a prefix no other test uses, created on the session broker."""
+    """All of newswire's topics under a prefix no other test uses, created on the session broker."""
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     names = TopicSettings(
         raw=f"{prefix}.articles.raw",
         enriched=f"{prefix}.articles.enriched",
         duplicates=f"{prefix}.articles.duplicates",
         dead_letter=f"{prefix}.dead-letter",
+        fetch_tasks=f"{prefix}.fetch-tasks",
     )
     ensure_topics(kafka_broker.settings.kafka, names)
     return names

@@ -26,6 +26,7 @@ def newswire_run(kafka_broker: Any, topics: Any, tmp_path: Path) -> Iterator[New
             "NEWSWIRE_TOPICS__ENRICHED": topics.enriched,
             "NEWSWIRE_TOPICS__DUPLICATES": topics.duplicates,
             "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
+            "NEWSWIRE_TOPICS__FETCH_TASKS": topics.fetch_tasks,
             "NEWSWIRE_TOPICS__PARTITIONS": str(topics.partitions),
             "NEWSWIRE_SINKS__OUTPUT_DIR": str(output_dir),
             "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(tmp_path / "state" / "dedup.sqlite3"),

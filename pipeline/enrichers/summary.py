@@ -1,0 +1,79 @@
+"""A short extractive summary: the few sentences of the article that best cover its words.
+
+Scores each sentence by the document frequency of its content words, with a bonus for
+the lead (news puts the point first), and returns the best ones in article order. It
+must never write text of its own: every summary sentence is a sentence of the body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from pipeline.enrichers.base import Enricher
+from pipeline.enrichers.stopwords import StopWords
+from schemas import CleanedArticle
+
+# A sentence ends at . ! ? (or the CJK full stops) followed by space and a capital, digit,
+# quote or non-Latin letter; "Mr. Smith" and "U.S. officials" are kept whole by _ABBREVIATION.
+_SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])[\"'\u201d\u2019)]?\s+(?=[\"'\u201c\u2018(]?[^\W_a-z])")
+_ABBREVIATION = re.compile(r"(?:\b[A-Z][a-z]{0,3}|\b(?:[A-Za-z]\.){1,3}[A-Za-z]?)\.$")
+_WORD = re.compile(r"\w+")
+_MAX_SENTENCES = 80  # long articles: the lead and the first pages decide, and this bounds the cost
+_MIN_SENTENCE_CHARS = 40
+_MAX_SENTENCE_CHARS = 600
+
+
+class SummaryEnricher(Enricher):
+    name = "summary"
+
+    def __init__(self, max_sentences: int = 3) -> None:
+        if max_sentences < 1:
+            raise ValueError("max_sentences must be positive")
+        self._max_sentences = max_sentences
+        self._stop_words: StopWords | None = None
+
+    def setup(self) -> None:
+        if self._stop_words is None:
+            self._stop_words = StopWords.load()
+
+    def enrich(self, article: CleanedArticle) -> dict[str, Any]:
+        if self._stop_words is None:
+            self.setup()
+        assert self._stop_words is not None
+        stop = self._stop_words.for_text(article.body, article.language)
+        sentences = [s for s in sentences_of(article.body)[:_MAX_SENTENCES] if _MIN_SENTENCE_CHARS <= len(s)]
+        sentences = [s for s in sentences if len(s) <= _MAX_SENTENCE_CHARS]
+        if len(sentences) <= self._max_sentences:
+            return {"extractive_summary": sentences}
+        words_of = [[w for w in _WORD.findall(s.casefold()) if w not in stop and not w.isdigit()] for s in sentences]
+        frequency = Counter(w for words in words_of for w in set(words))
+        title_words = set(_WORD.findall(article.title.casefold())) - stop
+        scores = []
+        for position, words in enumerate(words_of):
+            if not words:
+                scores.append(0.0)
+                continue
+            coverage = sum(frequency[w] for w in set(words)) / (len(set(words)) ** 0.5 * max(frequency.values()))
+            lead = 1.0 / (1 + position)  # the first sentence scores +1, the second +0.5 ...
+            scores.append(coverage + lead + 0.2 * len(title_words.intersection(words)))
+        best = sorted(sorted(range(len(sentences)), key=lambda i: -scores[i])[: self._max_sentences])
+        return {"extractive_summary": [sentences[i] for i in best]}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_stop_words": None}
+
+
+def sentences_of(text: str) -> list[str]:
+    sentences: list[str] = []
+    for paragraph in text.split("\n"):
+        pending = ""
+        for piece in _SENTENCE_END.split(paragraph.strip()):
+            pending = f"{pending} {piece}" if pending else piece
+            if not _ABBREVIATION.search(pending.rstrip("\"'\u201d\u2019)")):
+                sentences.append(pending.strip())
+                pending = ""
+        if pending.strip():
+            sentences.append(pending.strip())
+    return [s for s in sentences if s]

@@ -1,0 +1,112 @@
+"""Live connectors end to end: real feeds and real pages on a loopback server -> real Kafka."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from connectors.feed_document import parse_feed_document
+from schemas import CleanedArticle, DeadLetter, decode
+from tests.http_server import LoopbackServer, Reply
+from tests.integration.harness import NewswireRun
+
+pytestmark = pytest.mark.integration
+DATA = Path(__file__).resolve().parents[1] / "data"
+FEEDS = {  # source name -> (file, content type)
+    "nbc-rss": ("feed-rs/rss_2.0_nbcny.xml", "application/rss+xml"),
+    "npr-jsonfeed": ("trafilatura/feed.json", "application/feed+json"),
+    "nyt-news-sitemap": ("advertools/news_sitemap.xml", "application/xml"),
+    "blog-rss": ("newsboat/rss.xml", "application/rss+xml"),
+}
+# Also matches JSON's escaped form, https:\/\/host.
+_ABSOLUTE_URL = re.compile(rb"https?:(?:\\?/){2}([A-Za-z0-9.-]+)")
+
+
+def _serve_feeds(server: LoopbackServer) -> tuple[dict[str, str], int]:
+    """Serve each real feed with its entries' hosts moved onto the loopback server, and a
+    real article page behind every entry. Returns source -> feed URL, and the entry count."""
+    pages = sorted((DATA / "ingest" / "pages").glob("*.html.gz"))
+    origin = server.origin.encode()
+    feed_urls = {}
+    entries = 0
+    for name, (file, content_type) in FEEDS.items():
+        original = (DATA / "feeds" / file).read_bytes()
+        hosts = {
+            e.canonical_url.split("/")[2]
+            for e in parse_feed_document(
+                original, url="https://feeds.example/", content_type=content_type, source_name=name
+            ).entries
+        }
+        body = _ABSOLUTE_URL.sub(
+            lambda m, hosts=hosts: origin if m.group(1).decode().lower() in hosts else m.group(0), original
+        )
+        path = f"/feeds/{name}"
+        server.route(
+            path,
+            Reply(200, {"Content-Type": content_type, "ETag": f'"{name}-v1"'}, body),
+            Reply(304, {"ETag": f'"{name}-v1"'}),
+        )
+        feed_urls[name] = server.url(path)
+        parsed = parse_feed_document(body, url=feed_urls[name], content_type=content_type, source_name=name)
+        for number, entry in enumerate(parsed.entries):
+            page = gzip.decompress(pages[(entries + number) % len(pages)].read_bytes())
+            entry_path = entry.canonical_url.removeprefix(server.origin)
+            server.route(entry_path, Reply(200, {"Content-Type": "text/html; charset=utf-8"}, page))
+        entries += len(parsed.entries)
+    return feed_urls, entries
+
+
+def _sources_file(path: Path, feed_urls: dict[str, str]) -> Path:
+    lines = ["sources:"]
+    for name, url in feed_urls.items():
+        kind = "sitemap" if "sitemap" in name else "feed"
+        lines += [f"  - name: {name}", f"    type: {kind}", f"    url: {url}", "    min_poll_interval_s: 10"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def ingest_run(newswire_run: NewswireRun, tmp_path: Path) -> NewswireRun:
+    newswire_run.env.update(
+        {
+            "NEWSWIRE_FETCH__ALLOW_ADDRESSES": '["127.0.0.1/32"]',
+            "NEWSWIRE_FETCH__PER_HOST_INTERVAL_S": "0.02",
+            "NEWSWIRE_INGEST__STATE_FILE": str(tmp_path / "state" / "connectors.sqlite3"),
+            "NEWSWIRE_INGEST__ARCHIVE_DIR": str(tmp_path / "archive"),
+            "NEWSWIRE_INGEST__FETCH_GROUP": f"fetchers-{tmp_path.name}",
+        }
+    )
+    return newswire_run
+
+
+def test_every_feed_entry_becomes_one_article_and_a_second_pass_publishes_nothing(
+    ingest_run: NewswireRun, tmp_path: Path
+) -> None:
+    with LoopbackServer() as server:
+        feed_urls, entry_count = _serve_feeds(server)
+        sources = _sources_file(tmp_path / "sources.yaml", feed_urls)
+        first = ingest_run.command("ingest", "--once", "--sources", str(sources), timeout=600)
+        articles = [decode(v, CleanedArticle) for _, v in ingest_run.topic_values(ingest_run.topics.raw)]
+        dead = [decode(v, DeadLetter) for _, v in ingest_run.topic_values(ingest_run.topics.dead_letter)]
+        assert not dead, [d.error for d in dead]
+        assert len(articles) == entry_count, first.stdout
+        assert Counter(a.canonical_url for a in articles).most_common(1)[0][1] == 1
+        for article in articles:
+            assert article.canonical_url and article.canonical_url.startswith(server.origin)
+            assert article.body.strip() and article.title.strip()
+            assert article.feed_item is not None and article.feed_item.feed_url in feed_urls.values()
+            assert article.published_at is None or article.published_at.utcoffset().total_seconds() == 0
+        assert sum(a.published_at is not None for a in articles) == entry_count, "every entry here has a date"
+        assert list((tmp_path / "archive").glob("pages-*.warc.gz")), "fetched pages are archived as WARC"
+
+        ingest_run.command("ingest", "--once", "--sources", str(sources), timeout=300)
+        assert len(ingest_run.topic_values(ingest_run.topics.raw)) == entry_count, "second pass published nothing"
+        for name, url in feed_urls.items():
+            requests = server.requests_for(url.removeprefix(server.origin))
+            assert len(requests) == 2
+            second = {k.lower(): v for k, v in requests[1].headers.items()}
+            assert second.get("if-none-match") == f'"{name}-v1"', "the second poll is a conditional GET (304)"
