@@ -286,20 +286,27 @@ def _run_fetch_workers(
         return fetch_worker_process(config, settings.fetch, stop, until_drained)
     context = multiprocessing.get_context("spawn")
     shared_stop = context.Event()
-    with context.Pool(workers, initializer=_ignore_signals) as pool:
-        pending = [
-            pool.apply_async(_fetch_child, (config, settings.fetch, shared_stop, until_drained)) for _ in range(workers)
-        ]
-        while not all(p.ready() for p in pending):
-            if stop.wait(0.5):
-                shared_stop.set()
-        merged: dict[str, dict[str, int]] = {}
-        for result in pending:
-            for source, counts in result.get().items():
-                for outcome, n in counts.items():
-                    merged.setdefault(source, {}).setdefault(outcome, 0)
-                    merged[source][outcome] += n
-        return merged
+    results = context.Queue()
+    processes = [
+        context.Process(
+            target=_fetch_child, args=(config, settings.fetch, shared_stop, until_drained, results), daemon=True
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    while any(p.is_alive() for p in processes):
+        if stop.wait(0.5):
+            shared_stop.set()
+    merged: dict[str, dict[str, int]] = {}
+    for process in processes:
+        if process.exitcode != 0:
+            raise NewswireError(f"a fetch worker process failed (exit code {process.exitcode}); see its log above")
+        for source, counts in results.get(timeout=10).items():
+            for outcome, n in counts.items():
+                merged.setdefault(source, {}).setdefault(outcome, 0)
+                merged[source][outcome] += n
+    return merged
 
 
 def _ignore_signals() -> None:
@@ -308,10 +315,11 @@ def _ignore_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _fetch_child(config: Any, fetch: Any, stop: Any, until_drained: bool) -> dict[str, dict[str, int]]:
+def _fetch_child(config: Any, fetch: Any, stop: Any, until_drained: bool, results: Any) -> None:
     from connectors.ingest import fetch_worker_process
 
-    return fetch_worker_process(config, fetch, stop, until_drained)
+    _ignore_signals()
+    results.put(fetch_worker_process(config, fetch, stop, until_drained))
 
 
 def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:

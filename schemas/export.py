@@ -14,12 +14,14 @@ from pydantic import BaseModel
 from schemas.article import CleanedArticle, EnrichedArticle
 from schemas.dead_letter import DeadLetter
 from schemas.duplicate import DuplicateNotice
+from schemas.feed_entry import FeedEntry
 
 PUBLISHED_MODELS: dict[str, type[BaseModel]] = {
     "cleaned-article": CleanedArticle,
     "enriched-article": EnrichedArticle,
     "duplicate-notice": DuplicateNotice,
     "dead-letter": DeadLetter,
+    "feed-entry": FeedEntry,
 }
 COMMITTED_DIR = Path(__file__).parent / "json"
 

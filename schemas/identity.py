@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 # Query parameters that only track the click, never select the content.
 _TRACKING_PARAMETERS = re.compile(
@@ -36,8 +36,12 @@ def canonicalize_url(url: str) -> str:
         host = f"[{host}]"
     port = parts.port
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING_PARAMETERS.match(k)]
+    # Filter the raw pairs rather than re-encoding them: servers may treat "a/b" and
+    # "a%2Fb" differently, and the canonical URL is also the URL we fetch.
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not _TRACKING_PARAMETERS.match(unquote_plus(pair.split("=", 1)[0]))
     )
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
