@@ -109,6 +109,14 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=int, help="page-fetch worker processes (default: ingest.fetch_workers)")
     ingest.set_defaults(handler=_ingest, command="ingest")
 
+    search = commands.add_parser("search", help="full-text search of the articles in the SQLite sink")
+    search.add_argument("query", help="words that must all occur, e.g. 'Sudani Tehran'")
+    search.add_argument("--lang", help="only articles in this language (ISO 639-1, e.g. en)")
+    search.add_argument("--source", help="only articles from this source name")
+    search.add_argument("--since", help="only articles published (or fetched) at or after this ISO date")
+    search.add_argument("--limit", type=int, default=20)
+    search.set_defaults(handler=_search, command="search")
+
     up = commands.add_parser(
         "up", help="the service on its embedded defaults: broker, topics, seed replay, continuous pipeline"
     )
@@ -328,6 +336,22 @@ def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
     for source, outcomes in sorted(counts.items()):
         summary = ", ".join(f"{outcome}={n}" for outcome, n in sorted(outcomes.items()))
         print(f"ingest: {source}: {summary}")
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.sinks.sqlite import search_articles
+
+    path = settings.sinks.sqlite_path
+    if not path.exists():
+        raise NewswireError(f"no SQLite sink at {path.resolve()} yet; run the pipeline first")
+    hits = search_articles(
+        path, args.query, language=args.lang, source=args.source, since=args.since, limit=args.limit
+    )
+    for hit in hits:
+        print(f"{hit.article_id}  [{hit.language or '?'}] {hit.published_at or '-'}  {hit.title}\n    {hit.snippet}")
+    if not hits:
+        print("no matches", file=sys.stderr)
+    return 0 if hits else 1
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:

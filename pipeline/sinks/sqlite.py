@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.sinks.base import Sink
@@ -26,6 +27,21 @@ CREATE TABLE IF NOT EXISTS articles (
     written_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS articles_by_published ON articles (published_at);
+-- Full-text index over title and body, kept in step with the table by triggers so that
+-- every upsert path (insert, update on conflict) indexes exactly the stored text.
+CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
+    title, body, content='articles', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS articles_fts_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_fts_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, body) VALUES ('delete', old.rowid, old.title, old.body);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_fts_update AFTER UPDATE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, body) VALUES ('delete', old.rowid, old.title, old.body);
+    INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+END;
 """
 
 _UPSERT = """
@@ -88,3 +104,47 @@ class SqliteSink(Sink):
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_db": None}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    article_id: str
+    title: str
+    language: str | None
+    source_name: str
+    published_at: str | None
+    snippet: str
+
+
+def search_articles(
+    path: Path,
+    query: str,
+    *,
+    language: str | None = None,
+    source: str | None = None,
+    since: str | None = None,
+    limit: int = 20,
+) -> list[SearchHit]:
+    """Best matches first. Every word of ``query`` must occur (FTS5 AND); words are quoted,
+    so punctuation in a query is never FTS syntax."""
+    words = [w for w in query.replace('"', " ").split() if w]
+    if not words:
+        return []
+    match = " ".join(f'"{w}"' for w in words)
+    clauses, parameters = ["articles_fts MATCH ?"], [match]
+    for column, value in (("a.language", language), ("a.source_name", source)):
+        if value:
+            clauses.append(f"{column} = ?")
+            parameters.append(value)
+    if since:
+        clauses.append("coalesce(a.published_at, a.fetched_at) >= ?")
+        parameters.append(since)
+    # Only fixed column clauses are formatted in; every value is a bound parameter.
+    sql = (
+        "SELECT a.article_id, a.title, a.language, a.source_name, a.published_at,"  # noqa: S608
+        " snippet(articles_fts, 1, '[', ']', ' ... ', 12)"
+        " FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+        f" WHERE {' AND '.join(clauses)} ORDER BY bm25(articles_fts) LIMIT ?"
+    )
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return [SearchHit(*row) for row in db.execute(sql, (*parameters, limit))]

@@ -37,6 +37,9 @@ def test_seed_article_arrives_repaired_exactly_once_even_when_replayed_twice(new
     assert rows == [(SEED_ID, article.title, "The Leader made the remarks", "en")]
     lines = newswire_run.jsonl_lines()
     assert [json.loads(line)["article_id"] for line in lines] == [SEED_ID]
+    for query in ("Sudani", "Arbaeen", "sudani tehran"):
+        found = newswire_run.command("search", query, "--lang", "en")
+        assert found.stdout.startswith(SEED_ID), f"search {query!r}: {found.stdout}"
     assert json.loads(lines[0])["body"].startswith("The Leader made the remarks")
 
 

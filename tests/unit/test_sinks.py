@@ -87,3 +87,18 @@ def test_sinks_pickle_without_their_connections(tmp_path: Path) -> None:
         clone.write([_article(1)])
         clone.close()
         sink.close()
+
+
+def test_full_text_search_follows_upserts_and_filters(tmp_path: Path) -> None:
+    from pipeline.sinks.sqlite import search_articles
+
+    sink = SqliteSink(tmp_path / "a.sqlite3")
+    sink.open()
+    sink.write([_article(1, title="Harbour strike"), _article(2, title="Election night")])
+    sink.write([_article(1, title="Harbour strike ends")])  # an update re-indexes, never duplicates
+    sink.close()
+    hits = search_articles(tmp_path / "a.sqlite3", "harbour")
+    assert [(h.article_id, h.title) for h in hits] == [("seed-000001", "Harbour strike ends 1")]
+    assert search_articles(tmp_path / "a.sqlite3", "harbour", source="nope") == []
+    assert search_articles(tmp_path / "a.sqlite3", 'body "of) article') != []  # punctuation is not FTS syntax
+    assert search_articles(tmp_path / "a.sqlite3", "   ") == []
