@@ -14,7 +14,15 @@ from connectors.page_verdicts import VerdictLimits
 from connectors.publisher import KafkaPublisher
 from newswire.settings import Settings
 from newswire.topics import client_config
-from pipeline.enrichers import LanguageEnricher, TextStatsEnricher
+from pipeline.enrichers import (
+    CountryEnricher,
+    DatelineEnricher,
+    EntityEnricher,
+    KeywordEnricher,
+    LanguageEnricher,
+    SummaryEnricher,
+    TextStatsEnricher,
+)
 from pipeline.enrichers.base import Enricher
 from pipeline.graph import OutputTopics, PipelineConfig
 from pipeline.microbatch import BatchReport, MicroBatchService
@@ -41,6 +49,11 @@ def enrichers(settings: Settings) -> list[Enricher]:
     factories: dict[str, Callable[[], Enricher]] = {
         TextStatsEnricher.name: lambda: TextStatsEnricher(words_per_minute=settings.pipeline.words_per_minute),
         LanguageEnricher.name: LanguageEnricher,
+        EntityEnricher.name: lambda: EntityEnricher(recogniser=settings.pipeline.entity_recogniser),
+        KeywordEnricher.name: KeywordEnricher,
+        SummaryEnricher.name: SummaryEnricher,
+        CountryEnricher.name: CountryEnricher,
+        DatelineEnricher.name: DatelineEnricher,
     }
     return [factories[name]() for name in settings.pipeline.enrichers]
 

@@ -17,6 +17,7 @@ of a process, since the politeness gate and the robots.txt cache are only correc
 from __future__ import annotations
 
 import contextlib
+import http.client
 import random
 import socket
 import threading
@@ -52,10 +53,10 @@ from connectors.http.addresses import (
 )
 from connectors.http.charsets import decode_text, is_textual, parse_content_type
 from connectors.http.decompression import ACCEPT_ENCODING, DecompressionError, decoder_for
+from connectors.http.limits import FetchSettings
 from connectors.http.outcomes import FetchResult, Outcome, Redirect, Refusal, Timings, Validators
 from connectors.http.politeness import HostGate
 from connectors.http.robots import RobotsCache
-from newswire.settings import FetchSettings
 
 DEFAULT_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ROBOTS_ACCEPT = "text/plain,*/*;q=0.5"
@@ -63,7 +64,8 @@ ROBOTS_ACCEPT = "text/plain,*/*;q=0.5"
 ROBOTS_MAX_REDIRECTS = 5
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _BLOCKED_STATUSES = frozenset({401, 403, 451})
-# 501 and 505 say the server will never do it; retrying cannot help.
+# 501 and 505 say the server will never do it, so retrying cannot help; 520-524 are the
+# "origin unreachable" family a CDN answers with in front of a struggling publisher.
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 507, 508, 509, 520, 521, 522, 523, 524})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _READ_SIZE = 64 * 1024
@@ -264,8 +266,10 @@ class HttpClient:
             return _Exchange.failed(Outcome.REFUSED_BY_POLICY, str(refused), refusal=Refusal.ADDRESS)
         except _Failure as failure:
             return failure.exchange
-        # Rotating through the host's addresses lets a retry try another one after a connect failure.
-        address = addresses[attempt % len(addresses)]
+        # Every address is tried in turn until one takes the connection (a host often has an IPv6
+        # answer that does not route here); each retry starts one further along.
+        start = attempt % len(addresses)
+        ordered = addresses[start:] + addresses[:start]
         with self._gate.slot(target.host, crawl_delay) as queued_s:
             run.queued(queued_s)
             run.attempts += 1
@@ -278,7 +282,11 @@ class HttpClient:
             timer.start()
             token = _current_watch.set(watch)
             try:
-                return self._request(target, address, headers, max_body_bytes, run, watch)
+                for address in ordered:
+                    exchange = self._request(target, address, headers, max_body_bytes, run, watch)
+                    if not exchange.connect_failed or watch.expired:
+                        break
+                return exchange
             finally:
                 watch.finish()
                 timer.cancel()
@@ -339,17 +347,19 @@ class HttpClient:
                 release_conn=False,
                 timeout=timeout,
             )
-        except (HTTPError, OSError) as error:
-            return self._network_failure(target, address, error, watch, wire_bytes=0, headers_read=False)
+        except (HTTPError, http.client.HTTPException, OSError) as error:
+            return self._network_failure(target, address, error, run, watch, wire_bytes=0, headers_read=False)
         exchange = _Exchange(status=response.status, headers=_header_dict(response))
         complete = False
         try:
             complete = self._read_body(target, response, exchange, max_body_bytes, watch)
-        except (HTTPError, OSError) as error:
-            failure = self._network_failure(target, address, error, watch, exchange.wire_bytes, headers_read=True)
+        except (HTTPError, http.client.HTTPException, OSError) as error:
+            failure = self._network_failure(target, address, error, run, watch, exchange.wire_bytes, headers_read=True)
             failure.status, failure.headers = exchange.status, exchange.headers
             return failure
         finally:
+            # Past this point the deadline timer must not touch the socket: it goes back to the pool.
+            watch.finish()
             if not complete:
                 # Never hand a half-read connection back to the pool.
                 response.close()
@@ -420,16 +430,26 @@ class HttpClient:
         return not watch.expired
 
     def _network_failure(
-        self, target: Target, address: IPAddress, error: Exception, watch: _Watch, wire_bytes: int, headers_read: bool
+        self,
+        target: Target,
+        address: IPAddress,
+        error: Exception,
+        run: _Run,
+        watch: _Watch,
+        wire_bytes: int,
+        headers_read: bool,
     ) -> _Exchange:
         settings = self._settings
         where = f"{target.url} ({address}:{target.port})"
-        if watch.expired:
+        # Socket timeouts are cut to the time left, so one may fire at the deadline before the watch does.
+        if watch.expired or run.remaining() <= 0:
             return _Exchange.failed(Outcome.TIMED_OUT, self._deadline_detail(target, wire_bytes), wire_bytes=wire_bytes)
         # urllib3 makes NewConnectionError (refused, unreachable) a subclass of ConnectTimeoutError.
         if isinstance(error, ConnectTimeoutError) and not isinstance(error, NewConnectionError):
             detail = f"connecting to {where} took longer than fetch.connect_timeout_s={settings.connect_timeout_s:g}s"
-            return _Exchange.failed(Outcome.TIMED_OUT, detail, retryable=True, wire_bytes=wire_bytes)
+            failure = _Exchange.failed(Outcome.TIMED_OUT, detail, retryable=True, wire_bytes=wire_bytes)
+            failure.connect_failed = True
+            return failure
         if isinstance(error, ReadTimeoutError | TimeoutError):
             phase = "between two reads of the body" if headers_read else "before the response headers"
             detail = f"{where} was silent {phase} for longer than fetch.read_timeout_s={settings.read_timeout_s:g}s"
@@ -438,7 +458,9 @@ class HttpClient:
             return _Exchange.failed(Outcome.UNREACHABLE, f"TLS with {where} failed: {error}", wire_bytes=wire_bytes)
         phase = "while reading the body" if headers_read else "before a response"
         detail = f"{where} failed {phase}: {type(error).__name__}: {error}"
-        return _Exchange.failed(Outcome.UNREACHABLE, detail, retryable=True, wire_bytes=wire_bytes)
+        failure = _Exchange.failed(Outcome.UNREACHABLE, detail, retryable=True, wire_bytes=wire_bytes)
+        failure.connect_failed = isinstance(error, NewConnectionError)
+        return failure
 
     def _deadline_detail(self, target: Target, wire_bytes: int) -> str:
         return (
@@ -583,6 +605,8 @@ class _Exchange:
     detail: str | None = None
     retryable: bool = False
     retry_after_s: float | None = None
+    # No connection could be made to the address tried: the next address of the host may do.
+    connect_failed: bool = False
 
     @classmethod
     def failed(

@@ -18,7 +18,7 @@ import brotli
 import pytest
 
 from connectors.http import FetchResult, HttpClient, Outcome, Refusal, Validators
-from newswire.settings import FetchSettings
+from connectors.http.limits import FetchSettings
 from tests.http_server import Drip, LoopbackServer, Reply, html, redirect
 
 pytestmark = pytest.mark.integration
@@ -67,6 +67,14 @@ def test_a_page_is_fetched_over_one_pooled_connection(server: LoopbackServer) ->
     assert pages[0].headers["accept-encoding"] == "gzip, deflate, br"
 
 
+def test_a_host_name_is_resolved_vetted_and_sent_as_host(server: LoopbackServer) -> None:
+    server.route("/named", html("<p>by name</p>"))
+    # localhost may also answer ::1, where nothing listens: the client must move on to 127.0.0.1.
+    result = fetch(f"http://localhost:{server.port}/named", allow_addresses=("localhost",), max_retries=0)
+    assert result.outcome is Outcome.OK, result.detail
+    assert server.requests_for("/named")[0].headers["host"] == f"localhost:{server.port}"
+
+
 def test_a_body_over_the_cap_stops_while_streaming(server: LoopbackServer) -> None:
     # Close-delimited and endless: only the streaming cap can stop it.
     url = server.route("/huge", Reply(headers={"Content-Type": "text/html"}, drip=Drip(b"a" * 65536, 0.0)))
@@ -109,7 +117,7 @@ def test_a_compression_bomb_stops_at_the_cap_in_bounded_memory(
             tracemalloc.stop()
     assert result.outcome is Outcome.TOO_LARGE
     assert len(result.body) == MiB
-    assert result.wire_bytes < len(bombs[coding])
+    assert result.wire_bytes <= len(bombs[coding])
     assert peak < 16 * MiB, f"peak Python allocation {peak} bytes while expanding a 256 MiB bomb"
 
 
@@ -274,6 +282,15 @@ def test_robots_txt_disallowing_the_path_stops_the_fetch_before_any_request(serv
     assert len(server.requests_for("/robots.txt")) == 1, "robots.txt is cached per host"
 
 
+def test_a_crawl_delay_slows_the_host_down(server: LoopbackServer) -> None:
+    server.route("/robots.txt", Reply(body=b"User-agent: newswire\nCrawl-delay: 0.4\n"))
+    urls = [server.route(f"/p{n}", html("x")) for n in range(2)]
+    with HttpClient(fetch_settings(per_host_interval_s=0.0)) as client:
+        assert all(client.fetch(url).ok for url in urls)
+    first, second = (server.requests_for(f"/p{n}")[0].at for n in range(2))
+    assert second - first >= 0.35
+
+
 def test_an_unreachable_robots_txt_disallows_the_host(server: LoopbackServer) -> None:
     server.route("/robots.txt", Reply(500))
     server.route("/page", html("x"))
@@ -327,7 +344,7 @@ def test_compressed_bodies_are_decoded(server: LoopbackServer, coding: str, comp
 
 
 def test_politeness_holds_across_threads(server: LoopbackServer) -> None:
-    interval = 0.2
+    interval = 0.25
     urls = [server.route(f"/story/{n}", html(f"<p>{n}</p>")) for n in range(8)]
     results: list[FetchResult] = []
     with HttpClient(fetch_settings(per_host_interval_s=interval)) as client:
@@ -345,7 +362,8 @@ def test_politeness_holds_across_threads(server: LoopbackServer) -> None:
     arrivals = sorted(request.at for request in server.requests)
     assert len(arrivals) == len(urls) + 1
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert min(gaps) >= interval - 0.02, f"requests closer than {interval}s apart: {gaps}"
+    # The client spaces the starts exactly; the slack covers scheduling between send and arrival.
+    assert min(gaps) >= interval - 0.05, f"requests closer than {interval}s apart: {gaps}"
 
 
 def test_at_most_one_request_per_host_is_in_flight(server: LoopbackServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import re
 from collections import Counter
 from pathlib import Path
@@ -110,3 +111,44 @@ def test_every_feed_entry_becomes_one_article_and_a_second_pass_publishes_nothin
             assert len(requests) == 2
             second = {k.lower(): v for k, v in requests[1].headers.items()}
             assert second.get("if-none-match") == f'"{name}-v1"', "the second poll is a conditional GET (304)"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_one_host_is_never_fetched_faster_than_its_budget(
+    ingest_run: NewswireRun, tmp_path: Path, workers: int
+) -> None:
+    interval = 0.25
+    ingest_run.env["NEWSWIRE_FETCH__PER_HOST_INTERVAL_S"] = str(interval)
+    with LoopbackServer() as server:
+        feed_urls, _entry_count = _serve_feeds(server)
+        sources = _sources_file(tmp_path / "sources.yaml", {"npr-jsonfeed": feed_urls["npr-jsonfeed"]})
+        ingest_run.command("ingest", "--once", "--workers", str(workers), "--sources", str(sources), timeout=600)
+        page_requests = sorted(r.at for r in server.requests if not r.path.startswith(("/feeds/", "/robots.txt")))
+    assert len(page_requests) == 25
+    gaps = [later - earlier for earlier, later in itertools.pairwise(page_requests)]
+    # Measured at the server; a few ms of slack for the loopback round trip.
+    assert min(gaps) >= interval - 0.02, f"fastest gap {min(gaps):.3f}s with {workers} worker(s)"
+
+
+def test_a_broken_source_does_not_stop_the_good_ones(ingest_run: NewswireRun, tmp_path: Path) -> None:
+    with LoopbackServer() as server:
+        feed_urls, _ = _serve_feeds(server)
+        server.route(
+            "/feeds/broken", Reply(200, {"Content-Type": "application/rss+xml"}, b"<rss><channel><item><title>x")
+        )
+        server.route("/feeds/gone", Reply(404))
+        chosen = {
+            "blog-rss": feed_urls["blog-rss"],
+            "broken": server.url("/feeds/broken"),
+            "gone": server.url("/feeds/gone"),
+        }
+        result = ingest_run.command("ingest", "--once", "--sources", str(_sources_file(tmp_path / "s.yaml", chosen)))
+    articles = ingest_run.topic_values(ingest_run.topics.raw)
+    dead = {
+        d.source_name: d
+        for d in (decode(v, DeadLetter) for _, v in ingest_run.topic_values(ingest_run.topics.dead_letter))
+    }
+    assert len(articles) == 8, result.stdout
+    assert set(dead) == {"broken", "gone"}
+    assert dead["gone"].error_type == "http_error" and "404" in dead["gone"].error
+    assert dead["broken"].stage == "parse"

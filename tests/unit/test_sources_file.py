@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sources import DEFAULT_SOURCES_FILE, SourceType, SourcesFileError, load_sources
+from connectors.sources import DEFAULT_SOURCES_FILE, SourcesFileError, SourceType, load_sources
 
 
 def test_the_shipped_default_file_is_valid() -> None:

@@ -1,0 +1,1 @@
+"""Example downstream consumers of newswire's topics, built on ``schemas.consumer``."""
