@@ -35,8 +35,17 @@ class TextFormatter(logging.Formatter):
         return f"{line} {extras}" if extras else line
 
 
+class _DropBeamGcpNotice(logging.Filter):
+    """Beam warns through the root logger, at import, that the optional Google Cloud
+    libraries are missing; newswire never uses them, so the line is only noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.pathname.find("apache_beam") >= 0 and "apitools not found" in record.getMessage())
+
+
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_DropBeamGcpNotice())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
