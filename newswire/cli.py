@@ -348,7 +348,8 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
         path, args.query, language=args.lang, source=args.source, since=args.since, limit=args.limit
     )
     for hit in hits:
-        print(f"{hit.article_id}  [{hit.language or '?'}] {hit.published_at or '-'}  {hit.title}\n    {' '.join(hit.snippet.split())}")
+        snippet = " ".join(hit.snippet.split())
+        print(f"{hit.article_id}  [{hit.language or '?'}] {hit.published_at or '-'}  {hit.title}\n    {snippet}")
     if not hits:
         print("no matches", file=sys.stderr)
     return 0 if hits else 1
