@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint install bench clean-state
+.PHONY: run test lint install services bench clean-state
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "newswire needs $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -25,7 +25,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+services:
+	bash .ci/install-services
+
+test: lint services
 	$(BIN)/python -m pytest
 
 bench: $(INSTALLED)

@@ -29,7 +29,8 @@ def generated_seed_texts(count: int, *, seed: int = 7, paragraphs: int = 6) -> I
     rng = random.Random(seed)
     for number in range(count):
         title = f"Generated report {number}: {rng.choice(pool).split('.')[0][:60]}"
-        body = rng.sample(pool, k=min(paragraphs, len(pool)))
+        # Words shuffled per article: the same paragraphs drawn twice must not be near-duplicates.
+        body = [" ".join(rng.sample(p.split(), len(p.split()))) for p in rng.sample(pool, k=min(paragraphs, len(pool)))]
         body.insert(rng.randrange(len(body) + 1), f"This is generated report number {number} of {count}.")
         yield f"{number:06d}_gen{number:06d}.txt", title + "\n\n" + "\n\n".join(body) + "\n"
 

@@ -6,18 +6,26 @@ measures articles/second and the pipeline process's peak memory. In the same run
 produces and consumes the same records with bare kafka-python: no pipeline can beat
 that, so the ratio between the two is the figure to watch.
 
-    python -m bench.pipeline_throughput [--articles 20000] [--variant NAME=ENV=VALUE ...]
+With ``--per-sink`` it also runs the pipeline with no sink (output to the Kafka topics
+only) and with each sink alone, reporting each against the no-sink run, and times each
+sink's own ``write`` on the same articles outside Beam. That needs a PostgreSQL server:
+a throwaway one is started from the packaged binaries (tests/postgres_server.py).
+
+    python -m bench.pipeline_throughput [--articles 20000] [--per-sink] [--variant NAME:VAR=VALUE;VAR=VALUE ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -27,8 +35,14 @@ from connectors.seeds import split_seed_text
 from newswire.broker import LocalBroker
 from newswire.settings import BrokerSettings, KafkaSettings, TopicSettings
 from newswire.topics import ensure_topics
-from schemas import CleanedArticle, SourceKind, SourceRef, encode
+from pipeline.sinks.base import Sink
+from pipeline.sinks.jsonl import JsonLinesSink
+from pipeline.sinks.parquet import ParquetSink
+from pipeline.sinks.postgres import PostgresSink
+from pipeline.sinks.sqlite import SqliteSink
+from schemas import CleanedArticle, EnrichedArticle, SourceKind, SourceRef, decode, encode
 from schemas.timestamps import utc_now
+from tests.postgres_server import PostgresServer, postgres_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,6 +103,48 @@ def run_pipeline(env: dict[str, str]) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss * 1024
 
 
+def sink_variants(postgres: PostgresServer) -> list[tuple[str, dict[str, str]]]:
+    """The no-sink run and one run per sink alone; each PostgreSQL run gets a fresh database."""
+    variants = [("no sink (Kafka topics only)", {"NEWSWIRE_SINKS__ENABLED": "[]"})]
+    for sink in ("sqlite", "jsonl", "postgres", "parquet"):
+        overrides = {"NEWSWIRE_SINKS__ENABLED": json.dumps([sink])}
+        if sink == "postgres":
+            database = postgres.database()
+            overrides["NEWSWIRE_SINKS__POSTGRES_DSN"] = database.dsn
+            overrides["NEWSWIRE_SINKS__POSTGRES_PASSWORD"] = database.password.get_secret_value()
+        variants.append((f"sink alone: {sink}", overrides))
+    return variants
+
+
+def as_enriched(records: list[tuple[bytes, bytes]]) -> list[EnrichedArticle]:
+    """The records as the sinks receive them; enrichment itself is not what is measured here."""
+    enriched_at = utc_now()
+    articles = []
+    for _, value in records:
+        cleaned = decode(value, CleanedArticle)
+        articles.append(
+            EnrichedArticle(
+                **cleaned.model_dump(),
+                enriched_at=enriched_at,
+                content_fingerprint=hashlib.sha256(cleaned.body.encode()).hexdigest(),
+                word_count=len(cleaned.body.split()),
+            )
+        )
+    return articles
+
+
+def sink_write_rate(sink: Sink, articles: list[EnrichedArticle], batch_size: int = 500) -> float:
+    """Articles per second through ``sink.write`` alone, in the pipeline's batch size."""
+    sink.open()
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(articles), batch_size):
+            sink.write(articles[start : start + batch_size])
+        return len(articles) / (time.perf_counter() - started)
+    finally:
+        sink.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=20_000)
@@ -100,6 +156,11 @@ def main() -> None:
         help="extra pipeline runs with these NEWSWIRE_* variables, e.g. "
         "'no-enrichers:NEWSWIRE_PIPELINE__ENRICHERS=[]'",
     )
+    parser.add_argument(
+        "--per-sink",
+        action="store_true",
+        help="also run with no sink and with each sink alone (starts a throwaway PostgreSQL server)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-"))
@@ -107,7 +168,9 @@ def main() -> None:
         BrokerSettings(home=work / "broker", port=0, cache_dir=REPO / ".newswire" / "cache"), TopicSettings()
     )
     info = broker.start()
+    services = ExitStack()
     try:
+        postgres = services.enter_context(postgres_cluster()) if args.per_sink else None
         print(f"broker {info.bootstrap}; generating {args.articles} articles", flush=True)
         records = encoded_articles(args.articles)
         megabytes = sum(len(v) for _, v in records) / 1e6
@@ -120,7 +183,9 @@ def main() -> None:
         ceiling = len(records) / (produce_s + consume_s)
 
         rows = [("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)]
-        variants = [("pipeline, default settings", {})]
+        variants: list[tuple[str, dict[str, str]]] = [("pipeline, default settings", {})]
+        if postgres is not None:
+            variants.extend(sink_variants(postgres))
         for spec in args.variant:
             name, _, assignments = spec.partition(":")
             variants.append((name, dict(a.split("=", 1) for a in assignments.split(";") if a)))
@@ -152,12 +217,29 @@ def main() -> None:
             elapsed, peak_rss = run_pipeline(env)
             rows.append((name, elapsed, len(records) / elapsed, peak_rss))
 
+        no_sink = next((rate for name, _, rate, _ in rows if name.startswith("no sink")), None)
         print(f"\n{len(records)} articles, {megabytes:.1f} MB of JSON, 3 partitions, {os.cpu_count()} cores")
-        print(f"{'run':44} {'seconds':>8} {'articles/s':>11} {'vs ceiling':>11} {'peak RSS':>10}")
+        print(f"{'run':44} {'seconds':>8} {'articles/s':>11} {'vs ceiling':>11} {'vs no sink':>11} {'peak RSS':>10}")
         for name, seconds, rate, rss in rows:
             rss_text = f"{rss / 2**20:.0f} MiB" if rss else "-"
-            print(f"{name:44} {seconds:8.1f} {rate:11.0f} {rate / ceiling:11.3f} {rss_text:>10}")
+            versus = f"{rate / no_sink:11.3f}" if no_sink and rss else f"{'-':>11}"
+            print(f"{name:44} {seconds:8.1f} {rate:11.0f} {rate / ceiling:11.3f} {versus} {rss_text:>10}")
+
+        if postgres is not None:
+            articles = as_enriched(records)
+            sinks: list[Sink] = [
+                SqliteSink(work / "alone" / "articles.sqlite3"),
+                JsonLinesSink(work / "alone" / "articles.jsonl"),
+                PostgresSink(postgres.database().dsn, password=postgres.password),
+                ParquetSink(work / "alone" / "parquet"),
+            ]
+            print(f"\n{'sink.write alone, batches of 500':44} {'articles/s':>11} {'replayed':>11}")
+            for sink in sinks:
+                first = sink_write_rate(sink, articles)
+                again = sink_write_rate(sink, articles)  # the same articles again: a replay
+                print(f"{sink.name:44} {first:11.0f} {again:11.0f}")
     finally:
+        services.close()
         broker.stop()
 
 

@@ -364,8 +364,8 @@ class LocalBroker:
                 *self._java_command(java, lib, heap="256m"),
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                cluster_id,
+                # One argument: a urlsafe id may start with "-" and would read as an option.
+                f"--cluster-id={cluster_id}",
                 "--config",
                 str(self._config_path),
             ],

@@ -14,6 +14,8 @@ from connectors.page_verdicts import VerdictLimits
 from connectors.publisher import KafkaPublisher
 from newswire.settings import Settings
 from newswire.topics import client_config
+from pipeline.dedup_decide import DedupConfig
+from pipeline.dedup_index import IndexLocation
 from pipeline.enrichers import (
     CountryEnricher,
     DatelineEnricher,
@@ -28,6 +30,8 @@ from pipeline.graph import OutputTopics, PipelineConfig
 from pipeline.microbatch import BatchReport, MicroBatchService
 from pipeline.sinks.base import Sink
 from pipeline.sinks.jsonl import JsonLinesSink
+from pipeline.sinks.parquet import ParquetSink
+from pipeline.sinks.postgres import PostgresSink
 from pipeline.sinks.sqlite import SqliteSink
 
 
@@ -62,8 +66,33 @@ def sinks(settings: Settings) -> list[Sink]:
     factories: dict[str, Callable[[], Sink]] = {
         SqliteSink.name: lambda: SqliteSink(settings.sinks.sqlite_path.resolve()),
         JsonLinesSink.name: lambda: JsonLinesSink(settings.sinks.jsonl_path.resolve()),
+        PostgresSink.name: lambda: PostgresSink(
+            settings.sinks.postgres_dsn, password=settings.sinks.postgres_password, table=settings.sinks.postgres_table
+        ),
+        ParquetSink.name: lambda: ParquetSink(
+            settings.sinks.parquet_path.resolve(),
+            roll_bytes=settings.sinks.parquet_roll_bytes,
+            roll_interval_s=settings.sinks.parquet_roll_interval_s,
+            compression=settings.sinks.parquet_compression,
+        ),
     }
     return [factories[name]() for name in settings.sinks.enabled]
+
+
+def dedup_config(settings: Settings) -> DedupConfig:
+    pipeline = settings.pipeline
+    redis_url = pipeline.dedup_redis_url.get_secret_value() if pipeline.dedup_redis_url else None
+    return DedupConfig(
+        IndexLocation(
+            sqlite_path=None if redis_url else pipeline.dedup_index.resolve(),
+            redis_url=redis_url,
+            horizon_s=pipeline.dedup_horizon_s,
+        ),
+        near_threshold=pipeline.dedup_near_threshold,
+        story_threshold=pipeline.dedup_story_threshold,
+        near_duplicates=pipeline.dedup_near_duplicates,
+        stories=pipeline.dedup_stories,
+    )
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -74,7 +103,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
             duplicates=settings.topics.duplicates,
             dead_letter=settings.topics.dead_letter,
         ),
-        dedup_index_path=settings.pipeline.dedup_index.resolve(),
+        dedup=dedup_config(settings),
         max_record_bytes=settings.pipeline.max_record_bytes,
         enrichers=enrichers(settings),
         sinks=sinks(settings),

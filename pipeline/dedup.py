@@ -1,16 +1,21 @@
 """Deduplicate stage: keep the first copy of each article, report the others.
 
-Two layers for now: the same article id (a re-announced or replayed article), and the
-same normalised body under another id (an exact copy). Within a batch, copies meet
-through GroupByKey so the work spreads over workers; across batches and restarts the
-``DedupIndex`` decides. Originals continue; duplicates leave as ``DuplicateNotice``s.
+Layers: the same article id (a re-announced or replayed article, or a new version of
+it), the same normalised body under another id (an exact copy), a near-identical body
+(MinHash over word shingles, candidates met through LSH band keys), and a looser
+same-story grouping that gives every article a ``story_id``. Within a batch, copies meet
+through GroupByKey on the article id, the fingerprint and each band key, so the work
+spreads over workers; across batches, restarts and workers the ``DedupIndex`` decides
+(``pipeline.dedup_decide``), atomically. Originals continue with their version, story and
+copy count; duplicates leave as ``DuplicateNotice``s. Nothing here keeps state in the
+process between bundles: on any runner, every worker must reach the same decision.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +23,16 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.dedup_index import Claim, SqliteDedupIndex
-from schemas import DuplicateLayer, DuplicateNotice, EnrichedArticle
+from pipeline.dedup_decide import Decision, DedupConfig, Signed, decide, precedence
+from pipeline.dedup_index import DedupIndex, IndexLocation
+from pipeline.dedup_signature import minhash, shingles, similarity, story_terms
+from schemas import DuplicateLayer, DuplicateNotice, EnrichedArticle, SourceRef
 from schemas.timestamps import utc_now
 
 ORIGINALS = "originals"
 DUPLICATES = "duplicates"
-_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
-_CLAIM_BATCH = 500
+_DECIDE_BATCH = 500
+_EXPIRE_EVERY_S = 600.0
 
 
 def revision_token(article: EnrichedArticle) -> str:
@@ -34,45 +41,108 @@ def revision_token(article: EnrichedArticle) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
-def _precedence(article: EnrichedArticle) -> tuple[Any, ...]:
-    """Earliest first: publication time (unknown last), then fetch time, then id."""
-    return (article.published_at or _FAR_FUTURE, article.fetched_at, article.article_id, revision_token(article))
-
-
-def notice(article: EnrichedArticle, *, duplicate_of: str, layer: DuplicateLayer) -> DuplicateNotice:
+def notice(
+    article: EnrichedArticle,
+    *,
+    duplicate_of: str,
+    layer: DuplicateLayer,
+    similarity: float = 1.0,
+    story_id: str | None = None,
+) -> DuplicateNotice:
     return DuplicateNotice(
         article_id=article.article_id,
         duplicate_of=duplicate_of,
         layer=layer,
-        similarity=1.0,
+        similarity=similarity,
         canonical_url=article.canonical_url,
         source=article.source,
         detected_at=utc_now(),
+        story_id=story_id,
     )
 
 
-def _keep_first(
-    grouped: tuple[str, Iterable[EnrichedArticle]], layer: DuplicateLayer
-) -> Iterator[EnrichedArticle | beam.pvalue.TaggedOutput]:
+def sign(article: EnrichedArticle, config: DedupConfig) -> Signed:
+    signature = minhash(shingles(article.body, config.shingle_words), config.permutations)
+    story_signature = minhash(story_terms(article.body, article.title), config.permutations)
+    return Signed(
+        article=article,
+        revision=revision_token(article),
+        precedence=precedence(article),
+        signature=signature,
+        near_bands=config.near_scheme.band_keys(signature) if config.near_duplicates else [],
+        story_signature=story_signature,
+        story_bands=config.story_scheme.band_keys(story_signature) if config.stories else [],
+    )
+
+
+def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
+    """One article id seen several times in a batch: the latest body goes on, first fetch of it."""
+    article_id, copies = grouped
+    ordered = sorted(copies, key=lambda a: (a.fetched_at, revision_token(a)))
+    latest = ordered[-1].content_fingerprint
+    kept = next(a for a in ordered if a.content_fingerprint == latest)
+    bodies = len({a.content_fingerprint for a in ordered})
+    # Several bodies in one batch are several versions; the index adds them to what it knew.
+    yield kept.model_copy(update={"version": bodies}) if bodies > 1 else kept
+    seen: set[str] = set()
+    for other in ordered:
+        repeat = other.content_fingerprint in seen or other.content_fingerprint == latest
+        seen.add(other.content_fingerprint)
+        if other is not kept:
+            # A body seen before is a re-announcement; an older body is a superseded version.
+            layer = DuplicateLayer.ARTICLE_ID if repeat else DuplicateLayer.SUPERSEDED_VERSION
+            yield beam.pvalue.TaggedOutput(DUPLICATES, notice(other, duplicate_of=article_id, layer=layer))
+
+
+def _keep_first_copy(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
     _, copies = grouped
-    original, *others = sorted(copies, key=_precedence)
-    yield original
+    original, *others = sorted(copies, key=lambda a: (precedence(a), revision_token(a)))
+    yield original.model_copy(update={"copies_seen": len(others)}) if others else original
     for other in others:
-        yield beam.pvalue.TaggedOutput(DUPLICATES, notice(other, duplicate_of=original.article_id, layer=layer))
+        yield beam.pvalue.TaggedOutput(
+            DUPLICATES, notice(other, duplicate_of=original.article_id, layer=DuplicateLayer.EXACT_CONTENT)
+        )
 
 
-class _ClaimInIndex(beam.DoFn):  # type: ignore[misc]
-    """Checks each batch survivor against what earlier batches kept."""
+def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, Any]]], threshold: float) -> Iterator[Any]:
+    """(later id, (earlier precedence, earlier id, similarity)) for each similar pair sharing a band."""
+    _, members = grouped
+    ordered = sorted(members, key=lambda m: (m[0], m[1]))
+    for position, (_, later_id, later_signature) in enumerate(ordered):
+        for earlier_prec, earlier_id, earlier_signature in ordered[:position]:
+            score = similarity(later_signature, earlier_signature)
+            if score >= threshold:
+                yield later_id, (earlier_prec, earlier_id, score)
 
-    def __init__(self, index_path: Path) -> None:
-        self._index_path = index_path
-        self._index: SqliteDedupIndex | None = None
-        self._pending: list[tuple[EnrichedArticle, Any, Any]] = []
+
+def _drop_near_copies(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+    _, sides = joined
+    for signed in sides["signed"]:
+        if not sides["earlier"]:
+            yield signed
+            continue
+        _, original_id, score = min(sides["earlier"], key=lambda e: (e[0], e[1]))
+        yield beam.pvalue.TaggedOutput(
+            DUPLICATES,
+            notice(signed.article, duplicate_of=original_id, layer=DuplicateLayer.NEAR_DUPLICATE, similarity=score),
+        )
+
+
+class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
+    """Checks each batch survivor against what earlier batches, and other workers, kept."""
+
+    def __init__(self, config: DedupConfig) -> None:
+        self._config = config
+        self._index: DedupIndex | None = None
+        self._pending: list[tuple[Signed, Any, Any]] = []
+        self._last_expiry = 0.0
         self._duplicates = Metrics.counter("dedup", "duplicates")
         self._originals = Metrics.counter("dedup", "originals")
+        self._demoted = Metrics.counter("dedup", "demoted")
+        self._updates = Metrics.counter("dedup", "updates")
 
     def setup(self) -> None:
-        self._index = SqliteDedupIndex(self._index_path)
+        self._index = self._config.index.open()
 
     def teardown(self) -> None:
         if self._index is not None:
@@ -83,85 +153,120 @@ class _ClaimInIndex(beam.DoFn):  # type: ignore[misc]
         self._pending = []
 
     def process(
-        self,
-        article: EnrichedArticle,
-        window: Any = beam.DoFn.WindowParam,
-        timestamp: Any = beam.DoFn.TimestampParam,
+        self, signed: Signed, window: Any = beam.DoFn.WindowParam, timestamp: Any = beam.DoFn.TimestampParam
     ) -> Iterator[Any]:
-        # Claims are made a batch at a time (one index transaction per batch), so each
+        # Decisions are made a batch at a time (one index transaction per batch), so each
         # element keeps its window and timestamp to be emitted correctly later.
-        self._pending.append((article, window, timestamp))
-        if len(self._pending) >= _CLAIM_BATCH:
+        self._pending.append((signed, window, timestamp))
+        if len(self._pending) >= _DECIDE_BATCH:
             yield from self._decide()
 
     def finish_bundle(self) -> Iterator[Any]:
         yield from self._decide()
+        assert self._index is not None
+        if time.monotonic() - self._last_expiry > _EXPIRE_EVERY_S:
+            self._index.expire()
+            self._last_expiry = time.monotonic()
 
     def _decide(self) -> Iterator[Any]:
         assert self._index is not None, "setup() opens the index"
-        pending, self._pending = self._pending, []
+        # Earliest first, so copies within the batch find their original already recorded.
+        pending = sorted(self._pending, key=lambda p: (p[0].precedence, p[0].revision))
+        self._pending = []
         if not pending:
             return
-        articles = [article for article, _, _ in pending]
-        claims = []
-        for article in articles:
-            token = revision_token(article)
-            claims.append(Claim(DuplicateLayer.ARTICLE_ID, article.article_id, article.article_id, token))
-            claims.append(Claim(DuplicateLayer.EXACT_CONTENT, article.content_fingerprint, article.article_id, token))
-        owners = self._index.claim_all(claims)
-        for position, (article, window, timestamp) in enumerate(pending):
-            by_id, by_content = owners[2 * position], owners[2 * position + 1]
-            if by_id.revision != claims[2 * position].revision:
-                decision: Any = beam.pvalue.TaggedOutput(
-                    DUPLICATES,
-                    WindowedValue(
-                        notice(article, duplicate_of=by_id.article_id, layer=DuplicateLayer.ARTICLE_ID),
-                        timestamp,
-                        (window,),
-                    ),
-                )
-                self._duplicates.inc()
-            elif by_content.article_id != article.article_id:
-                decision = beam.pvalue.TaggedOutput(
-                    DUPLICATES,
-                    WindowedValue(
-                        notice(article, duplicate_of=by_content.article_id, layer=DuplicateLayer.EXACT_CONTENT),
-                        timestamp,
-                        (window,),
-                    ),
-                )
-                self._duplicates.inc()
-            else:
-                decision = WindowedValue(article, timestamp, (window,))
-                self._originals.inc()
-            yield decision
+        now = utc_now()
+        decisions = self._index.transact(lambda view: [decide(view, s, self._config, now) for s, _, _ in pending])
+        for (signed, window, timestamp), decision in zip(pending, decisions, strict=True):
+            for output in self._outputs(signed.article, decision):
+                if isinstance(output, DuplicateNotice):
+                    yield beam.pvalue.TaggedOutput(DUPLICATES, WindowedValue(output, timestamp, (window,)))
+                else:
+                    yield WindowedValue(output, timestamp, (window,))
+
+    def _outputs(self, article: EnrichedArticle, decision: Decision) -> Iterator[EnrichedArticle | DuplicateNotice]:
+        if not decision.original:
+            self._duplicates.inc()
+            assert decision.layer is not None and decision.duplicate_of is not None
+            yield notice(
+                article,
+                duplicate_of=decision.duplicate_of,
+                layer=DuplicateLayer(decision.layer),
+                similarity=decision.similarity,
+                story_id=decision.story_id,
+            )
+            return
+        self._originals.inc()
+        if decision.version > 1:
+            self._updates.inc()
+        yield article.model_copy(
+            update={
+                "version": decision.version,
+                "updated_at": article.fetched_at if decision.version > 1 else None,
+                "story_id": decision.story_id,
+                "copies_seen": article.copies_seen or 0,
+            }
+        )
+        for demotion in decision.demoted:
+            self._demoted.inc()
+            yield DuplicateNotice(
+                article_id=demotion.article_id,
+                duplicate_of=article.article_id,
+                layer=DuplicateLayer(demotion.layer),
+                similarity=demotion.similarity,
+                canonical_url=demotion.canonical_url,
+                source=SourceRef.model_validate(demotion.source),
+                detected_at=utc_now(),
+                story_id=decision.story_id,
+                was_original=True,
+            )
 
 
 class Deduplicate(beam.PTransform):  # type: ignore[misc]
-    """EnrichedArticle -> originals (main output) and DuplicateNotice (``duplicates`` output)."""
+    """EnrichedArticle -> originals (main output) and DuplicateNotice (``duplicates`` output).
 
-    def __init__(self, index_path: Path) -> None:
+    Takes a ``DedupConfig``, or the path of an embedded SQLite index for the defaults.
+    """
+
+    def __init__(self, config: DedupConfig | Path) -> None:
         super().__init__()
-        self._index_path = index_path
+        self._config = config if isinstance(config, DedupConfig) else DedupConfig(IndexLocation(sqlite_path=config))
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
+        config = self._config
         by_id = (
             articles
             | "KeyById" >> beam.WithKeys(lambda a: a.article_id)
             | "GroupById" >> beam.GroupByKey()
-            | "FirstPerId" >> beam.FlatMap(_keep_first, DuplicateLayer.ARTICLE_ID).with_outputs(DUPLICATES, main="kept")
+            | "LatestPerId" >> beam.FlatMap(_keep_latest_version).with_outputs(DUPLICATES, main="kept")
         )
         by_content = (
             by_id.kept
             | "KeyByContent" >> beam.WithKeys(lambda a: a.content_fingerprint)
             | "GroupByContent" >> beam.GroupByKey()
-            | "FirstPerContent"
-            >> beam.FlatMap(_keep_first, DuplicateLayer.EXACT_CONTENT).with_outputs(DUPLICATES, main="kept")
+            | "FirstPerContent" >> beam.FlatMap(_keep_first_copy).with_outputs(DUPLICATES, main="kept")
         )
-        decided = by_content.kept | "ClaimInIndex" >> beam.ParDo(_ClaimInIndex(self._index_path)).with_outputs(
+        signed = by_content.kept | "Sign" >> beam.Map(sign, config)
+        duplicates = [by_id[DUPLICATES], by_content[DUPLICATES]]
+        if config.near_duplicates:
+            earlier = (
+                signed
+                | "ByBand"
+                >> beam.FlatMap(
+                    lambda s: ((b, (s.precedence, s.article.article_id, s.signature)) for b in s.near_bands)
+                )
+                | "GroupByBand" >> beam.GroupByKey()
+                | "SimilarPairs" >> beam.FlatMap(_similar_pairs, config.near_threshold)
+            )
+            near = (
+                {"signed": signed | "KeySigned" >> beam.WithKeys(lambda s: s.article.article_id), "earlier": earlier}
+                | "JoinSimilar" >> beam.CoGroupByKey()
+                | "DropNearCopies" >> beam.FlatMap(_drop_near_copies).with_outputs(DUPLICATES, main="kept")
+            )
+            signed = near.kept
+            duplicates.append(near[DUPLICATES])
+        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_outputs(
             DUPLICATES, main="originals"
         )
-        duplicates = (by_id[DUPLICATES], by_content[DUPLICATES], decided[DUPLICATES]) | "AllDuplicates" >> (
-            beam.Flatten()
-        )
-        return {ORIGINALS: decided.originals, DUPLICATES: duplicates}
+        duplicates.append(decided[DUPLICATES])
+        return {ORIGINALS: decided.originals, DUPLICATES: tuple(duplicates) | "AllDuplicates" >> beam.Flatten()}

@@ -1,81 +1,151 @@
-"""Dedup memory that outlives a batch: who first claimed each identity key.
+"""Dedup memory that outlives a batch: small keyed entries read and written in atomic transactions.
 
 Beam state does not survive a micro-batch (or a redeploy on a streaming runner), so the
-pipeline remembers which article owns each key (its id, its content fingerprint) here.
-A claim is atomic insert-if-absent: of two workers claiming one key at the same moment,
-exactly one wins and both learn who. A claim carries the claimant's revision token, so
-re-processing the same record after a crash finds its own claim and is not mistaken for
-a copy of itself.
+pipeline remembers here who owns each identity key (an article id, a content fingerprint,
+an LSH band) and the signatures of the originals it kept. The contract is one operation,
+``transact(decide)``: ``decide`` reads entries through a view, stages writes, and returns
+a result; the backend makes the whole of it atomic against every other worker, re-running
+``decide`` on a fresh view if another worker changed what it read. ``decide`` must
+therefore be a pure function of what it reads. Every entry expires after the horizon the
+index was opened with, so memory stops growing once the horizon is reached.
+
+This module never decides what is a duplicate (``pipeline.dedup_decide`` does) and never
+reads settings; backends are chosen by the plain ``IndexLocation`` the shell builds.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+Entry = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Claim:
-    layer: str
-    key: str
-    article_id: str
-    revision: str
+class IndexView(Protocol):
+    def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """The live entries among ``keys`` (absent and expired keys are left out)."""
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Stage a write; later reads in the same transaction see it."""
 
 
 class DedupIndex(Protocol):
-    def claim_all(self, claims: Sequence[Claim]) -> list[Claim]:
-        """Claim every key not yet owned; return the owner of each key, in order."""
+    def transact(self, decide: Callable[[IndexView], T]) -> T:
+        """Run ``decide`` atomically: its writes land together, and only if what it read still holds."""
 
-    def expire(self, older_than_s: float) -> int:
-        """Forget claims older than the horizon; returns how many were dropped."""
+    def expire(self) -> int:
+        """Forget entries past the horizon; returns how many were dropped (0 where the backend expires by itself)."""
+
+    def entry_count(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class IndexLocation:
+    """Where the index lives, as plain picklable values: a SQLite file, or a Redis server shared by workers."""
+
+    sqlite_path: Path | None = None
+    redis_url: str | None = None
+    namespace: str = "newswire:dedup"
+    horizon_s: float = 7 * 24 * 3600.0
+
+    def __post_init__(self) -> None:
+        if (self.sqlite_path is None) == (self.redis_url is None):
+            raise ValueError("a dedup index needs exactly one of sqlite_path or redis_url")
+        if self.horizon_s <= 0:
+            raise ValueError(f"dedup horizon must be positive, got {self.horizon_s} s")
+
+    def __repr__(self) -> str:
+        # Redis URLs may carry a password; never let it reach a log or a pipeline graph dump.
+        where = str(self.sqlite_path) if self.sqlite_path else "redis://***"
+        return f"IndexLocation({where}, horizon_s={self.horizon_s})"
+
+    def open(self) -> DedupIndex:
+        if self.redis_url is not None:
+            from pipeline.dedup_redis import RedisDedupIndex  # the redis client is only needed here
+
+            return RedisDedupIndex(self.redis_url, namespace=self.namespace, horizon_s=self.horizon_s)
+        assert self.sqlite_path is not None
+        return SqliteDedupIndex(self.sqlite_path, horizon_s=self.horizon_s)
+
+
+class StagedView:
+    """Reads through to a backend, with this transaction's own writes laid over it."""
+
+    def __init__(self, read: Callable[[list[str]], Mapping[str, Entry]]) -> None:
+        self._read = read
+        self.staged: dict[str, Entry] = {}
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        wanted = list(dict.fromkeys(keys))
+        found = {k: self.staged[k] for k in wanted if k in self.staged}
+        missing = [k for k in wanted if k not in found]
+        if missing:
+            found.update(self._read(missing))
+        return found
+
+    def put(self, key: str, entry: Entry) -> None:
+        self.staged[key] = entry
 
 
 class SqliteDedupIndex:
     """The embedded default: one SQLite file, safe for several processes on one machine."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, horizon_s: float = 7 * 24 * 3600.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._horizon_s = horizon_s
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS claims ("
-            " layer TEXT NOT NULL, key TEXT NOT NULL, article_id TEXT NOT NULL,"
-            " revision TEXT NOT NULL, claimed_at REAL NOT NULL, PRIMARY KEY (layer, key))"
+            "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL)"
         )
-        self._db.execute("CREATE INDEX IF NOT EXISTS claims_by_age ON claims (claimed_at)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries (expires_at)")
 
-    def claim_all(self, claims: Sequence[Claim]) -> list[Claim]:
+    def _read(self, keys: list[str]) -> dict[str, Entry]:
         now = time.time()
-        owners = []
-        # One write transaction per call: atomic against other processes, one fsync per batch.
+        found: dict[str, Entry] = {}
+        for start in range(0, len(keys), 500):  # SQLite caps bound parameters per statement
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, value FROM entries WHERE key IN ({marks}) AND expires_at >= ?",  # noqa: S608
+                (*chunk, now),
+            )
+            found.update((key, json.loads(value)) for key, value in rows)
+        return found
+
+    def transact(self, decide: Callable[[IndexView], T]) -> T:
+        # BEGIN IMMEDIATE takes the write lock up front: other processes wait, so nothing
+        # read here can change before the commit and ``decide`` never needs a re-run.
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for claim in claims:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO claims (layer, key, article_id, revision, claimed_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (claim.layer, claim.key, claim.article_id, claim.revision, now),
-                )
-                article_id, revision = self._db.execute(
-                    "SELECT article_id, revision FROM claims WHERE layer = ? AND key = ?", (claim.layer, claim.key)
-                ).fetchone()
-                owners.append(Claim(claim.layer, claim.key, article_id, revision))
+            view = StagedView(self._read)
+            result = decide(view)
+            expires_at = time.time() + self._horizon_s
+            self._db.executemany(
+                "INSERT OR REPLACE INTO entries (key, value, expires_at) VALUES (?, ?, ?)",
+                [(k, json.dumps(v, separators=(",", ":")), expires_at) for k, v in view.staged.items()],
+            )
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return owners
+        return result
 
-    def expire(self, older_than_s: float) -> int:
-        cursor = self._db.execute("DELETE FROM claims WHERE claimed_at < ?", (time.time() - older_than_s,))
+    def expire(self) -> int:
+        cursor = self._db.execute("DELETE FROM entries WHERE expires_at < ?", (time.time(),))
         return cursor.rowcount
+
+    def entry_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -17,6 +16,7 @@ from apache_beam.transforms.window import FixedWindows
 
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
+from pipeline.dedup_decide import DedupConfig
 from pipeline.enrich import Enrich
 from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaMessage, WriteToKafka
@@ -37,7 +37,7 @@ class PipelineConfig:
 
     producer_config: Mapping[str, Any]
     topics: OutputTopics
-    dedup_index_path: Path
+    dedup: DedupConfig
     max_record_bytes: int
     enrichers: Sequence[Enricher] = field(default_factory=list)
     sinks: Sequence[Sink] = field(default_factory=list)
@@ -67,7 +67,7 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
         records = records | "Window" >> beam.WindowInto(FixedWindows(config.streaming_window_s))
     decoded = records | "Decode" >> DecodeArticles(config.max_record_bytes)
     enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers)
-    deduplicated = enriched | "Deduplicate" >> Deduplicate(config.dedup_index_path)
+    deduplicated = enriched | "Deduplicate" >> Deduplicate(config.dedup)
     originals = deduplicated[ORIGINALS]
     for sink in config.sinks:
         _ = originals | f"WriteTo{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size)

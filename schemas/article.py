@@ -155,4 +155,16 @@ class EnrichedArticle(CleanedArticle):
     )
     dateline: Dateline | None = None
     enrichment_failures: list[EnrichmentFailure] = Field(default_factory=list)
+    version: int | None = Field(
+        None, ge=1, description="1 for the first body seen under this article id, +1 for each changed body."
+    )
+    updated_at: UtcDatetime | None = Field(
+        None, description="When the body last changed (the fetch time of this version); unset for version 1."
+    )
+    story_id: str | None = Field(
+        None, description="Shared by articles about the same event (looser than duplicates); group by it."
+    )
+    copies_seen: int | None = Field(
+        None, ge=0, description="Copies of this article dropped as duplicates when it was published."
+    )
 

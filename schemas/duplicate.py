@@ -13,6 +13,8 @@ from schemas.timestamps import UtcDatetime
 class DuplicateLayer(StrEnum):
     ARTICLE_ID = "article_id"
     EXACT_CONTENT = "exact_content"
+    NEAR_DUPLICATE = "near_duplicate"
+    SUPERSEDED_VERSION = "superseded_version"
 
 
 class DuplicateNotice(Record):
@@ -23,3 +25,9 @@ class DuplicateNotice(Record):
     canonical_url: str | None = None
     source: SourceRef
     detected_at: UtcDatetime
+    story_id: str | None = Field(None, description="The story of the original this copies.")
+    was_original: bool = Field(
+        False,
+        description="True when this article had already been published as an original and an earlier copy "
+        "arrived later: consumers should now treat duplicate_of as the original.",
+    )

@@ -14,8 +14,9 @@ from newswire.broker import BrokerInfo, LocalBroker
 from newswire.settings import BrokerSettings, KafkaSettings, Settings, TopicSettings
 from newswire.topics import ensure_topics
 
-# The loopback HTTP server fixture (`http_server`) for every test that fetches.
-pytest_plugins = ("tests.http_server",)
+# The loopback HTTP server fixture (`http_server`) for every test that fetches, and a real
+# throwaway PostgreSQL (`postgres_server`) for the PostgreSQL sink.
+pytest_plugins = ("tests.http_server", "tests.postgres_server")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The project's own jar cache, wherever pytest runs from: Kafka is downloaded once per checkout.

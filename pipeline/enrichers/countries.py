@@ -31,7 +31,7 @@ class CountryEnricher(Enricher):
         if self._gazetteer is None:
             self.setup()
         assert self._gazetteer is not None
-        counts = Counter(match.country_code for match in self._gazetteer.find(f"{article.title}\n{article.body}"))
+        counts = Counter(match.country_code for match in self._gazetteer.find(f"{article.title}\n\n{article.body}"))
         # Counter keeps first-seen order among equals, so ties go to the country named first.
         return {"country_codes": [code for code, _ in counts.most_common(self._max_countries)]}
 

@@ -21,7 +21,8 @@ _DATELINE = re.compile(
     (?:\s*,\s*(?P<region>[^,()\n\u2014\u2013-]{1,30}?))?                          # , Iran / , Monday / , Jan. 5
     (?:\s*,\s*[^,()\n\u2014\u2013-]{1,30}?)?
     \s*(?:\((?P<agency>[^()\n]{1,40})\))?                                     # (Reuters)
-    \s*(?:--|[-\u2014\u2013])\s""",
+    \s*\.?\s*(?:--|[-\u2014\u2013])\s  # "-", "--", "\u2014", and EFE's ".-"
+    """,
     re.VERBOSE,
 )
 
@@ -44,10 +45,14 @@ class DatelineEnricher(Enricher):
         if match is None:
             return {"dateline": None}
         place = match.group("place").strip()
+        if ". " in place and self._gazetteer.lookup(_display(place)) is None:
+            place = place.split(". ")[0]  # "PETROPAVLOVSK. KAZINFORM -": the agency follows a full stop
         letters = [c for c in place if c.isalpha()]
         if not (all(c.isupper() for c in letters) or match.group("agency")):
             return {"dateline": None}
-        return {"dateline": Dateline(place=_display(place), country_code=self._country_of(place, match.group("region")))}
+        return {
+            "dateline": Dateline(place=_display(place), country_code=self._country_of(place, match.group("region")))
+        }
 
     def _country_of(self, place: str, region: str | None) -> str | None:
         assert self._gazetteer is not None

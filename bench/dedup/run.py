@@ -1,0 +1,279 @@
+"""Scores the pipeline's Deduplicate stage on the generated corpus, beside two offline baselines.
+
+Runs the real ``Deduplicate`` transform on the FnApiRunner over the corpus (optionally cut
+into several sequential batches sharing one dedup index, as the micro-batch service runs
+it) and prints precision, recall and F1 per layer. In the same run it scores an offline
+all-pairs exact-Jaccard deduplicator and datasketch's MinHashLSH on the same shingles and
+the same precedence rule, and checks that three shuffles of the corpus keep the same
+originals.
+
+    python -m bench.dedup.run [--stories N] [--batches 3] [--redis-url redis://127.0.0.1:6379/0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from bench.dedup.corpus import Corpus, Truth, build_corpus
+from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate, revision_token
+from pipeline.dedup_decide import DedupConfig, precedence
+from pipeline.dedup_index import IndexLocation
+from pipeline.dedup_signature import jaccard, shingles
+from schemas import DuplicateNotice, EnrichedArticle
+
+LAYERS = ("article_id", "exact_content", "near_duplicate")
+
+
+@dataclass
+class Outcome:
+    """What a deduplicator published: the originals (latest version per id) and its notices."""
+
+    originals: dict[str, EnrichedArticle]
+    notices: list[DuplicateNotice]
+
+    def final_originals(self) -> set[str]:
+        demoted = {n.article_id for n in self.notices if n.was_original}
+        return set(self.originals) - demoted
+
+
+def run_pipeline(articles: Sequence[EnrichedArticle], config: DedupConfig, batches: int, work: Path) -> Outcome:
+    originals: dict[str, EnrichedArticle] = {}
+    notices: list[DuplicateNotice] = []
+    size = -(-len(articles) // batches)
+    for number in range(batches):
+        chunk = list(articles[number * size : (number + 1) * size])
+        out = work / f"batch{number}"
+        with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+            decided = pipeline | beam.Create(chunk, reshuffle=False) | Deduplicate(config)
+            _ = (
+                decided[ORIGINALS]
+                | "O" >> beam.Map(lambda a: a.model_dump_json())
+                | "WO" >> beam.io.WriteToText(str(out / "originals"))
+            )
+            _ = (
+                decided[DUPLICATES]
+                | "D" >> beam.Map(lambda d: d.model_dump_json())
+                | "WD" >> beam.io.WriteToText(str(out / "duplicates"))
+            )
+        for path in sorted(out.glob("originals*")):
+            for line in path.read_text().splitlines():
+                article = EnrichedArticle.model_validate_json(line)
+                originals[article.article_id] = article  # sinks upsert by id: a later version replaces
+        for path in sorted(out.glob("duplicates*")):
+            notices.extend(DuplicateNotice.model_validate_json(line) for line in path.read_text().splitlines())
+    return Outcome(originals, notices)
+
+
+def run_offline(
+    articles: Sequence[EnrichedArticle], near: Callable[[EnrichedArticle, list[str]], str | None]
+) -> Outcome:
+    """The same precedence rule with an offline near-duplicate test: ``near`` gets the kept ids so far."""
+    from pipeline.dedup import notice
+    from schemas import DuplicateLayer
+
+    originals: dict[str, EnrichedArticle] = {}
+    bodies: dict[str, set[str]] = {}
+    by_fingerprint: dict[str, str] = {}
+    notices: list[DuplicateNotice] = []
+    for article in sorted(articles, key=lambda a: (a.fetched_at, precedence(a))):
+        aid = article.article_id
+        if aid in bodies:
+            if article.content_fingerprint in bodies[aid]:
+                notices.append(notice(article, duplicate_of=aid, layer=DuplicateLayer.ARTICLE_ID))
+            else:
+                bodies[aid].add(article.content_fingerprint)
+                if aid in originals:
+                    originals[aid] = article.model_copy(update={"version": len(bodies[aid])})
+            continue
+        bodies[aid] = {article.content_fingerprint}
+        if article.content_fingerprint in by_fingerprint:
+            owner = by_fingerprint[article.content_fingerprint]
+            notices.append(notice(article, duplicate_of=owner, layer=DuplicateLayer.EXACT_CONTENT))
+            continue
+        owner_id = near(article, list(originals))
+        if owner_id is not None:
+            notices.append(notice(article, duplicate_of=owner_id, layer=DuplicateLayer.NEAR_DUPLICATE))
+            continue
+        originals[aid] = article
+        by_fingerprint[article.content_fingerprint] = aid
+    return Outcome(originals, notices)
+
+
+def exact_jaccard_baseline(articles: Sequence[EnrichedArticle], threshold: float, size: int) -> Outcome:
+    sets = {a.article_id: shingles(a.body, size) for a in articles}
+
+    def near(article: EnrichedArticle, kept: list[str]) -> str | None:
+        mine = shingles(article.body, size)
+        for other in kept:  # kept is in precedence order, so the first hit is the earliest
+            if jaccard(mine, sets[other]) >= threshold:
+                return other
+        return None
+
+    return run_offline(articles, near)
+
+
+def datasketch_baseline(articles: Sequence[EnrichedArticle], threshold: float, size: int, perms: int) -> Outcome:
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=perms)
+    order: dict[str, int] = {}
+
+    def near(article: EnrichedArticle, kept: list[str]) -> str | None:
+        signature = MinHash(num_perm=perms)
+        signature.update_batch([s.encode() for s in shingles(article.body, size)])
+        found = [k for k in lsh.query(signature) if k in order]
+        if found:
+            return min(found, key=order.__getitem__)
+        order[article.article_id] = len(order)
+        lsh.insert(article.article_id, signature)
+        return None
+
+    return run_offline(articles, near)
+
+
+@dataclass(frozen=True)
+class Score:
+    predicted: int
+    correct: int
+    relevant: int
+    found: int
+
+    def row(self, name: str) -> str:
+        p = self.correct / self.predicted if self.predicted else 1.0
+        r = self.found / self.relevant if self.relevant else 1.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        return f"{name:<34}{p:>10.3f}{r:>9.3f}{f:>8.3f}{self.predicted:>7}{self.relevant:>7}"
+
+
+def score(corpus: Corpus, outcome: Outcome) -> dict[str, Score]:
+    by_id: dict[str, list[Truth]] = {}
+    for (aid, _), truth in corpus.truth.items():
+        by_id.setdefault(aid, []).append(truth)
+    cluster = {aid: truths[0].cluster for aid, truths in by_id.items()}
+    story = {aid: truths[0].story for aid, truths in by_id.items()}
+    kinds = {aid: {t.kind for t in truths} for aid, truths in by_id.items()}
+    finals = outcome.final_originals()
+    duplicate_of = {n.article_id: n.duplicate_of for n in outcome.notices if n.article_id != n.duplicate_of}
+
+    def root(aid: str) -> str:
+        for _ in range(10):
+            if aid in finals or aid not in duplicate_of:
+                return aid
+            aid = duplicate_of[aid]
+        return aid
+
+    # A copy is resolved when it and its cluster's base text end in the same survivor: the
+    # earliest copy may rightly be kept in place of the base text.
+    base = {cluster[aid]: aid for aid, k in kinds.items() if k & {"original", "follow_up"}}
+
+    def resolved(aid: str) -> bool:
+        return root(aid) == root(base[cluster[aid]])
+
+    scores: dict[str, Score] = {}
+    for layer in LAYERS:
+        predicted = [n for n in outcome.notices if n.layer.value == layer and not n.was_original]
+        if layer == "article_id":
+            correct = sum(1 for n in predicted if "article_id" in kinds[n.article_id])
+            relevant = sum(1 for t in corpus.truth.values() if t.kind == "article_id")
+            found = min(correct, relevant)
+        else:
+            correct = sum(1 for n in predicted if cluster[root(n.duplicate_of)] == cluster[n.article_id])
+            truly = [aid for aid, k in kinds.items() if layer in k]
+            found = sum(1 for aid in truly if resolved(aid))
+            relevant = len(truly)
+        scores[layer] = Score(len(predicted), correct, relevant, found)
+    updated = [aid for aid, k in kinds.items() if "update" in k]
+    versioned = [a for a in outcome.originals.values() if (a.version or 1) > 1]
+    scores["update (new version kept)"] = Score(
+        len(versioned),
+        sum(1 for a in versioned if "update" in kinds[a.article_id]),
+        len(updated),
+        sum(1 for aid in updated if aid in outcome.originals and (outcome.originals[aid].version or 1) > 1),
+    )
+    # Over every distinct id: each dropped one must lead to its own cluster's survivor, and
+    # each cluster must end with exactly one survivor (never none: both copies dropped).
+    distinct = [aid for aid in kinds if aid in base.values() or kinds[aid] & {"near_duplicate", "exact_content"}]
+    dropped = [aid for aid in distinct if aid not in finals]
+    right = sum(1 for aid in dropped if cluster[root(aid)] == cluster[aid] and root(aid) in finals)
+    copies = [aid for aid in distinct if aid not in base.values()]
+    scores["all copies (distinct ids)"] = Score(
+        len(dropped), right, len(copies), sum(1 for aid in copies if resolved(aid))
+    )
+    stories = {aid: a.story_id for aid, a in outcome.originals.items() if a.story_id and aid in finals}
+    if stories:
+        ids = sorted(stories)
+        predicted_pairs = truth_pairs = correct_pairs = 0
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                same_predicted, same_truth = stories[a] == stories[b], story[a] == story[b]
+                predicted_pairs += same_predicted
+                truth_pairs += same_truth
+                correct_pairs += same_predicted and same_truth
+        scores["story (pairs of originals)"] = Score(predicted_pairs, correct_pairs, truth_pairs, correct_pairs)
+    return scores
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stories", type=int, default=None, help="use only the first N real texts")
+    parser.add_argument("--batches", type=int, default=3, help="sequential batches sharing one index")
+    parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--redis-url", default=None, help="use a Redis index (flushed keys under a fresh namespace)")
+    args = parser.parse_args(argv)
+
+    corpus = build_corpus(stories=args.stories)
+    print(f"corpus: {len(corpus.articles)} articles from {len({t.story for t in corpus.truth.values()})} real texts")
+    header = f"{'':<34}{'precision':>10}{'recall':>9}{'F1':>8}{'pred':>7}{'truth':>7}"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        finals: list[set[str]] = []
+        for shuffle in range(3):
+            articles = list(corpus.articles)
+            random.Random(shuffle).shuffle(articles)
+            location = (
+                IndexLocation(redis_url=args.redis_url, namespace=f"bench{time.time_ns()}")
+                if args.redis_url
+                else IndexLocation(sqlite_path=work / f"index{shuffle}.sqlite3")
+            )
+            config = DedupConfig(location, near_threshold=args.threshold)
+            started = time.monotonic()
+            outcome = run_pipeline(articles, config, args.batches, work / f"run{shuffle}")
+            elapsed = time.monotonic() - started
+            finals.append(outcome.final_originals())
+            if shuffle == 0:
+                print(f"\npipeline Deduplicate, FnApiRunner, {args.batches} batches: {elapsed:.1f} s")
+                print(header)
+                for name, s in score(corpus, outcome).items():
+                    print(s.row(name))
+        same = finals[0] == finals[1] == finals[2]
+        print(f"\norder independence: 3 shuffles x {args.batches} batches give the same originals: {same}")
+        if not same:
+            differing = (finals[0] | finals[1] | finals[2]) - (finals[0] & finals[1] & finals[2])
+            print(f"  differing originals: {sorted(differing)[:10]}")
+    ordered = sorted(corpus.articles, key=lambda a: (precedence(a), revision_token(a)))
+    for name, build in (
+        ("offline all-pairs exact Jaccard", lambda: exact_jaccard_baseline(ordered, args.threshold, 3)),
+        ("datasketch MinHashLSH (128 perm)", lambda: datasketch_baseline(ordered, args.threshold, 3, 128)),
+    ):
+        started = time.monotonic()
+        outcome = build()
+        print(f"\n{name}: {time.monotonic() - started:.1f} s")
+        print(header)
+        for layer, s in score(corpus, outcome).items():
+            if not layer.startswith("story"):
+                print(s.row(layer))
+    print(json.dumps({"articles": len(corpus.articles)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Why the dedup stage decided what it did about two articles: the behind of `newswire dedup explain`.
+
+Recomputes each layer's similarity for two stored articles exactly as the pipeline does,
+and reads (never writes) what the dedup index recorded about each. It must never change
+the index: explaining a decision may not alter the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.dedup import sign
+from pipeline.dedup_decide import DedupConfig
+from pipeline.dedup_index import Entry, IndexView
+from pipeline.dedup_signature import jaccard, shingles, similarity, story_terms
+from schemas import EnrichedArticle
+
+
+@dataclass(frozen=True)
+class LayerComparison:
+    layer: str
+    similarity: float
+    threshold: float | None
+    matches: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    first: str
+    second: str
+    layers: list[LayerComparison]
+    recorded: dict[str, Any]  # article id -> the decision the index holds for it (None if unknown)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.first} vs {self.second}"]
+        for c in self.layers:
+            bound = f" (threshold {c.threshold:.2f})" if c.threshold is not None else ""
+            out.append(f"  {c.layer:<16} {c.similarity:6.3f}{bound}  {'MATCH' if c.matches else 'no'}  {c.detail}")
+        for article_id, decision in self.recorded.items():
+            out.append(f"  decided for {article_id}: {decision if decision is not None else 'not in the index'}")
+        return out
+
+
+def explain(
+    first: EnrichedArticle, second: EnrichedArticle, config: DedupConfig, view: IndexView | None = None
+) -> Explanation:
+    a, b = sign(first, config), sign(second, config)
+    shared_near = len(set(a.near_bands) & set(b.near_bands))
+    near_estimate = similarity(a.signature, b.signature)
+    near_exact = jaccard(shingles(first.body, config.shingle_words), shingles(second.body, config.shingle_words))
+    story_estimate = similarity(a.story_signature, b.story_signature)
+    story_exact = jaccard(story_terms(first.body, first.title), story_terms(second.body, second.title))
+    layers = [
+        LayerComparison(
+            "article_id", float(first.article_id == second.article_id), None, first.article_id == second.article_id, ""
+        ),
+        LayerComparison(
+            "canonical_url",
+            float(first.canonical_url == second.canonical_url),
+            None,
+            bool(first.canonical_url) and first.canonical_url == second.canonical_url,
+            "",
+        ),
+        LayerComparison(
+            "exact_content",
+            float(first.content_fingerprint == second.content_fingerprint),
+            None,
+            first.content_fingerprint == second.content_fingerprint,
+            "",
+        ),
+        LayerComparison(
+            "near_duplicate",
+            near_estimate,
+            config.near_threshold,
+            near_estimate >= config.near_threshold and shared_near > 0,
+            f"exact Jaccard {near_exact:.3f}; {shared_near}/{config.near_scheme.bands} LSH bands shared",
+        ),
+        LayerComparison(
+            "story",
+            story_estimate,
+            config.story_threshold,
+            story_estimate >= config.story_threshold,
+            f"exact Jaccard of content words {story_exact:.3f}",
+        ),
+    ]
+    recorded: dict[str, Any] = {}
+    if view is not None:
+        entries: dict[str, Entry] = view.get_many([f"id:{first.article_id}", f"id:{second.article_id}"])
+        for article in (first, second):
+            entry = entries.get(f"id:{article.article_id}")
+            recorded[article.article_id] = entry["decision"] if entry else None
+    return Explanation(first.article_id, second.article_id, layers, recorded)
