@@ -109,6 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=int, help="page-fetch worker processes (default: ingest.fetch_workers)")
     ingest.set_defaults(handler=_ingest, command="ingest")
 
+    dedup = commands.add_parser("dedup", help="inspect deduplication decisions")
+    dedup_actions = dedup.add_subparsers(title="actions", metavar="ACTION", required=True)
+    explain = dedup_actions.add_parser(
+        "explain", help="similarity of two articles at each dedup layer, and what the pipeline decided"
+    )
+    explain.add_argument("first", help="article id")
+    explain.add_argument("second", help="article id")
+    explain.set_defaults(handler=_dedup_explain, command="dedup")
+
     search = commands.add_parser("search", help="full-text search of the articles in the SQLite sink")
     search.add_argument("query", help="words that must all occur, e.g. 'Sudani Tehran'")
     search.add_argument("--lang", help="only articles in this language (ISO 639-1, e.g. en)")
@@ -336,6 +345,29 @@ def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
     for source, outcomes in sorted(counts.items()):
         summary = ", ".join(f"{outcome}={n}" for outcome, n in sorted(outcomes.items()))
         print(f"ingest: {source}: {summary}")
+
+
+def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire import wiring
+    from newswire.stored_articles import find_article
+    from pipeline.dedup_explain import explain
+
+    config = wiring.dedup_config(settings)
+    articles = []
+    for article_id in (args.first, args.second):
+        article = find_article(settings, article_id)
+        if article is None:
+            raise NewswireError(
+                f"article {article_id} is neither in the SQLite sink nor on the raw topic {settings.topics.raw}"
+            )
+        articles.append(article)
+    index = config.index.open()
+    try:
+        explanation = index.transact(lambda view: explain(articles[0], articles[1], config, view))
+    finally:
+        index.close()
+    print("\n".join(explanation.lines()))
+    return 0
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:

@@ -58,7 +58,7 @@ def explain(
         ),
         LayerComparison(
             "canonical_url",
-            float(first.canonical_url == second.canonical_url),
+            float(bool(first.canonical_url) and first.canonical_url == second.canonical_url),
             None,
             bool(first.canonical_url) and first.canonical_url == second.canonical_url,
             "",

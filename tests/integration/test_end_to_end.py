@@ -117,3 +117,21 @@ def test_tail_prints_the_enriched_seed_and_sigterm_finishes_cleanly(newswire_run
     assert service.returncode == 0, output
     assert "stop requested; finishing the work in flight" in output
     assert len(newswire_run.sqlite_rows()) == 1
+
+
+def test_dedup_explain_shows_each_layer_and_the_decision(newswire_run: NewswireRun, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    original = (REPO / "seeds" / "000_0a8afec63f5aff32.txt").read_text()
+    (seeds / "000_0a8afec63f5aff32.txt").write_text(original)
+    # A wire copy: same story with its last paragraph dropped, under another id.
+    (seeds / "001_wirecopy.txt").write_text(original.rsplit("\n\n", 1)[0] + "\n")
+    newswire_run.command("replay", str(seeds), "--no-progress")
+    newswire_run.command("pipeline", "--until-caught-up")
+    duplicates = [decode(v, DuplicateNotice) for _, v in newswire_run.topic_values(newswire_run.topics.duplicates)]
+    assert [(d.article_id, d.duplicate_of, d.layer.value) for d in duplicates] == [
+        ("seed-wirecopy", SEED_ID, "near_duplicate")
+    ]
+    explained = newswire_run.command("dedup", "explain", SEED_ID, "seed-wirecopy").stdout
+    assert "near_duplicate" in explained and SEED_ID in explained and "seed-wirecopy" in explained
+    print(explained)
