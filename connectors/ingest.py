@@ -87,8 +87,12 @@ class OutcomeCounts:
 
     by_source: dict[str, Counter[str]] = field(default_factory=dict)
 
+    on_add: Callable[[str, str], None] | None = None
+
     def add(self, source: str, outcome: str, amount: int = 1) -> None:
         self.by_source.setdefault(source, Counter())[outcome] += amount
+        if self.on_add is not None:
+            self.on_add(source, outcome)
 
     def total(self, outcome: str) -> int:
         return sum(counts[outcome] for counts in self.by_source.values())
@@ -294,11 +298,17 @@ def _source_kind(found_in: FeedKind) -> SourceKind:
 class FetchWorker:
     """One member of the fetch-worker consumer group."""
 
-    def __init__(self, config: IngestConfig, fetcher: PageFetcher, publisher: KafkaPublisher) -> None:
+    def __init__(
+        self,
+        config: IngestConfig,
+        fetcher: PageFetcher,
+        publisher: KafkaPublisher,
+        on_outcome: Callable[[str, str], None] | None = None,
+    ) -> None:
         self._config = config
         self._fetcher = fetcher
         self._publisher = publisher
-        self.counts = OutcomeCounts()
+        self.counts = OutcomeCounts(on_add=on_outcome)
         self._consumer = KafkaConsumer(
             **config.consumer_config,
             group_id=config.fetch_group,
@@ -399,6 +409,7 @@ def fetch_worker_process(
     fetch_settings: Any,
     stop: Any,
     until_drained: bool,
+    on_outcome: Callable[[str, str], None] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Entry point of one fetch-worker process (or of the main process with one worker).
 
@@ -410,7 +421,7 @@ def fetch_worker_process(
     drained = TasksDrained(config.consumer_config, config.fetch_topic, config.fetch_group) if until_drained else None
     try:
         with config.publisher() as publisher:
-            worker = FetchWorker(config, PageFetcher(config, http, archive), publisher)
+            worker = FetchWorker(config, PageFetcher(config, http, archive), publisher, on_outcome)
             try:
                 counts = worker.run(stop, done=drained)
             finally:

@@ -228,11 +228,14 @@ def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
     from connectors.http import HttpClient
     from connectors.ingest import FeedPoller, PollSchedule
     from connectors.seen_store import SeenStore
     from connectors.sources import SourcesFileError, load_sources
     from newswire import wiring
+    from newswire.metrics import IngestMetrics
 
     try:
         sources = load_sources(args.sources or settings.ingest.sources_file)
@@ -255,6 +258,9 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
                 log.exception("poll failed", extra={"source": source.name})
                 continue
             schedule.record(source, report, time.time())
+            metrics.polls.labels(source=source.name, outcome=report.outcome).inc()
+            progress.total = (progress.total or 0) + report.entries_queued
+            progress.refresh()
             log.info(
                 "polled",
                 extra={
@@ -265,19 +271,30 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
                 },
             )
 
+    metrics = IngestMetrics()
+    if not args.once:
+        metrics.serve(settings.observability.metrics_host, settings.observability.ingest_metrics_port)
+    progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
+
+    def fetched(source: str, outcome: str) -> None:
+        metrics.fetches.labels(source=source, outcome=outcome).inc()
+        progress.update(1)
+        progress.set_postfix_str(f"{source}: {outcome}", refresh=False)
+
     try:
         with config.publisher() as publisher:
             poller = FeedPoller(config, http, store, publisher)
             if args.once:
                 poll_due()
-                counts = _run_fetch_workers(settings, workers, stop, until_drained=True)
+                counts = _run_fetch_workers(settings, workers, stop, until_drained=True, on_outcome=fetched)
+                progress.close()
                 _print_outcomes(counts)
                 return 0
             poller_thread = threading.Thread(
                 target=_poll_forever, args=(poll_due, schedule, stop), name="newswire-poller", daemon=True
             )
             poller_thread.start()
-            _run_fetch_workers(settings, workers, stop, until_drained=False)
+            _run_fetch_workers(settings, workers, stop, until_drained=False, on_outcome=fetched)
             poller_thread.join(timeout=30)
     finally:
         http.close()
@@ -292,15 +309,22 @@ def _poll_forever(poll_due: Callable[[], None], schedule: Any, stop: threading.E
 
 
 def _run_fetch_workers(
-    settings: Settings, workers: int, stop: threading.Event, *, until_drained: bool
+    settings: Settings,
+    workers: int,
+    stop: threading.Event,
+    *,
+    until_drained: bool,
+    on_outcome: Callable[[str, str], None] | None = None,
 ) -> dict[str, dict[str, int]]:
+    """Run the fetch workers; with one, in this process (live progress and metrics per
+    outcome); with several, as processes that report their counts when they finish."""
     from newswire import wiring
 
     config = wiring.ingest_config(settings)
     if workers == 1:
         from connectors.ingest import fetch_worker_process
 
-        return fetch_worker_process(config, settings.fetch, stop, until_drained)
+        return fetch_worker_process(config, settings.fetch, stop, until_drained, on_outcome)
     context = multiprocessing.get_context("spawn")
     shared_stop = context.Event()
     results = context.Queue()

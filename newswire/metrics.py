@@ -13,7 +13,9 @@ class ServiceMetrics:
         self.batches = Counter("newswire_batches_total", "Micro-batches committed.", registry=self.registry)
         self.records = Counter("newswire_records_total", "Raw records consumed.", registry=self.registry)
         self.batch_seconds = Histogram(
-            "newswire_batch_seconds", "Wall time of one micro-batch.", registry=self.registry,
+            "newswire_batch_seconds",
+            "Wall time of one micro-batch.",
+            registry=self.registry,
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300),
         )
         self.stage_events = Counter(
@@ -34,3 +36,23 @@ class ServiceMetrics:
         for name, value in report.counters.items():
             self.stage_events.labels(counter=name).inc(value)
         self.last_batch.set_to_current_time()
+
+
+class IngestMetrics:
+    """Outcomes of polls and page fetches, per source, for the ingest service."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.polls = Counter(
+            "newswire_polls_total", "Source polls by outcome.", ["source", "outcome"], registry=self.registry
+        )
+        self.fetches = Counter(
+            "newswire_page_fetches_total",
+            "Page fetch tasks by typed outcome.",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+
+    def serve(self, host: str, port: int) -> None:
+        if port:
+            start_http_server(port, addr=host, registry=self.registry)

@@ -200,6 +200,35 @@ class PipelineSettings(Section):
         "but ~50x slower).",
     )
     words_per_minute: int = Field(230, ge=1)
+    parallelism: int | None = Field(
+        None,
+        ge=1,
+        description="Parallel instances of every stage (Flink task slots, Dataflow's worker ceiling); unset keeps "
+        "the runner's default. Size it to the raw topic's partitions: more idles, fewer serialises them.",
+    )
+    flink_master: str = Field(
+        "[local]", description="FlinkRunner: host:port of the JobManager's REST endpoint, or [local] (in-process)."
+    )
+    flink_job_server_jar: Path | None = Field(
+        None,
+        description="FlinkRunner: Beam Flink job server jar; unset means one provisioned from Maven Central into "
+        "broker.cache_dir.",
+    )
+    environment_type: Literal["LOOPBACK", "PROCESS", "DOCKER", "EXTERNAL"] | None = Field(
+        None, description="Where portable runners start the Python workers; unset is LOOPBACK with [local]."
+    )
+    environment_config: str | None = Field(
+        None, description="For PROCESS: the worker boot command as JSON; for EXTERNAL: the worker pool's host:port."
+    )
+    checkpointing_interval_ms: int = Field(
+        10_000, ge=0, description="Streaming on Flink: checkpoint interval; 0 turns checkpoints off."
+    )
+    streaming_window_s: float = Field(
+        2.0, gt=0, description="Streaming: window before the dedup GroupByKeys; results leave once it closes."
+    )
+    watermark_lag_s: float = Field(
+        2.0, ge=0, description="Streaming: how far the watermark trails the newest record, for out-of-order ones."
+    )
 
 
 class IngestSettings(Section):
@@ -223,7 +252,10 @@ class IngestSettings(Section):
 class ObservabilitySettings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
-    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0 disables it.")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Pipeline's Prometheus /metrics; 0 disables it.")
+    ingest_metrics_port: int = Field(
+        9465, ge=0, le=65535, description="Ingest service's Prometheus /metrics; 0 disables it."
+    )
     metrics_host: str = "127.0.0.1"
 
 

@@ -503,7 +503,9 @@ def _outcome_of_status(status: int, retry_after_s: float | None) -> tuple[Outcom
         return Outcome.RATE_LIMITED, f"too many requests{wait}; slow down (fetch.per_host_interval_s) or reschedule"
     if 300 <= status < 400:
         return Outcome.REDIRECTED, "a redirect without a usable Location header"
-    return Outcome.HTTP_ERROR, None
+    if 500 <= status < 600:
+        return Outcome.HTTP_ERROR, "a server error that outlasted the retries (fetch.max_retries)"
+    return Outcome.HTTP_ERROR, "the page is not there (or not for us); check the URL in sources.yaml"
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -33,6 +33,7 @@ def newswire_run(kafka_broker: Any, topics: Any, tmp_path: Path) -> Iterator[New
             "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"test-pipeline-{run_id}",
             "NEWSWIRE_PIPELINE__BATCH_INTERVAL_S": "0.5",
             "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",
+            "NEWSWIRE_OBSERVABILITY__INGEST_METRICS_PORT": "0",
             "NEWSWIRE_OBSERVABILITY__LOG_FORMAT": "text",
         }
     )
