@@ -165,6 +165,7 @@ def similarity(left: Signature, right: Signature) -> float:
     return float(np.count_nonzero(left == right)) / len(left)
 
 
+@cache  # a pure function of its arguments, asked for on every signed article
 def optimal_bands(threshold: float, permutations: int) -> tuple[int, int]:
     """(bands, rows) minimising missed pairs above ``threshold`` plus false candidates below it.
 

@@ -63,11 +63,10 @@ class PostgresServer:
         return PostgresServer(self.host, self.port, self.user, self.password, name)
 
 
-def postgres_binaries() -> Path:
-    """The bin directory of the newest installed PostgreSQL server."""
-    candidates = [
-        p.parent for p in Path("/usr/lib/postgresql").glob("*/bin/postgres") if (p.parent / "initdb").exists()
-    ]
+def postgres_binaries(installed: Path = Path("/usr/lib/postgresql")) -> Path:
+    """The bin directory of the newest PostgreSQL server under ``installed`` (Debian's layout),
+    else on PATH; raises, saying how to install one, when there is none."""
+    candidates = [p.parent for p in installed.glob("*/bin/postgres") if (p.parent / "initdb").exists()]
     if not candidates:
         on_path = shutil.which("postgres")
         if on_path and shutil.which("initdb"):

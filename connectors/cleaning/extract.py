@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from copy import deepcopy
 from dataclasses import dataclass
 
 import htmldate
@@ -35,16 +34,20 @@ from connectors.cleaning.metadata import (
     declared_topics,
     parse_publication,
     read_declarations,
+    settle_day_in_declared_region,
     settle_day_with_url,
 )
 from connectors.cleaning.repairs import (
     clean_inline_text,
     drop_bylines,
+    drop_contact_lines,
     drop_furniture_lines,
     drop_headline_copies,
+    drop_link_paragraphs,
     drop_repeated_paragraphs,
     join_broken_hyphenation,
     join_paragraphs,
+    split_paragraphs,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -52,6 +55,35 @@ LOGGER = logging.getLogger(__name__)
 # Larger inputs are cut rather than refused: real articles fit many times over, and the
 # cap bounds parse time on hostile input.
 MAX_HTML_CHARS = 5_000_000
+# How far into the body a standfirst may sit, and how many paragraphs after it locate the
+# element holding the article's text.
+_STANDFIRST_HEAD = 3
+_CONTAINER_PROBES = 3
+# Paragraphs are found in the tree by the start of their text: enough characters to be
+# unambiguous, few enough that inline markup further on does not matter.
+_LOCATOR_CHARS = 40
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_BLOCKS = _HEADINGS | {
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "dd",
+    "dt",
+    "section",
+    "article",
+    "main",
+    "header",
+    "footer",
+    "aside",
+    "blockquote",
+    "figure",
+    "figcaption",
+    "td",
+    "body",
+}
+_NOT_TEXT = frozenset({"script", "style", "noscript", "template", "title", "textarea"})
 # Language guessed from the text only when the page declares none and there is enough text.
 _MIN_TEXT_FOR_LANGUAGE_GUESS = 200
 
@@ -123,7 +155,7 @@ def _extract_from_tree(tree: HtmlElement, url: str | None) -> ExtractedPage:
     description, description_method = declared_description(declarations)
     image, image_method = declared_image(declarations, url)
     categories, tags = declared_topics(declarations)
-    text, text_method = _body(tree, url, declarations, title, authors)
+    text, text_method = _body(tree, url, declarations, title, authors, description)
     language, language_method = declared_language(declarations)
     if language is None and len(text) >= _MIN_TEXT_FOR_LANGUAGE_GUESS:
         language, language_method = py3langid.classify(text[:5000])[0], "py3langid"
@@ -155,19 +187,23 @@ def _publication(declarations: Declarations, tree: HtmlElement, url: str | None)
     today = dt.datetime.now(dt.UTC).date()
     declared, method = declared_publication(declarations, today)
     if declared is not None:
-        return settle_day_with_url(declared, url), method
+        return settle_day_with_url(settle_day_in_declared_region(declared, declarations, url), url), method
     # htmldate copies the tree it is given, so the shared tree stays intact.
-    found = htmldate.find_date(tree, original_date=True, url=url, outputformat="%Y-%m-%d")
+    found = htmldate.find_date(tree, original_date=False, url=url, outputformat="%Y-%m-%d")
     if found and (parsed := parse_publication(found, today)) is not None:
         return PublicationTime(parsed.day, None), "htmldate"
     return None, "none"
 
 
 def _body(
-    tree: HtmlElement, url: str | None, declarations: Declarations, title: str | None, authors: tuple[str, ...]
+    tree: HtmlElement,
+    url: str | None,
+    declarations: Declarations,
+    title: str | None,
+    authors: tuple[str, ...],
+    description: str | None,
 ) -> tuple[str, str]:
-    document = trafilatura.bare_extraction(deepcopy(tree), url=url, include_comments=False, with_metadata=False)
-    raw = getattr(document, "text", None) or ""
+    raw, method = _main_text(tree, url)
     if not raw:
         return "", "none"
     text = join_paragraphs(cleaned for line in raw.splitlines() if (cleaned := clean_inline_text(line)))
@@ -175,7 +211,99 @@ def _body(
     headlines += [value for name in ("og:title", "twitter:title") for value in declarations.meta.get(name, ())]
     text = drop_headline_copies(text, [clean_inline_text(headline) for headline in headlines])
     text = drop_bylines(text, authors)
+    text = _drop_header_standfirst(text, tree, description)
+    text = drop_link_paragraphs(text, (link.text_content() for link in tree.iter("a")))
     text = drop_furniture_lines(text)
+    text = drop_contact_lines(text)
     text = drop_repeated_paragraphs(text)
     text = join_broken_hyphenation(text)
-    return text, "trafilatura"
+    return text, method
+
+
+def _main_text(tree: HtmlElement, url: str | None) -> tuple[str, str]:
+    """Trafilatura's own main-text extraction, and its fallbacks only when that finds nothing.
+
+    Without ``fast``, trafilatura also runs readability and jusText on every page and keeps
+    whichever result its length heuristics prefer; on listing-like pages that is often the
+    one that swept in teasers and hidden blocks. Its main extractor is the one the repairs
+    here are written against, so the comparison is kept as a rescue for pages where the
+    main extractor comes back empty.
+    """
+    # bare_extraction works on its own copy of a tree it is given, so the shared tree stays intact.
+    for fast, method in ((True, "trafilatura"), (False, "trafilatura fallbacks")):
+        document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=False, fast=fast)
+        if raw := getattr(document, "text", None) or "":
+            return raw, method
+    return "", "none"
+
+
+def _drop_header_standfirst(text: str, tree: HtmlElement, description: str | None) -> str:
+    """Remove a standfirst the page renders as a subheading above the article body.
+
+    The declared description is often the standfirst (dek): a summary the CMS prints as an
+    ``<h2>`` under the headline, in the article header, outside the element that holds the
+    body paragraphs. Just as often it is the lead paragraph itself, a ``<p>`` inside that
+    element, and then it is article text. Text alone cannot tell them apart, so the
+    paragraph that starts like the description is dropped only when every place the page shows
+    it is a heading outside the element holding the paragraphs that follow it.
+    """
+    folded_description = _locator(description or "")
+    paragraphs = split_paragraphs(text)
+    if not folded_description or len(paragraphs) < 2:
+        return text
+    head = next(
+        (
+            index
+            for index, paragraph in enumerate(paragraphs[:_STANDFIRST_HEAD])
+            if _locator(paragraph) == folded_description
+        ),
+        None,
+    )
+    if head is None:
+        return text
+    following = paragraphs[head + 1 : head + 1 + _CONTAINER_PROBES]
+    located = _locate_blocks(tree, [paragraphs[head], *following])
+    standfirst_blocks = located[0]
+    body_blocks = [blocks[0] for blocks in located[1:] if blocks]
+    if not standfirst_blocks or not body_blocks:
+        return text
+    container = _common_ancestor(body_blocks)
+    if container is None:
+        return text
+    for block in standfirst_blocks:
+        if block.tag not in _HEADINGS or any(ancestor is container for ancestor in block.iterancestors()):
+            return text
+    return join_paragraphs(paragraphs[:head] + paragraphs[head + 1 :])
+
+
+def _locator(text: str) -> str:
+    return " ".join(text.split()).casefold()[:_LOCATOR_CHARS]
+
+
+def _locate_blocks(tree: HtmlElement, paragraphs: list[str]) -> list[list[HtmlElement]]:
+    """For each paragraph, the block elements whose text starts like it, in one pass."""
+    keys = [_locator(paragraph) for paragraph in paragraphs]
+    found: list[list[HtmlElement]] = [[] for _ in keys]
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or element.tag in _NOT_TEXT or not element.text:
+            continue
+        start = _locator(element.text)
+        for index, key in enumerate(keys):
+            if start == key and (block := _enclosing_block(element)) is not None:
+                found[index].append(block)
+    return found
+
+
+def _enclosing_block(element: HtmlElement) -> HtmlElement | None:
+    current: HtmlElement | None = element
+    while current is not None and current.tag not in _BLOCKS:
+        current = current.getparent()
+    return current
+
+
+def _common_ancestor(elements: list[HtmlElement]) -> HtmlElement | None:
+    shared: list[HtmlElement] | None = None
+    for element in elements:
+        chain = [element, *element.iterancestors()]
+        shared = chain if shared is None else [ancestor for ancestor in shared if any(ancestor is x for x in chain)]
+    return shared[0] if shared else None

@@ -13,11 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.core import get_global
 from lxml.html import HtmlElement
 
 from connectors.cleaning.repairs import clean_inline_text
@@ -30,7 +33,40 @@ _ARTICLE_TYPE = re.compile(r"(?i)(article|posting|report|review|story)$")
 _JSON_WRAPPERS = re.compile(r"^\s*(?://\s*)?(?:<!\[CDATA\[|<!--)|(?://\s*)?(?:\]\]>|-->)\s*$")
 _URL_DAY = re.compile(r"(?<!\d)((?:19|20)\d{2})[/-](0[1-9]|1[0-2])[/-](0[1-9]|[12]\d|3[01])(?!\d)")
 _EARLIEST_PLAUSIBLE = dt.date(1995, 1, 1)
+_WESTMOST_OFFSET = dt.timedelta(hours=-10)
+_EASTMOST_OFFSET = dt.timedelta(hours=14)
+# Country-code domains registered worldwide as generic names, which say nothing about where
+# a site is: the list Google Search treats as generic (Search Central, "Managing
+# multi-regional and multilingual sites").
+_GENERIC_COUNTRY_DOMAINS = frozenset(
+    [
+        "ad",
+        "as",
+        "bz",
+        "cc",
+        "cd",
+        "co",
+        "dj",
+        "fm",
+        "io",
+        "la",
+        "me",
+        "ms",
+        "nu",
+        "sc",
+        "sr",
+        "su",
+        "tv",
+        "tk",
+        "ws",
+        "ai",
+    ]
+)
+# "en-US", "fr_CA", "it": a language subtag and an optional two-letter region.
+_LOCALE = re.compile(r"(?i)^([a-z]{2,3})(?:[-_]([a-z]{2}))?(?![a-z])")
 _DATE_PREFIX = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})")
+# "T23:15:0": templates that print time fields without zero padding ("G:i:s" style).
+_UNPADDED_TIME = re.compile(r"T(\d{1,2}:\d{1,2}(?::\d{1,2})?)(?![\d.])")
 # <meta> names that carry the publication time, most specific first.
 _PUBLISHED_META = (
     "article:published_time",
@@ -266,6 +302,9 @@ class PublicationTime:
 
     day: dt.date
     instant: dt.datetime | None
+    # True when the page wrote the time in UTC ("Z", "+00:00"): its day is then UTC's, not
+    # necessarily the newsroom's.
+    stated_in_utc: bool = False
 
 
 def declared_publication(declarations: Declarations, today: dt.date) -> tuple[PublicationTime | None, str]:
@@ -303,9 +342,92 @@ def settle_day_with_url(published: PublicationTime, url: str | None) -> Publicat
     reader sees. A URL day further off is an unrelated number, not a correction.
     """
     url_day = day_in_url(url)
-    if url_day is not None and abs((url_day - published.day).days) == 1:
-        return PublicationTime(url_day, published.instant)
+    if url_day is None or abs((url_day - published.day).days) != 1:
+        return published
+    # The URL's day must be the instant's day somewhere people publish news (UTC-10 to
+    # UTC+14): a URL built from the day a story was started is otherwise not a correction.
+    instant = published.instant
+    if (
+        instant is not None
+        and not (instant + _WESTMOST_OFFSET).date() <= url_day <= (instant + _EASTMOST_OFFSET).date()
+    ):
+        return published
+    return PublicationTime(url_day, instant, published.stated_in_utc)
+
+
+def settle_day_in_declared_region(
+    published: PublicationTime, declarations: Declarations, url: str | None = None
+) -> PublicationTime:
+    """The local day of a UTC-stamped instant, when the page's locale or domain places it.
+
+    Many CMSs stamp publication times in UTC, which moves evening articles in the Americas
+    to the next day and early-morning ones east of Greenwich to the previous day. A page
+    declaring a region ("en-US", "fr_CA"), served from a country's domain (".ca") in a
+    language official there, or declaring a language official in few countries ("it")
+    names the time zones its newsroom can be in; when every one of them gives the same day,
+    that is the day readers saw. When the zones disagree the UTC day is kept.
+    """
+    if published.instant is None or not published.stated_in_utc:
+        return published
+    zones = _zones_of_locale(declarations, url)
+    days = {published.instant.astimezone(zone).date() for zone in zones}
+    if len(days) == 1 and (local_day := days.pop()) != published.day:
+        return PublicationTime(local_day, published.instant, published.stated_in_utc)
     return published
+
+
+def _zones_of_locale(declarations: Declarations, url: str | None) -> list[ZoneInfo]:
+    values = [declarations.language]
+    values += [
+        value for name in ("content-language", "og:locale", "language") for value in declarations.meta.get(name, ())
+    ]
+    values += [value for item in declarations.articles() for value in _text_values(item.get("inLanguage"))]
+    locales = [match.groups() for value in values if (match := _LOCALE.match(value.strip()))]
+    regions = {region.upper() for _, region in locales if region}
+    if regions:
+        return _zones(frozenset(regions))
+    languages = {language.lower() for language, _ in locales}
+    country = _country_domain(url)
+    if country and (not languages or any(country in _official_territories(language) for language in languages)):
+        return _zones(frozenset({country}))
+    if languages:
+        return _zones(frozenset(territory for language in languages for territory in _official_territories(language)))
+    return []
+
+
+def _country_domain(url: str | None) -> str | None:
+    """The country of the URL's country-code top-level domain, unless it is sold as generic."""
+    suffix = (urlsplit(url).hostname or "").rsplit(".", 1)[-1] if url else ""
+    if len(suffix) != 2 or not suffix.isalpha() or suffix in _GENERIC_COUNTRY_DOMAINS:
+        return None
+    return "GB" if suffix == "uk" else suffix.upper()
+
+
+@cache
+def _official_territories(language: str) -> frozenset[str]:
+    territory_languages: Mapping[str, Any] = get_global("territory_languages")
+    return frozenset(
+        territory
+        for territory, languages in territory_languages.items()
+        if languages.get(language, {}).get("official_status") in ("official", "de_facto_official")
+    )
+
+
+@lru_cache(maxsize=256)  # a page may declare any mix of regions; bound what it can pin
+def _zones(territories: frozenset[str]) -> list[ZoneInfo]:
+    territory_zones: Mapping[str, Any] = get_global("territory_zones")
+    zones = []
+    for territory in territories:
+        for name in territory_zones.get(territory, ()):
+            try:
+                zones.append(ZoneInfo(name))
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return zones
+
+
+def _pad_time(match: re.Match[str]) -> str:
+    return "T" + ":".join(part.zfill(2) for part in match.group(1).split(":"))
 
 
 def parse_publication(value: str, today: dt.date) -> PublicationTime | None:
@@ -314,11 +436,14 @@ def parse_publication(value: str, today: dt.date) -> PublicationTime | None:
     if not _DATE_PREFIX.match(text):
         return None
     instant: dt.datetime | None = None
+    stated_in_utc = False
     try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        iso = _UNPADDED_TIME.sub(_pad_time, text.replace("Z", "+00:00").replace(" ", "T", 1))
+        parsed = dt.datetime.fromisoformat(iso)
         day = parsed.date()
         # A time without a zone is the site's local time, which we cannot place in UTC.
         instant = parsed.astimezone(dt.UTC) if parsed.tzinfo is not None else None
+        stated_in_utc = parsed.utcoffset() == dt.timedelta(0)
     except ValueError:
         match = _DATE_PREFIX.match(text)
         assert match is not None
@@ -328,7 +453,7 @@ def parse_publication(value: str, today: dt.date) -> PublicationTime | None:
             return None
     if not _EARLIEST_PLAUSIBLE <= day <= today + dt.timedelta(days=1):
         return None
-    return PublicationTime(day, instant)
+    return PublicationTime(day, instant, stated_in_utc)
 
 
 # --- people, summary, picture, language, topics --------------------------------------------
@@ -376,10 +501,16 @@ def declared_image(declarations: Declarations, url: str | None) -> tuple[str | N
 def declared_language(declarations: Declarations) -> tuple[str | None, str]:
     """The primary language subtag ("en" from "en-US" or "en_GB"), lower case."""
     candidates = [("html lang", declarations.language)]
-    candidates += [(f"meta {name}", value) for name in ("content-language", "og:locale", "language") for value in
-                   declarations.meta.get(name, ())]
-    candidates += [("json-ld inLanguage", value) for item in declarations.articles() for value in
-                   _text_values(item.get("inLanguage"))]
+    candidates += [
+        (f"meta {name}", value)
+        for name in ("content-language", "og:locale", "language")
+        for value in declarations.meta.get(name, ())
+    ]
+    candidates += [
+        ("json-ld inLanguage", value)
+        for item in declarations.articles()
+        for value in _text_values(item.get("inLanguage"))
+    ]
     for method, value in candidates:
         primary = re.split(r"[-_,;\s]", value.strip().lower(), maxsplit=1)[0]
         if re.fullmatch(r"[a-z]{2,3}", primary):

@@ -129,6 +129,18 @@ _HEAD_PARAGRAPHS = 4
 _FURNITURE_MAX_CHARS = 80
 _TEASER_MAX_CHARS = 160
 _GLUED_HEADLINE_MIN_WORDS = 4
+# What marks an author's contact line or a "follow us" prompt: an e-mail address, a social
+# handle, or an invitation to follow someone on a social network.
+_CONTACT = re.compile(
+    r"""(?ix)[\w.+-]+@[\w-]+\.\w[\w.]*
+      | \bfollow\b.{0,60}?\b(?:twitter|facebook|instagram)\b
+      | \btwitter\b.{0,12}@\w
+      | \bon\ twitter\ at\b"""
+)
+_TAIL_PARAGRAPHS = 3
+_CONTACT_MAX_CHARS = 300
+_LINK_MIN_WORDS = 3
+_LINK_COVERAGE = 0.7
 
 
 def split_paragraphs(text: str) -> list[str]:
@@ -221,3 +233,51 @@ def drop_repeated_paragraphs(text: str) -> str:
             continue
         kept.append(paragraph)
     return join_paragraphs(kept)
+
+
+def drop_contact_lines(text: str) -> str:
+    """Remove the author's contact line and "follow us" prompts CMSs append after the story.
+
+    Only short paragraphs among the last few are examined: an address or a handle quoted in
+    the middle of the story is part of it.
+    """
+    paragraphs = split_paragraphs(text)
+    tail = len(paragraphs) - _TAIL_PARAGRAPHS
+    return join_paragraphs(
+        paragraph
+        for index, paragraph in enumerate(paragraphs)
+        if index < tail or len(paragraph) > _CONTACT_MAX_CHARS or not _CONTACT.search(paragraph)
+    )
+
+
+def drop_link_paragraphs(text: str, link_texts: Iterable[str]) -> str:
+    """Remove paragraphs made mostly of the page's link texts: teasers for other articles.
+
+    CMSs insert "related" and "don't miss" blocks into and after the article as paragraphs
+    or list items whose text is the headline of another page, linked. Prose with an inline
+    link keeps most of its text outside the link, so a paragraph is dropped only when links
+    cover at least ``_LINK_COVERAGE`` of its characters. Only links of a few words count:
+    short ones ("here", "Reuters") are inline references, not headlines.
+    """
+    # Link texts are cleaned like the paragraphs were, so entities and invisible characters
+    # cannot hide a match.
+    folded_links = {_fold(clean_inline_text(link)) for link in link_texts if len(link.split()) >= _LINK_MIN_WORDS}
+    if not folded_links:
+        return text
+    return join_paragraphs(
+        paragraph
+        for paragraph in split_paragraphs(text)
+        if _link_coverage(_fold(paragraph), folded_links) < _LINK_COVERAGE
+    )
+
+
+def _link_coverage(paragraph: str, folded_links: set[str]) -> float:
+    if not paragraph:
+        return 0.0
+    covered = bytearray(len(paragraph))
+    for link in folded_links:
+        start = paragraph.find(link)
+        while start != -1:
+            covered[start : start + len(link)] = b"\x01" * len(link)
+            start = paragraph.find(link, start + len(link))
+    return sum(covered) / len(paragraph)

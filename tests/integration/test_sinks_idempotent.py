@@ -136,11 +136,11 @@ def test_postgres_sink_upserts_creates_its_table_and_reconnects_after_losing_its
 ) -> None:
     database = postgres_server.database()
 
-    def article(number: int, title: str) -> EnrichedArticle:
+    def article(number: int, title: str, body: str = "Body.") -> EnrichedArticle:
         return EnrichedArticle(
             article_id=f"seed-{number:06d}",
             title=title,
-            body="Body.",
+            body=body,
             published_at=datetime(2026, 3, 14, 9, 26, tzinfo=UTC),
             fetched_at=datetime(2026, 3, 14, 10, tzinfo=UTC),
             source=SourceRef(kind=SourceKind.SEED, name="x.txt"),
@@ -159,12 +159,13 @@ def test_postgres_sink_upserts_creates_its_table_and_reconnects_after_losing_its
     time.sleep(0.2)
     with pytest.raises(psycopg.OperationalError):  # the dropped connection fails the batch in flight
         sink.write([article(3, "Third")])
-    sink.write([article(2, "Second, again"), article(3, "Third")])  # the re-run batch reconnects
+    # The re-run batch reconnects; a NUL, which PostgreSQL text cannot hold, does not fail it.
+    sink.write([article(2, "Second, again"), article(3, "Third", body="Nul\x00here.")])
     sink.close()
 
     with database.connect() as db:
         rows = db.execute(
-            sql.SQL("SELECT article_id, title, published_at, record->>'title' FROM {} ORDER BY 1").format(
+            sql.SQL("SELECT article_id, title, published_at, record->>'title', body FROM {} ORDER BY 1").format(
                 sql.Identifier(sink.table)
             )
         ).fetchall()
@@ -174,3 +175,4 @@ def test_postgres_sink_upserts_creates_its_table_and_reconnects_after_losing_its
         ("seed-000003", "Third", "Third"),
     ]
     assert rows[0][2] == datetime(2026, 3, 14, 9, 26, tzinfo=UTC)
+    assert rows[2][4] == "Nul\ufffdhere."

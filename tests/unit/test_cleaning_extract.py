@@ -61,3 +61,61 @@ def test_empty_and_non_html_input_give_an_empty_page() -> None:
     assert extract_article("") == ExtractedPage()
     assert extract_article(b"\x00\x01\x02") == ExtractedPage()
     assert extract_article("   ").text == ""
+
+
+EXPRESS_URL = (
+    "https://www.express.co.uk/news/world/1206313/"
+    "hong-kong-latest-china-protesters-police-china-hong-kong-riots-Polytechnic-University"
+)
+
+
+def test_standfirst_printed_as_a_heading_above_the_body_is_dropped() -> None:
+    # The page prints its description as an <h3> in the article header, outside the
+    # element holding the body paragraphs; the annotated body starts after it.
+    article = extract_article(page("zyte-624fcd90.html.gz"), EXPRESS_URL)
+    assert article.description is not None and article.description.startswith("CHINA has sent troops")
+    assert "CHINA has sent troops" not in article.text
+    assert article.text.startswith("This comes after police said the demonstrators")
+
+
+def test_standfirst_that_is_the_lead_paragraph_of_the_body_stays() -> None:
+    # Same declared description, but here it is the first <p> inside the body element.
+    url = "https://www.sciencealert.com/we-finally-have-a-global-geological-map-of-saturn-s-moon-titan"
+    article = extract_article(page("zyte-359fee22.html.gz"), url)
+    assert article.description is not None and article.description.startswith("WASHINGTON (Reuters) - Scientists")
+    assert article.text.startswith("WASHINGTON (Reuters) - Scientists on Monday unveiled")
+
+
+def test_linked_teasers_inside_the_body_are_dropped() -> None:
+    # A "DON'T MISS" block: headlines of other articles, each a link, between body paragraphs.
+    article = extract_article(page("zyte-624fcd90.html.gz"), EXPRESS_URL)
+    assert "China furious at Macron for Hong Kong protest jibe" not in article.text
+    assert "Lakers vs Nets" not in article.text
+    assert "Polytechnic University" in article.text
+
+
+def test_utc_stamp_is_placed_on_the_day_of_the_declared_region() -> None:
+    # og:locale en_US and article:published_time 2020-05-02T02:54:29Z: every US time zone
+    # was still on 1 May, the day the page was annotated with.
+    url = "https://abc7ny.com/traffic/penn-station-to-close-overnight-for-cleaning/6144149/"
+    article = extract_article(page("mediacloud-1594754655.html.gz"), url)
+    assert article.published_on == dt.date(2020, 5, 1)
+    assert article.published_at == dt.datetime(2020, 5, 2, 2, 54, 29, tzinfo=dt.UTC)
+
+
+def test_undeclared_date_is_the_latest_htmldate_finds_not_an_archive_date() -> None:
+    # A blog page with no declared date: older days on it belong to the archive links.
+    url = "https://blog.goo.ne.jp/umaichi_news/e/52743e20f825567d4e9889be58ec06b9"
+    article = extract_article(page("mediacloud-1660064054.html.gz"), url)
+    assert article.published_on == dt.date(2020, 7, 12)
+    assert article.methods.published == "htmldate"
+
+
+def test_main_text_is_not_swapped_for_a_fallback_that_sweeps_in_teasers() -> None:
+    # A one-message page followed by excerpts of other messages: trafilatura's main
+    # extractor keeps the message; its readability/jusText comparison preferred the longer
+    # text with every excerpt in it.
+    article = extract_article(page("zyte-b3c19dd5.html.gz"), "https://www.mensagensreflexao.com.br/quem-se-ama")
+    assert article.methods.text == "trafilatura"
+    assert article.text.startswith("Viver uma verdadeira experiência amorosa")
+    assert "A vida requer da gente otimismo" not in article.text

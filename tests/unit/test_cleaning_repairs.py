@@ -11,8 +11,10 @@ import pytest
 from connectors.cleaning.repairs import (
     clean_inline_text,
     drop_bylines,
+    drop_contact_lines,
     drop_furniture_lines,
     drop_headline_copies,
+    drop_link_paragraphs,
     drop_repeated_paragraphs,
     join_broken_hyphenation,
     join_paragraphs,
@@ -94,3 +96,22 @@ def test_mojibake_and_entities_and_stray_whitespace_are_repaired() -> None:
 
 def test_clean_text_is_left_alone() -> None:
     assert clean_inline_text("Zürich — 東京 — Москва") == "Zürich — 東京 — Москва"
+
+
+def test_paragraphs_made_of_links_are_dropped_but_prose_with_a_link_stays() -> None:
+    case = SNIPPETS["linked_teasers"]
+    repaired = split_paragraphs(drop_link_paragraphs(join_paragraphs(case["paragraphs"]), case["links"]))
+    assert repaired == case["kept"]
+
+
+def test_author_contact_line_after_the_story_is_dropped() -> None:
+    for story in SNIPPETS["contact_lines"]["stories"]:
+        repaired = split_paragraphs(drop_contact_lines(join_paragraphs(story["paragraphs"])))
+        assert repaired == story["paragraphs"][: story["kept"]]
+
+
+def test_an_address_quoted_early_in_the_story_stays() -> None:
+    story = SNIPPETS["contact_lines"]["stories"][0]["paragraphs"]
+    contact = story[-1]
+    text = join_paragraphs([contact, *story[:2], story[0]])
+    assert split_paragraphs(drop_contact_lines(text))[0] == contact

@@ -17,6 +17,7 @@ from newswire.settings import Settings, SinkSettings
 from pipeline.sinks.parquet import ParquetSink
 from pipeline.sinks.postgres import PostgresSink, article_row, last_copy_per_id
 from schemas import EnrichedArticle, SourceKind, SourceRef
+from tests.postgres_server import postgres_binaries
 
 
 def _article(number: int, *, title: str = "Title", body: str | None = None) -> EnrichedArticle:
@@ -92,3 +93,17 @@ def test_settings_command_masks_the_postgres_password(
     monkeypatch.setenv("NEWSWIRE_SINKS__POSTGRES_PASSWORD", "hunter2")
     assert main(["settings"]) == 0
     assert "hunter2" not in capsys.readouterr().out
+
+
+def test_missing_postgresql_binaries_fail_the_fixture_saying_how_to_install_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"\.ci/run installs it \(apt-get install -y postgresql\)"):
+        postgres_binaries(tmp_path)
+    (tmp_path / "16" / "bin").mkdir(parents=True)
+    (tmp_path / "15" / "bin").mkdir(parents=True)
+    for version in ("15", "16"):
+        for binary in ("postgres", "initdb"):
+            (tmp_path / version / "bin" / binary).touch()
+    assert postgres_binaries(tmp_path) == tmp_path / "16" / "bin", "the newest installed version"
