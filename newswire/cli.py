@@ -93,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     pipeline.add_argument(
         "--until-caught-up", action="store_true", help="consume up to the end offsets seen at start, then exit"
     )
+    pipeline.add_argument(
+        "--streaming",
+        action="store_true",
+        help="one unbounded job on a streaming runner (pipeline.runner, e.g. FlinkRunner) instead of micro-batches",
+    )
     pipeline.set_defaults(handler=_pipeline, command="pipeline")
 
     tail = commands.add_parser("tail", help="print records of a topic as they arrive")
@@ -101,6 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="print raw JSON values, one per line")
     tail.add_argument("--limit", type=int, help="stop after this many records")
     tail.add_argument("--timeout", type=float, help="stop after this many idle seconds")
+    tail.add_argument("--lang", help="only records in this language (detected or declared)")
+    tail.add_argument("--source", help="only records from this source name")
+    tail.add_argument("--keyword", help="only records whose title, body or error contains this text")
+    tail.add_argument("--since", help="only records published (or fetched) at or after this ISO date/time")
     tail.set_defaults(handler=_tail, command="tail")
 
     ingest = commands.add_parser("ingest", help="run the live connectors: poll sources, fetch and clean pages")
@@ -207,7 +216,23 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    if args.streaming:
+        return _stream_pipeline(args, settings)
     _run_pipeline(settings, until_caught_up=args.until_caught_up, stop=_stop_on_signals())
+    return 0
+
+
+def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire import wiring
+
+    if args.until_caught_up:
+        raise NewswireError("--streaming runs until stopped; --until-caught-up is for micro-batches")
+    try:
+        service = wiring.streaming_service(settings)
+    except ValueError as error:  # e.g. a runner that cannot stream
+        raise NewswireError(f"cannot stream: {error}") from None
+    state = service.run(_stop_on_signals())
+    print(f"pipeline: streaming job ended in state {state}", file=sys.stderr)
     return 0
 
 
@@ -412,7 +437,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:
-    from newswire.tail import tail_topic
+    from newswire.tail import TailFilter, tail_topic
 
     names = settings.topics.model_dump()
     topic = names.get(args.topic, args.topic)
@@ -425,6 +450,7 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
         limit=args.limit,
         idle_timeout_s=args.timeout,
         stop=stop,
+        only=TailFilter(language=args.lang, source=args.source, keyword=args.keyword, since=args.since),
     ):
         print(line, flush=True)
     return 0

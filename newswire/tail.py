@@ -6,11 +6,52 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
 from newswire.settings import KafkaSettings
 from newswire.topics import client_config
+
+
+@dataclass(frozen=True)
+class TailFilter:
+    """Which records to show; a record a filter cannot judge (not JSON) is shown only unfiltered."""
+
+    language: str | None = None
+    source: str | None = None
+    keyword: str | None = None
+    since: str | None = None  # ISO date or time, compared with published_at (else fetched_at / occurred_at)
+
+    def active(self) -> bool:
+        return any((self.language, self.source, self.keyword, self.since))
+
+    def accepts(self, value: bytes | None) -> bool:
+        if not self.active():
+            return True
+        try:
+            record = json.loads(value or b"")
+        except ValueError:
+            return False
+        if not isinstance(record, dict):
+            return False
+        if self.language:
+            detected = (record.get("detected_language") or {}).get("code")
+            if self.language not in (detected, record.get("language")):
+                return False
+        if self.source:
+            source = record.get("source") or {}
+            if self.source not in (source.get("name"), record.get("source_name")):
+                return False
+        if self.keyword:
+            text = f"{record.get('title', '')} {record.get('body', '')} {record.get('error', '')}".casefold()
+            if self.keyword.casefold() not in text:
+                return False
+        if self.since:
+            when = record.get("published_at") or record.get("fetched_at") or record.get("occurred_at") or ""
+            if when < self.since:
+                return False
+        return True
 
 
 def tail_topic(
@@ -22,6 +63,7 @@ def tail_topic(
     limit: int | None,
     idle_timeout_s: float | None,
     stop: threading.Event,
+    only: TailFilter = TailFilter(),
 ) -> Iterator[str]:
     consumer = KafkaConsumer(**client_config(kafka), group_id=None, enable_auto_commit=False)
     try:
@@ -45,6 +87,8 @@ def tail_topic(
             last_record = time.monotonic()
             for messages in polled.values():
                 for message in messages:
+                    if not only.accepts(message.value):
+                        continue
                     yield message.value.decode("utf-8", "replace") if as_json else _pretty(message)
                     shown += 1
                     if limit is not None and shown >= limit:

@@ -88,3 +88,26 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
         main([*command, "--help"])
     assert exited.value.code == 0
     assert "usage: newswire" in capsys.readouterr().out
+
+
+def test_tail_filters_judge_records_by_their_fields() -> None:
+    import json as _json
+
+    from newswire.tail import TailFilter
+
+    article = _json.dumps(
+        {
+            "title": "Talks in Tehran",
+            "body": "Sudani met the Leader.",
+            "detected_language": {"code": "en", "confidence": 1.0},
+            "source": {"kind": "seed", "name": "seeds"},
+            "published_at": "2026-03-02T10:00:00Z",
+        }
+    ).encode()
+    assert TailFilter().accepts(b"not json")
+    assert TailFilter(language="en", source="seeds", keyword="sudani", since="2026-03-01").accepts(article)
+    assert not TailFilter(language="de").accepts(article)
+    assert not TailFilter(source="bbc").accepts(article)
+    assert not TailFilter(keyword="Berlin").accepts(article)
+    assert not TailFilter(since="2026-04").accepts(article)
+    assert not TailFilter(keyword="x").accepts(b"not json")
