@@ -6,6 +6,7 @@ constructors; components themselves never read settings or the environment.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from connectors.page_verdicts import VerdictLimits
 from connectors.publisher import KafkaPublisher
 from newswire.settings import Settings
 from newswire.topics import client_config
+from pipeline import runners
 from pipeline.dedup_decide import DedupConfig
 from pipeline.dedup_index import IndexLocation
 from pipeline.enrichers import (
@@ -28,11 +30,13 @@ from pipeline.enrichers import (
 from pipeline.enrichers.base import Enricher
 from pipeline.graph import OutputTopics, PipelineConfig
 from pipeline.microbatch import BatchReport, MicroBatchService
+from pipeline.runners import RunnerConfig
 from pipeline.sinks.base import Sink
 from pipeline.sinks.jsonl import JsonLinesSink
 from pipeline.sinks.parquet import ParquetSink
 from pipeline.sinks.postgres import PostgresSink
 from pipeline.sinks.sqlite import SqliteSink
+from pipeline.streaming import StreamingService
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -129,8 +133,42 @@ def ingest_config(settings: Settings) -> IngestConfig:
     )
 
 
-def beam_args(settings: Settings) -> list[str]:
-    return [f"--runner={settings.pipeline.runner}", *settings.pipeline.beam_options]
+def runner_config(settings: Settings, *, streaming: bool = False) -> RunnerConfig:
+    pipeline = settings.pipeline
+    jar = pipeline.flink_job_server_jar
+    if pipeline.runner == "FlinkRunner" and jar is None:
+        from newswire.flink import provision_job_server
+
+        jar = provision_job_server(settings.broker.cache_dir)
+    return RunnerConfig(
+        runner=pipeline.runner,
+        streaming=streaming,
+        parallelism=pipeline.parallelism,
+        flink_master=pipeline.flink_master,
+        flink_job_server_jar=jar,
+        environment_type=pipeline.environment_type,
+        environment_config=pipeline.environment_config,
+        checkpointing_interval_ms=pipeline.checkpointing_interval_ms or None,
+        checkpoint_storage=pipeline.flink_checkpoint_dir
+        or (pipeline.dedup_index.resolve().parent / "flink-checkpoints").as_uri(),
+        extra_options=tuple(pipeline.beam_options),
+    )
+
+
+def beam_args(settings: Settings, *, streaming: bool = False) -> list[str]:
+    return runners.beam_args(runner_config(settings, streaming=streaming))
+
+
+def streaming_service(settings: Settings) -> StreamingService:
+    config = dataclasses.replace(pipeline_config(settings), streaming_window_s=settings.pipeline.streaming_window_s)
+    return StreamingService(
+        consumer_config=client_config(settings.kafka),
+        raw_topic=settings.topics.raw,
+        consumer_group=settings.pipeline.consumer_group,
+        config=config,
+        beam_args=beam_args(settings, streaming=True),
+        watermark_lag_s=settings.pipeline.watermark_lag_s,
+    )
 
 
 def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchService:
@@ -146,4 +184,13 @@ def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchS
     )
 
 
-__all__ = ["BatchReport", "beam_args", "micro_batch_service", "pipeline_config", "publisher", "sinks"]
+__all__ = [
+    "BatchReport",
+    "beam_args",
+    "micro_batch_service",
+    "pipeline_config",
+    "publisher",
+    "runner_config",
+    "sinks",
+    "streaming_service",
+]

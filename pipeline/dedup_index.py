@@ -101,7 +101,9 @@ class SqliteDedupIndex:
     def __init__(self, path: Path, *, horizon_s: float = 7 * 24 * 3600.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._horizon_s = horizon_s
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        # Runners may call setup, bundles and teardown on different threads; one DoFn
+        # instance still serves one bundle at a time, so sharing the connection is safe.
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(

@@ -27,6 +27,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 # Offsets are int64 in Kafka; an unbounded range ends at the largest one.
 _END_OF_TIME_OFFSET = sys.maxsize
 _POLL_TIMEOUT_MS = 500
+# An unbounded read returns after this long, deferring the rest of its range: a bundle
+# that never ends would hold the watermark, and so every window, and never finish.
+_MAX_READ_S = 1.0
+# How long an idle partition waits before it is polled again.
+_IDLE_POLL_DELAY_S = 1.0
 # Bounded ranges are split so that a runner with several workers can spread one
 # partition's backlog; smaller chunks would cost a seek and a fetch each for little gain.
 _SPLIT_OFFSETS = 5_000
@@ -103,7 +108,7 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
             self._consumer = None
 
     def _records(
-        self, element: PartitionRange, tracker: RestrictionTrackerView, *, bounded: bool
+        self, element: PartitionRange, tracker: RestrictionTrackerView, *, bounded: bool, deadline: float | None = None
     ) -> Iterator[KafkaRecord]:
         assert self._consumer is not None, "setup() opens the consumer"
         consumer = self._consumer
@@ -148,6 +153,8 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
                     timestamp_ms=message.timestamp,
                     headers=tuple((k, v) for k, v in (message.headers or [])),
                 )
+            if deadline is not None and time.monotonic() > deadline:
+                return  # the caller defers the rest of the range
 
 
 class _ReadBoundedPartitionRange(_ReadPartitionRange):
@@ -160,6 +167,21 @@ class _ReadBoundedPartitionRange(_ReadPartitionRange):
 
 
 class _ReadUnboundedPartitionRange(_ReadPartitionRange):
+    """Reads for at most ``_MAX_READ_S`` at a time, then defers the rest of the range.
+
+    Records carry the time they were read as event time, not their Kafka timestamp: a
+    backlog (after a restart, or a partition whose reader starts late) holds records far
+    older than the watermark that idle partitions have already advanced to, and a window
+    would drop them as late. Windows here only batch the dedup GroupByKeys, so read time
+    serves; ``KafkaRecord.timestamp_ms`` still says when Kafka received the record. The
+    watermark trails the reader's clock by ``watermark_lag_s`` to cover clock skew
+    between workers.
+    """
+
+    def __init__(self, consumer_config: Mapping[str, Any], stall_timeout_s: float, watermark_lag_s: float) -> None:
+        super().__init__(consumer_config, stall_timeout_s)
+        self._watermark_lag = Duration.of(watermark_lag_s)
+
     @beam.DoFn.unbounded_per_element()
     def process(
         self,
@@ -168,20 +190,21 @@ class _ReadUnboundedPartitionRange(_ReadPartitionRange):
         watermark: ManualWatermarkEstimator = _WATERMARK,  # type: ignore[assignment]
     ) -> Iterator[TimestampedValue]:
         emitted = False
-        for record in self._records(element, tracker, bounded=False):
+        deadline = time.monotonic() + _MAX_READ_S
+        for record in self._records(element, tracker, bounded=False, deadline=deadline):
             emitted = True
-            event_time = Timestamp(micros=record.timestamp_ms * 1000)
-            current = watermark.current_watermark()
-            if current is None or event_time > current:
-                watermark.set_watermark(event_time)
-            yield TimestampedValue(record, event_time)
-        if not emitted:
-            # Idle partition: let time move on so downstream windows can close.
-            now = Timestamp.now()
-            current = watermark.current_watermark()
-            if current is None or now > current:
-                watermark.set_watermark(now)
-        tracker.defer_remainder(Duration.of(1))
+            read_at = Timestamp.now()
+            self._advance(watermark, read_at)
+            yield TimestampedValue(record, read_at)
+        # Idle or not, time moves on, so that downstream windows close.
+        self._advance(watermark, Timestamp.now())
+        tracker.defer_remainder(Duration.of(0 if emitted else _IDLE_POLL_DELAY_S))
+
+    def _advance(self, watermark: ManualWatermarkEstimator, read_at: Timestamp) -> None:
+        candidate = read_at - self._watermark_lag
+        current = watermark.current_watermark()
+        if current is None or candidate > current:
+            watermark.set_watermark(candidate)
 
 
 class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
@@ -193,8 +216,11 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
         ranges: Iterable[PartitionRange],
         *,
         stall_timeout_s: float = 60.0,
+        watermark_lag_s: float = 0.0,
     ) -> None:
         super().__init__()
+        if watermark_lag_s < 0:
+            raise ValueError(f"watermark_lag_s must not be negative, not {watermark_lag_s}")
         self._ranges = list(ranges)
         if not self._ranges:
             raise ValueError("ReadFromKafka needs at least one partition range")
@@ -202,16 +228,19 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
         if len(stops) > 1:
             raise ValueError("mix of bounded and unbounded ranges; give every range a stop offset or none")
         self._bounded = stops == {False}
+        if self._bounded and watermark_lag_s:
+            raise ValueError("watermark_lag_s applies to unbounded reads only: bounded ones have no watermark")
         self._consumer_config = dict(consumer_config)
         self._stall_timeout_s = stall_timeout_s
+        self._watermark_lag_s = watermark_lag_s
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        read = _ReadBoundedPartitionRange if self._bounded else _ReadUnboundedPartitionRange
-        return (
-            pbegin
-            | "PartitionRanges" >> beam.Create(self._ranges)
-            | "ReadPartitions" >> beam.ParDo(read(self._consumer_config, self._stall_timeout_s))
-        )
+        read: _ReadPartitionRange
+        if self._bounded:
+            read = _ReadBoundedPartitionRange(self._consumer_config, self._stall_timeout_s)
+        else:
+            read = _ReadUnboundedPartitionRange(self._consumer_config, self._stall_timeout_s, self._watermark_lag_s)
+        return pbegin | "PartitionRanges" >> beam.Create(self._ranges) | "ReadPartitions" >> beam.ParDo(read)
 
 
 Element = TypeVar("Element")

@@ -30,7 +30,9 @@ class JsonLinesSink(Sink):
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._ledger = sqlite3.connect(self.ledger_path, timeout=60, isolation_level=None)
+        # Runners may call setup, bundles and teardown on different threads; one DoFn
+        # instance still serves one bundle at a time, so sharing the connection is safe.
+        self._ledger = sqlite3.connect(self.ledger_path, timeout=60, isolation_level=None, check_same_thread=False)
         self._ledger.execute("PRAGMA journal_mode=WAL")
         self._ledger.execute("CREATE TABLE IF NOT EXISTS written (article_id TEXT PRIMARY KEY)")
         self._ledger.execute(

@@ -66,7 +66,9 @@ class SqliteSink(Sink):
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        # Runners may call setup, bundles and teardown on different threads; one DoFn
+        # instance still serves one bundle at a time, so sharing the connection is safe.
+        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 

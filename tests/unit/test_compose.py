@@ -29,10 +29,10 @@ def test_the_stack_has_kafka_and_the_newswire_stages() -> None:
     services = _compose()["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
-    assert set(_newswire_services()) == {"topics", "replay", "pipeline"}
+    assert set(_newswire_services()) == {"topics", "replay", "pipeline", "flink-pipeline"}
 
 
-@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline"])
+@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline", "flink-pipeline"])
 def test_every_newswire_variable_is_a_valid_setting(service_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     environment = _newswire_services()[service_name]["environment"]
     newswire_variables = {k: str(v) for k, v in environment.items() if k.startswith(ENV_PREFIX)}
@@ -60,3 +60,21 @@ def test_the_pipeline_publishes_its_metrics_port() -> None:
     port = pipeline["environment"]["NEWSWIRE_OBSERVABILITY__METRICS_PORT"]
     assert f"{port}:{port}" in pipeline["ports"]
     assert pipeline["environment"]["NEWSWIRE_OBSERVABILITY__METRICS_HOST"] == "0.0.0.0"
+
+
+def test_the_flink_profile_submits_the_streaming_pipeline_to_its_job_manager() -> None:
+    services = _compose()["services"]
+    flink = {name for name, service in services.items() if "flink" in service.get("profiles", [])}
+    assert flink == {"jobmanager", "taskmanager", "beam-workers", "flink-pipeline"}
+    assert all(services[name]["image"].startswith("flink:1.19") for name in ("jobmanager", "taskmanager"))
+    pipeline = services["flink-pipeline"]
+    assert "newswire pipeline --streaming" in pipeline["command"][-1]
+    environment = pipeline["environment"]
+    assert environment["NEWSWIRE_PIPELINE__RUNNER"] == "FlinkRunner"
+    assert environment["NEWSWIRE_PIPELINE__FLINK_MASTER"] == "jobmanager:8081"
+    assert "8081:8081" in services["jobmanager"]["ports"]
+    workers_port = services["beam-workers"]["command"][-1].rsplit("--service_port=", 1)[1]
+    assert environment["NEWSWIRE_PIPELINE__ENVIRONMENT_CONFIG"] == f"beam-workers:{workers_port}"
+    slots = services["taskmanager"]["environment"]["FLINK_PROPERTIES"]
+    assert f"taskmanager.numberOfTaskSlots: {environment['NEWSWIRE_PIPELINE__PARALLELISM']}" in slots
+    assert environment["NEWSWIRE_PIPELINE__PARALLELISM"] == environment["NEWSWIRE_TOPICS__PARTITIONS"]

@@ -1,0 +1,187 @@
+"""The unchanged pipeline on Apache Flink (Beam's portable FlinkRunner, Flink's in-process
+cluster via --flink_master=[local]) against the real broker: bounded micro-batches give
+the same sink contents and dedup decisions as the local FnApiRunner, and the unbounded
+streaming job writes the same articles, commits offsets once they are written, and
+resumes from them after a stop.
+
+The first run provisions the Flink job server's jars from Maven Central into
+.newswire/cache (about 150 MB, once per checkout)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from bench.corpus import generated_seed_texts
+from newswire.settings import KafkaSettings, TopicSettings
+from newswire.topics import ensure_topics
+from schemas import DuplicateNotice, decode
+from tests.integration.harness import REPO, NewswireRun
+
+pytestmark = pytest.mark.integration
+
+SEED_ID = "seed-0a8afec63f5aff32"
+FLINK = {"NEWSWIRE_PIPELINE__RUNNER": "FlinkRunner", "NEWSWIRE_PIPELINE__PARALLELISM": "2"}
+# Fields that say when a run happened rather than what it produced, and story_id: with
+# two parallel bundles deciding at once, the dedup index can open two stories for one
+# (a known race in story assignment, not in the duplicate decisions compared here).
+RUN_TIME_FIELDS = ("enriched_at", "written_at", "story_id")
+
+
+def _deployment(base: NewswireRun, tmp_path: Path, name: str, overrides: dict[str, str]) -> NewswireRun:
+    """Another deployment reading the same raw topic: its own group, sinks, dedup index and output topics."""
+    topics = TopicSettings(
+        raw=base.topics.raw,
+        enriched=f"{base.topics.raw}.{name}.enriched",
+        duplicates=f"{base.topics.raw}.{name}.duplicates",
+        dead_letter=f"{base.topics.raw}.{name}.dead-letter",
+        fetch_tasks=base.topics.fetch_tasks,
+        partitions=base.topics.partitions,
+    )
+    ensure_topics(KafkaSettings(bootstrap_servers=base.bootstrap), topics)
+    output_dir = tmp_path / name / "output"
+    env = {
+        **base.env,
+        "NEWSWIRE_TOPICS__ENRICHED": topics.enriched,
+        "NEWSWIRE_TOPICS__DUPLICATES": topics.duplicates,
+        "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
+        "NEWSWIRE_SINKS__OUTPUT_DIR": str(output_dir),
+        "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(tmp_path / name / "dedup.sqlite3"),
+        "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"test-{name}-{uuid.uuid4().hex[:8]}",
+        **overrides,
+    }
+    return dataclasses.replace(base, env=env, topics=topics, output_dir=output_dir)
+
+
+def _replay_workload(run: NewswireRun, tmp_path: Path) -> None:
+    """The seeds twice (an exact duplicate) and a dozen generated articles across the partitions."""
+    generated = tmp_path / "generated-seeds"
+    generated.mkdir(exist_ok=True)
+    for name, text in generated_seed_texts(12):
+        (generated / name).write_text(text, encoding="utf-8")
+    run.command("replay", str(REPO / "seeds"), "--no-progress")
+    run.command("replay", str(generated), "--no-progress")
+    run.command("replay", str(REPO / "seeds"), "--no-progress")
+
+
+def _articles(run: NewswireRun) -> dict[str, dict[str, Any]]:
+    """The JSON Lines sink by article id, without the fields that record when it ran."""
+    articles = {}
+    for line in run.jsonl_lines():
+        record = json.loads(line)
+        for field in RUN_TIME_FIELDS:
+            record.pop(field, None)
+        articles[record["article_id"]] = record
+    return articles
+
+
+def _sqlite(run: NewswireRun, *, fetched_at: bool = True) -> list[tuple[Any, ...]]:
+    columns = "article_id, canonical_url, title, body, language, published_at, source_kind, source_name, word_count"
+    return sorted(run.sqlite_rows(f"SELECT {columns}{', fetched_at' if fetched_at else ''} FROM articles"))
+
+
+def _decisions(run: NewswireRun) -> list[tuple[str, str, str]]:
+    notices = [decode(value, DuplicateNotice) for _, value in run.topic_values(run.topics.duplicates)]
+    return sorted({(n.article_id, n.duplicate_of, n.layer.value) for n in notices})
+
+
+def _lag(run: NewswireRun) -> int:
+    """Records of the raw topic that the run's consumer group has not committed yet."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=run.bootstrap, group_id=run.env["NEWSWIRE_PIPELINE__CONSUMER_GROUP"], enable_auto_commit=False
+    )
+    try:
+        partitions = [TopicPartition(run.topics.raw, p) for p in consumer.partitions_for_topic(run.topics.raw) or ()]
+        ends = consumer.end_offsets(partitions)
+        return sum(ends[p] - (consumer.committed(p) or 0) for p in partitions)
+    finally:
+        consumer.close()
+
+
+def _stream_until_committed(run: NewswireRun, log_path: Path, timeout_s: float = 150) -> str:
+    """Run `newswire pipeline --streaming` until every raw record is committed, then stop it."""
+    # Its output (the job server's and Flink's too) goes to a file: a pipe nobody reads
+    # until the end fills up and blocks the service.
+    with log_path.open("w") as log:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "newswire.cli", "pipeline", "--streaming"],
+            cwd=REPO,
+            env=run.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    deadline = time.monotonic() + timeout_s
+    try:
+        while _lag(run) > 0:
+            assert service.poll() is None, f"the streaming pipeline exited early:\n{log_path.read_text()[-5000:]}"
+            lag = _lag(run)
+            assert time.monotonic() < deadline, f"offsets not committed in {timeout_s:.0f}s (lag {lag}), see {log_path}"
+            time.sleep(1)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        try:
+            service.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            service.kill()  # its exit handler would have stopped the job server JVM; now it may outlive it
+            service.wait()
+    output = log_path.read_text()
+    assert service.returncode == 0, output[-5000:]
+    assert "streaming job ended in state CANCELLED" in output, output[-5000:]
+    return output
+
+
+def test_flink_micro_batches_write_what_the_local_runner_writes(newswire_run: NewswireRun, tmp_path: Path) -> None:
+    _replay_workload(newswire_run, tmp_path)
+    local = _deployment(newswire_run, tmp_path, "local", {})
+    flink = _deployment(newswire_run, tmp_path, "flink", FLINK)
+
+    local.command("pipeline", "--until-caught-up")
+    flink.command("pipeline", "--until-caught-up", timeout=240)
+
+    assert _lag(flink) == 0, "the Flink run committed every offset it read"
+    assert len(_articles(local)) == 13 and SEED_ID in _articles(local)
+    assert _articles(flink) == _articles(local)
+    assert _sqlite(flink) == _sqlite(local)
+    assert _decisions(flink) == _decisions(local)
+    assert (SEED_ID, SEED_ID, "article_id") in _decisions(flink)
+
+
+def test_flink_streaming_commits_written_offsets_and_resumes_from_them(
+    newswire_run: NewswireRun, tmp_path: Path
+) -> None:
+    _replay_workload(newswire_run, tmp_path)
+    local = _deployment(newswire_run, tmp_path, "local", {})
+    fast_windows = {**FLINK, "NEWSWIRE_PIPELINE__STREAMING_WINDOW_S": "1"}
+    streaming = _deployment(newswire_run, tmp_path, "streaming", fast_windows)
+    local.command("pipeline", "--until-caught-up")
+
+    first = _stream_until_committed(streaming, tmp_path / "streaming-1.log")
+    assert "streaming from committed offsets" in first
+    # A backlog read at once closes several windows together, so which of two exact copies
+    # reaches the dedup index first (and is kept) may differ from a batch: compare the
+    # articles and the decisions, not which copy's fetch time was kept.
+    assert set(_articles(streaming)) == set(_articles(local))
+    assert _sqlite(streaming, fetched_at=False) == _sqlite(local, fetched_at=False)
+    assert {(a, d) for a, d, _ in _decisions(streaming)} == {(a, d) for a, d, _ in _decisions(local)}
+
+    # Stopped, the seeds arrive once more: the restart reads only them, from the committed offsets.
+    consumed = len(newswire_run.topic_values(newswire_run.topics.raw))
+    newswire_run.command("replay", str(REPO / "seeds"), "--no-progress")
+    second = _stream_until_committed(streaming, tmp_path / "streaming-2.log")
+    resumed_at = re.findall(r"'(\d+)@(\d+)'", second.split("streaming from committed offsets", 1)[1].splitlines()[0])
+    assert sum(int(offset) for _, offset in resumed_at) == consumed, second
+    assert _sqlite(streaming, fetched_at=False) == _sqlite(local, fetched_at=False), "the seed is no new row"
+    notices = [decode(v, DuplicateNotice) for _, v in streaming.topic_values(streaming.topics.duplicates)]
+    assert sum(n.article_id == SEED_ID for n in notices) >= 2
