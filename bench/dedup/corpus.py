@@ -59,9 +59,9 @@ class Corpus:
     truth: dict[tuple[str, str], Truth]  # (article id, revision token) -> truth
 
 
-def real_texts(minimum_words: int = 150) -> list[tuple[str, str]]:
+def real_texts(minimum_words: int = 150, ground_truth: Path = GROUND_TRUTH) -> list[tuple[str, str]]:
     """(url, body) of the benchmark's English-like articles long enough to copy and edit."""
-    data = json.loads(GROUND_TRUTH.read_text(encoding="utf-8"))
+    data = json.loads(ground_truth.read_text(encoding="utf-8"))
     texts = []
     for key in sorted(data):
         body, url = data[key]["articleBody"], data[key]["url"]
@@ -116,9 +116,9 @@ def _wire_copy(paragraphs: list[str], rng: random.Random, outlet: int) -> list[s
     return copy
 
 
-def build_corpus(*, stories: int | None = None, seed: int = 5) -> Corpus:
+def build_corpus(*, stories: int | None = None, seed: int = 5, ground_truth: Path = GROUND_TRUTH) -> Corpus:
     rng = random.Random(seed)
-    texts = real_texts()
+    texts = real_texts(ground_truth=ground_truth)
     if stories is not None:
         texts = texts[:stories]
     articles: list[EnrichedArticle] = []

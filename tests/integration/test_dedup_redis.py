@@ -18,6 +18,9 @@ from tests.integration.conftest_dedup import redis  # noqa: F401  (the fixture)
 from tests.services import RedisServer
 from tests.unit.test_dedup_layers import T0, article, random_body
 
+# Real texts copied into tests/ (see its README), so the test needs nothing outside the repo.
+SAMPLE_TEXTS = Path(__file__).resolve().parents[1] / "data" / "dedup" / "ground-truth-sample.json"
+
 pytestmark = pytest.mark.integration
 
 
@@ -50,7 +53,7 @@ def test_workers_racing_on_redis_keep_exactly_the_earliest_of_each_pair(redis: R
 
 
 def test_the_pipeline_on_redis_decides_as_on_sqlite(redis: RedisServer, tmp_path: Path) -> None:  # noqa: F811
-    corpus = build_corpus(stories=10)
+    corpus = build_corpus(stories=10, ground_truth=SAMPLE_TEXTS)
     articles = list(corpus.articles)
     random.Random(1).shuffle(articles)
     on_redis = run_pipeline(

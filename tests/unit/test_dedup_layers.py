@@ -16,6 +16,9 @@ from pipeline.dedup_index import IndexLocation
 from pipeline.enrich import content_fingerprint
 from schemas import DuplicateNotice, EnrichedArticle, SourceKind, SourceRef
 
+# Real texts copied into tests/ (see its README), so the test needs nothing outside the repo.
+SAMPLE_TEXTS = Path(__file__).resolve().parents[1] / "data" / "dedup" / "ground-truth-sample.json"
+
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 STORY = " ".join(
     f"Officials in city number {n} said on Tuesday that the new bridge would open to traffic next spring "
@@ -142,7 +145,7 @@ def test_two_workers_deciding_one_pair_at_once_keep_exactly_one(tmp_path: Path) 
 
 
 def test_three_shuffles_in_three_batches_keep_the_same_originals(tmp_path: Path) -> None:
-    corpus = build_corpus(stories=12)
+    corpus = build_corpus(stories=12, ground_truth=SAMPLE_TEXTS)
     finals = []
     for shuffle in range(3):
         articles = list(corpus.articles)
