@@ -22,7 +22,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
+from newswire.maven import MavenDownloadFailed, download_runtime_jars, runtime_pom
 from newswire.settings import BrokerSettings, KafkaSettings, TopicSettings
 from newswire.topics import BATCH_OVERHEAD_BYTES, TopicError, admin_client
 
@@ -39,7 +39,6 @@ LOG_TAIL_LINES = 30
 # Kafka's own pom brings log4j2 but no SLF4J binding for it (the distribution adds one to
 # its libs/); without it the broker logs nothing. Keep in step with Kafka's log4j2 version.
 LOG4J_VERSION = "2.25.5"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 NODE_ID = 1
 
 
@@ -157,57 +156,20 @@ class LocalBroker:
         if marker.is_file() and marker.read_text(encoding="utf-8").strip() == self._coordinates:
             return self.lib_dir
         maven = find_maven()
-        self.lib_dir.parent.mkdir(parents=True, exist_ok=True)
-        # A fresh folder per attempt: an interrupted download is never mistaken for a complete
-        # one, and two processes provisioning at once do not write into each other's files.
-        work = Path(tempfile.mkdtemp(prefix="download-", dir=self.lib_dir.parent))
         try:
-            (work / "pom.xml").write_text(self._pom(), encoding="utf-8")
-            result = subprocess.run(
-                [
-                    str(maven),
-                    "-B",
-                    "-q",
-                    f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                    "-DincludeScope=runtime",
-                    "-DoutputDirectory=lib",
-                ],
-                cwd=work,
-                capture_output=True,
-                text=True,
-                timeout=1800,
-                check=False,
-            )
-            if result.returncode != 0:
-                output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL_LINES:])
-                raise BrokerError(
-                    f"Maven could not download {self._coordinates} from Maven Central (exit {result.returncode}); "
-                    f"check the network or proxy settings (~/.m2/settings.xml) and broker.kafka_version:\n{output}"
-                )
-            shutil.rmtree(self.lib_dir, ignore_errors=True)
-            (work / "lib").replace(self.lib_dir)
-            marker.write_text(self._coordinates + "\n", encoding="utf-8")
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+            download_runtime_jars(maven, self._pom(), self.lib_dir)
+        except MavenDownloadFailed as failure:
+            raise BrokerError(
+                f"Maven could not download {self._coordinates} from Maven Central ({failure}); check the "
+                "network or proxy settings (~/.m2/settings.xml) and broker.kafka_version"
+            ) from None
+        marker.write_text(self._coordinates + "\n", encoding="utf-8")
         return self.lib_dir
 
     def _pom(self) -> str:
-        group, artifact, version = self._coordinates.split(":")
-        return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.newswire</groupId>
-  <artifactId>kafka-broker-runtime</artifactId>
-  <version>{version}</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version></dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
-      <version>{LOG4J_VERSION}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
+        version = self._coordinates.rsplit(":", 1)[1]
+        log4j_binding = f"org.apache.logging.log4j:log4j-slf4j-impl:{LOG4J_VERSION}"
+        return runtime_pom("kafka-broker-runtime", version, [self._coordinates, log4j_binding])
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -15,13 +15,11 @@ and never fetches anything but Maven Central artifacts.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import zipfile
 from pathlib import Path
 
-from newswire.broker import DEPENDENCY_PLUGIN, find_maven
+from newswire.broker import find_maven
+from newswire.maven import MavenDownloadFailed, download_runtime_jars, runtime_pom
 
 # Beam 2.62.0 is the newest release whose Flink runner *and* its dependencies (the job
 # service module above all) Maven Central serves here; Flink 1.19 is what that runner
@@ -34,7 +32,6 @@ JOB_SERVER_MAIN_CLASS = "org.apache.beam.runners.flink.FlinkJobServerDriver"
 # Python log; keep in step with the runner's slf4j-api version.
 SLF4J_BINDING = "org.slf4j:slf4j-simple:1.7.30"
 LOG_LEVEL = "warn"
-LOG_TAIL_LINES = 30
 _MANIFEST_LINE_BYTES = 72
 
 
@@ -57,42 +54,17 @@ def provision_job_server(cache_dir: Path, coordinates: str = FLINK_RUNNER_COORDI
     if jar.is_file() and marker.is_file() and marker.read_text(encoding="utf-8").strip() == complete:
         return jar
     maven = find_maven()
-    home.mkdir(parents=True, exist_ok=True)
-    # A fresh folder per attempt, with its own Maven repository: nothing lands in ~/.m2, an
-    # interrupted download is never taken for a complete one, and two processes
-    # provisioning at once do not write into each other's files.
-    work = Path(tempfile.mkdtemp(prefix="download-", dir=home))
     try:
-        (work / "pom.xml").write_text(_pom(coordinates), encoding="utf-8")
-        result = subprocess.run(
-            [
-                str(maven),
-                "-B",
-                "-q",
-                f"-Dmaven.repo.local={work / 'repository'}",
-                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                "-DincludeScope=runtime",
-                "-DoutputDirectory=lib",
-            ],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if result.returncode != 0:
-            output = "\n".join((result.stdout + result.stderr).strip().splitlines()[-LOG_TAIL_LINES:])
-            raise JobServerError(
-                f"Maven could not download {coordinates} from Maven Central (exit {result.returncode}); check "
-                f"the network or proxy settings, or set pipeline.flink_job_server_jar to a job server jar:\n{output}"
-            )
-        lib = home / "lib"
-        shutil.rmtree(lib, ignore_errors=True)
-        (work / "lib").replace(lib)
-        _write_launcher(jar, sorted(path.name for path in lib.glob("*.jar")))
-        marker.write_text(complete + "\n", encoding="utf-8")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _, _, version = _split(coordinates)
+        pom = runtime_pom("flink-job-server-runtime", version, [coordinates, SLF4J_BINDING])
+        download_runtime_jars(maven, pom, home / "lib", private_repository=True)
+    except MavenDownloadFailed as failure:
+        raise JobServerError(
+            f"Maven could not download {coordinates} from Maven Central ({failure}); check the network or "
+            "proxy settings, or set pipeline.flink_job_server_jar to a job server jar"
+        ) from None
+    _write_launcher(jar, sorted(path.name for path in (home / "lib").glob("*.jar")))
+    marker.write_text(complete + "\n", encoding="utf-8")
     return jar
 
 
@@ -101,25 +73,6 @@ def _split(coordinates: str) -> tuple[str, str, str]:
     if len(parts) != 3 or not all(parts):
         raise JobServerError(f"{coordinates!r} is not group:artifact:version Maven coordinates")
     return parts[0], parts[1], parts[2]
-
-
-def _pom(coordinates: str) -> str:
-    group, artifact, version = _split(coordinates)
-    log_group, log_artifact, log_version = _split(SLF4J_BINDING)
-    return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.newswire</groupId>
-  <artifactId>flink-job-server-runtime</artifactId>
-  <version>{version}</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version></dependency>
-    <dependency>
-      <groupId>{log_group}</groupId><artifactId>{log_artifact}</artifactId><version>{log_version}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
 
 
 def _write_launcher(jar: Path, libraries: list[str]) -> None:
