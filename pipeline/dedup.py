@@ -13,6 +13,7 @@ process between bundles: on any runner, every worker must reach the same decisio
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
@@ -31,6 +32,7 @@ from schemas.timestamps import utc_now
 
 ORIGINALS = "originals"
 DUPLICATES = "duplicates"
+OLDER = "older"
 _DECIDE_BATCH = 500
 _EXPIRE_EVERY_S = 600.0
 
@@ -76,7 +78,11 @@ def sign(article: EnrichedArticle, config: DedupConfig) -> Signed:
 
 
 def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
-    """One article id seen several times in a batch: the latest body goes on, first fetch of it."""
+    """One article id seen several times in a batch: the latest body goes on, first fetch of it.
+
+    Older bodies leave on the ``older`` output: they are never published, but the index
+    records them, as later articles may copy an older body.
+    """
     article_id, copies = grouped
     ordered = sorted(copies, key=lambda a: (a.fetched_at, revision_token(a)))
     latest = ordered[-1].content_fingerprint
@@ -84,14 +90,16 @@ def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iter
     bodies = len({a.content_fingerprint for a in ordered})
     # Several bodies in one batch are several versions; the index adds them to what it knew.
     yield kept.model_copy(update={"version": bodies}) if bodies > 1 else kept
-    seen: set[str] = set()
+    seen: set[str] = {latest}
     for other in ordered:
-        repeat = other.content_fingerprint in seen or other.content_fingerprint == latest
+        if other is kept:
+            continue
+        if other.content_fingerprint in seen:  # a body seen before: a re-announcement
+            notice_ = notice(other, duplicate_of=article_id, layer=DuplicateLayer.ARTICLE_ID)
+            yield beam.pvalue.TaggedOutput(DUPLICATES, notice_)
+        else:
+            yield beam.pvalue.TaggedOutput(OLDER, other)
         seen.add(other.content_fingerprint)
-        if other is not kept:
-            # A body seen before is a re-announcement; an older body is a superseded version.
-            layer = DuplicateLayer.ARTICLE_ID if repeat else DuplicateLayer.SUPERSEDED_VERSION
-            yield beam.pvalue.TaggedOutput(DUPLICATES, notice(other, duplicate_of=article_id, layer=layer))
 
 
 def _keep_first_copy(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
@@ -110,22 +118,23 @@ def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, Any]]], threshol
     ordered = sorted(members, key=lambda m: (m[0], m[1]))
     for position, (_, later_id, later_signature) in enumerate(ordered):
         for earlier_prec, earlier_id, earlier_signature in ordered[:position]:
+            if earlier_id == later_id:
+                continue  # two bodies of one article: versions, not copies
             score = similarity(later_signature, earlier_signature)
             if score >= threshold:
                 yield later_id, (earlier_prec, earlier_id, score)
 
 
-def _drop_near_copies(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Any]:
+def _mark_near_copies(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Signed]:
+    """A batch member with an earlier near copy in the batch carries it to the index decision.
+
+    The copy is still decided (and recorded) in the index: a later article that copies only
+    this one must find it there.
+    """
     _, sides = joined
+    earlier: list[tuple[str, str, float]] = [tuple(e) for e in sides["earlier"]]
     for signed in sides["signed"]:
-        if not sides["earlier"]:
-            yield signed
-            continue
-        _, original_id, score = min(sides["earlier"], key=lambda e: (e[0], e[1]))
-        yield beam.pvalue.TaggedOutput(
-            DUPLICATES,
-            notice(signed.article, duplicate_of=original_id, layer=DuplicateLayer.NEAR_DUPLICATE, similarity=score),
-        )
+        yield dataclasses.replace(signed, batch_earlier=min(earlier)) if earlier else signed
 
 
 class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
@@ -185,7 +194,19 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
                     yield WindowedValue(output, timestamp, (window,))
 
     def _outputs(self, article: EnrichedArticle, decision: Decision) -> Iterator[EnrichedArticle | DuplicateNotice]:
-        if not decision.original:
+        if decision.original:
+            self._originals.inc()
+            if decision.version > 1:
+                self._updates.inc()
+            yield article.model_copy(
+                update={
+                    "version": decision.version,
+                    "updated_at": article.fetched_at if decision.version > 1 else None,
+                    "story_id": decision.story_id,
+                    "copies_seen": article.copies_seen or 0,
+                }
+            )
+        else:
             self._duplicates.inc()
             assert decision.layer is not None and decision.duplicate_of is not None
             yield notice(
@@ -195,18 +216,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
                 similarity=decision.similarity,
                 story_id=decision.story_id,
             )
-            return
-        self._originals.inc()
-        if decision.version > 1:
-            self._updates.inc()
-        yield article.model_copy(
-            update={
-                "version": decision.version,
-                "updated_at": article.fetched_at if decision.version > 1 else None,
-                "story_id": decision.story_id,
-                "copies_seen": article.copies_seen or 0,
-            }
-        )
+        # Any arrival, kept or not, demotes the kept articles it precedes and copies.
         for demotion in decision.demoted:
             self._demoted.inc()
             yield DuplicateNotice(
@@ -238,7 +248,7 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
             articles
             | "KeyById" >> beam.WithKeys(lambda a: a.article_id)
             | "GroupById" >> beam.GroupByKey()
-            | "LatestPerId" >> beam.FlatMap(_keep_latest_version).with_outputs(DUPLICATES, main="kept")
+            | "LatestPerId" >> beam.FlatMap(_keep_latest_version).with_outputs(DUPLICATES, OLDER, main="kept")
         )
         by_content = (
             by_id.kept
@@ -246,7 +256,8 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
             | "GroupByContent" >> beam.GroupByKey()
             | "FirstPerContent" >> beam.FlatMap(_keep_first_copy).with_outputs(DUPLICATES, main="kept")
         )
-        signed = by_content.kept | "Sign" >> beam.Map(sign, config)
+        older = by_id[OLDER] | "SignOlder" >> beam.Map(lambda a: dataclasses.replace(sign(a, config), superseded=True))
+        signed = (by_content.kept | "Sign" >> beam.Map(sign, config), older) | "WithOlder" >> beam.Flatten()
         duplicates = [by_id[DUPLICATES], by_content[DUPLICATES]]
         if config.near_duplicates:
             earlier = (
@@ -258,13 +269,11 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
                 | "GroupByBand" >> beam.GroupByKey()
                 | "SimilarPairs" >> beam.FlatMap(_similar_pairs, config.near_threshold)
             )
-            near = (
+            signed = (
                 {"signed": signed | "KeySigned" >> beam.WithKeys(lambda s: s.article.article_id), "earlier": earlier}
                 | "JoinSimilar" >> beam.CoGroupByKey()
-                | "DropNearCopies" >> beam.FlatMap(_drop_near_copies).with_outputs(DUPLICATES, main="kept")
+                | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies)
             )
-            signed = near.kept
-            duplicates.append(near[DUPLICATES])
         decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_outputs(
             DUPLICATES, main="originals"
         )

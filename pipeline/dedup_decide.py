@@ -12,9 +12,11 @@ and it will decide the same way on the same reads. The layers, in order:
    threshold, candidates found through LSH band keys.
 4. same story: a looser similarity over content words gives each article a story id.
 
-Among copies the original is the earliest by (publication time, article id). When an
-earlier copy arrives after a later one was already published, the earlier one is kept
-and the later one is *demoted* (a notice with ``was_original``): both are never dropped.
+An article is a duplicate when an earlier copy of it exists (earliest by publication time,
+then article id), whether or not that copy is kept itself; so the originals do not depend
+on arrival order. When an earlier copy arrives after a later one was already published,
+the later one is *demoted* (a notice with ``was_original``); the earliest copy of any group
+is always kept, so never are all copies dropped.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.dedup_index import Entry, IndexLocation, IndexView
 from pipeline.dedup_signature import LshScheme, Signature, decode_signature, encode_signature, similarity
 from schemas import DuplicateLayer, EnrichedArticle
 
-_MAX_BAND_OWNERS = 8  # a band shared by more originals than this is boilerplate, not a story
+_MAX_STORY_OWNERS = 8  # a story band shared by more originals than this is boilerplate, not a story
+_MAX_NEAR_OWNERS = 32  # the earliest copies under one near band; any later copy matches one of them
 _MAX_FINGERPRINTS = 32
 
 
@@ -83,6 +86,19 @@ class Signed:
     near_bands: Sequence[str]
     story_signature: Signature
     story_bands: Sequence[str]
+    # (precedence, article id, similarity) of the earliest near copy met within this batch.
+    batch_earlier: tuple[str, str, float] | None = None
+    # An older body of an article whose newer body is in the same batch: compared and
+    # recorded (later articles may copy it), never published.
+    superseded: bool = False
+
+
+class CopyOf(NamedTuple):
+    """What a recorded article that is not kept copies (stored as a JSON list)."""
+
+    article_id: str
+    layer: str
+    similarity: float
 
 
 @dataclass(frozen=True)
@@ -113,7 +129,7 @@ class Decision:
 
 
 def _owners(view: IndexView, bands: Sequence[str], exclude: str) -> dict[str, str]:
-    """article id -> precedence of every original recorded under any of ``bands``."""
+    """article id -> precedence of every article recorded under any of ``bands``."""
     owners: dict[str, str] = {}
     for entry in view.get_many(bands).values():
         for prec, article_id in entry["owners"]:
@@ -122,121 +138,206 @@ def _owners(view: IndexView, bands: Sequence[str], exclude: str) -> dict[str, st
     return owners
 
 
-def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str) -> None:
+def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str, cap: int) -> None:
     current = view.get_many(bands)
     for band in bands:
         owners = [o for o in current.get(band, {"owners": []})["owners"] if o[1] != article_id]
-        owners = sorted([*owners, [prec, article_id]])[:_MAX_BAND_OWNERS]
+        owners = sorted([*owners, [prec, article_id]])[:cap]
         view.put(band, {"owners": owners})
 
 
 def _similar(
-    view: IndexView, owners: dict[str, str], signature: Signature, threshold: float, key: str
+    view: IndexView, owners: dict[str, str], signature: Signature, threshold: float, *, story: bool = False
 ) -> list[tuple[str, str, float, Entry]]:
-    """(precedence, article id, similarity, signature entry) of live, undemoted originals at or above threshold."""
+    """(precedence, article id, similarity, signature entry) of recorded articles at or above threshold.
+
+    Near similarity is the best over every body recorded for an article (its versions);
+    story similarity uses the story terms of its latest body.
+    """
     entries = view.get_many(f"sig:{a}" for a in owners)
     found = []
     for article_id, prec in owners.items():
         entry = entries.get(f"sig:{article_id}")
-        if entry is None or entry.get("demoted_by"):
+        if entry is None:
             continue
-        score = similarity(signature, decode_signature(entry[key]))
+        recorded = [entry["story_signature"]] if story else entry["signatures"]
+        score = max(similarity(signature, decode_signature(s)) for s in recorded)
         if score >= threshold:
             found.append((prec, article_id, score, entry))
     return sorted(found, key=lambda f: (f[0], f[1]))
 
 
+def _kept(entry: Entry) -> bool:
+    """Whether a recorded article is still published as an original."""
+    return entry.get("copy_of") is None
+
+
+@dataclass(frozen=True)
+class _Match:
+    precedence: str
+    article_id: str
+    layer: str
+    similarity: float
+    story: str | None
+
+
+def _copies(
+    view: IndexView, signed: Signed, exact: Entry | None, config: DedupConfig
+) -> tuple[list[_Match], list[tuple[str, str, float]]]:
+    """The recorded earlier copies of this body, and the kept later articles that copy it."""
+    article_id, mine = signed.article.article_id, signed.precedence
+    earlier: list[_Match] = []
+    later: list[tuple[str, str, float]] = []
+    if exact is not None and exact["article_id"] != article_id:
+        holder_id = exact["article_id"]
+        if exact["precedence"] < mine:
+            earlier.append(_Match(exact["precedence"], holder_id, DuplicateLayer.EXACT_CONTENT, 1.0, exact["story"]))
+        else:
+            holder = view.get_many([f"sig:{holder_id}"]).get(f"sig:{holder_id}")
+            if holder is not None and _kept(holder):
+                later.append((holder_id, DuplicateLayer.EXACT_CONTENT, 1.0))
+    if config.near_duplicates:
+        owners = _owners(view, signed.near_bands, article_id)
+        for prec, other, score, entry in _similar(view, owners, signed.signature, config.near_threshold):
+            if prec < mine:
+                earlier.append(_Match(prec, other, DuplicateLayer.NEAR_DUPLICATE, score, entry["story"]))
+            elif _kept(entry) and all(other != seen for seen, _, _ in later):
+                later.append((other, DuplicateLayer.NEAR_DUPLICATE, score))
+        if signed.batch_earlier is not None:
+            prec, other, score = signed.batch_earlier
+            met = view.get_many([f"sig:{other}"]).get(f"sig:{other}")
+            earlier.append(_Match(prec, other, DuplicateLayer.NEAR_DUPLICATE, score, met["story"] if met else None))
+    return earlier, later
+
+
 def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) -> Decision:
+    """An article is a duplicate exactly when an earlier article (by precedence) copies one of its bodies.
+
+    Whether that earlier copy is itself kept does not matter. This makes the set of
+    originals a function of the articles alone, not of their arrival order: an arrival can
+    only turn kept articles into duplicates (it demotes the later copies it precedes, and
+    its own article id if an older body of it was kept), never the reverse, so every order
+    ends in the same state. The earliest article of any group of copies is always kept,
+    so never are all copies dropped.
+    """
     article = signed.article
-    article_id, fingerprint = article.article_id, article.content_fingerprint
-    identity_key = f"id:{article_id}"
-    known = view.get_many([identity_key]).get(identity_key)
+    article_id, fingerprint, mine = article.article_id, article.content_fingerprint, signed.precedence
+    identity_key, signature_key, exact_key = f"id:{article_id}", f"sig:{article_id}", f"fp:{fingerprint}"
+    current = view.get_many([identity_key, signature_key, exact_key])
+    known, recorded, exact = current.get(identity_key), current.get(signature_key), current.get(exact_key)
     if known is not None:
         if known["revision"] == signed.revision:
-            return Decision.from_entry(known["decision"])  # our own claim, re-read after a crash
+            return _replayed(Decision.from_entry(known["decision"]), recorded)
         if fingerprint in known["fingerprints"]:
             return Decision(False, DuplicateLayer.ARTICLE_ID, article_id, 1.0, known["version"], known["story"])
-        if article.fetched_at.timestamp() <= known["fetched_at"]:
-            return Decision(False, DuplicateLayer.SUPERSEDED_VERSION, article_id, 0.0, known["version"], known["story"])
-    # ``article.version`` > 1 only when one batch held several bodies of this article id.
-    version = (known["version"] if known else 0) + (article.version or 1)
+    # An older body seen after a newer one: not published, but still compared and recorded.
+    superseded = signed.superseded or (known is not None and article.fetched_at.timestamp() <= known["fetched_at"])
+
+    earlier, later = _copies(view, signed, exact, config)
+    demoted = [_demote(view, other, article_id, layer, score) for other, layer, score in later]
+    # The same body first, then the earliest near copy: duplicate_of names the closest earliest copy.
+    first = min(
+        earlier, key=lambda m: (m.layer != DuplicateLayer.EXACT_CONTENT, m.precedence, m.article_id), default=None
+    )
+    copy_of = CopyOf(first.article_id, first.layer, first.similarity) if first else None
+    if recorded is not None and not _kept(recorded):
+        copy_of = copy_of or CopyOf(*recorded["copy_of"])  # once a duplicate, every body of it is one
+    elif recorded is not None and copy_of is not None and known is not None:
+        demoted.append(  # another body of this article was kept; this one shows it copies an earlier article
+            Demotion(article_id, copy_of.layer, copy_of.similarity, known["source"], known["canonical_url"])
+        )
+
     story_id: str | None = known["story"] if known else None
-    # Later originals this article precedes; demoted only if it turns out an original itself.
-    later: list[tuple[str, str, float]] = []
-    decision: Decision | None = None
-
-    exact_key = f"fp:{fingerprint}"
-    exact = view.get_many([exact_key]).get(exact_key)
-    if exact is not None and exact["article_id"] != article_id and not _is_demoted(view, exact["article_id"]):
-        if exact["precedence"] < signed.precedence:
-            decision = Decision(False, DuplicateLayer.EXACT_CONTENT, exact["article_id"], 1.0, version, exact["story"])
-        else:
-            later.append((exact["article_id"], DuplicateLayer.EXACT_CONTENT, 1.0))
-
-    if decision is None and config.near_duplicates:
-        owners = _owners(view, signed.near_bands, article_id)
-        for prec, other, score, entry in _similar(view, owners, signed.signature, config.near_threshold, "signature"):
-            if prec < signed.precedence:
-                decision = Decision(False, DuplicateLayer.NEAR_DUPLICATE, other, score, version, entry["story"])
-                break
-            if all(other != seen for seen, _, _ in later):
-                later.append((other, DuplicateLayer.NEAR_DUPLICATE, score))
-
-    if story_id is None and decision is not None:
-        story_id = decision.story_id
+    if story_id is None and first is not None:
+        story_id = first.story
     if story_id is None and config.stories:
         owners = _owners(view, signed.story_bands, article_id)
-        similar = _similar(view, owners, signed.story_signature, config.story_threshold, "story_signature")
+        similar = [
+            s for s in _similar(view, owners, signed.story_signature, config.story_threshold, story=True) if _kept(s[3])
+        ]
         story_id = similar[0][3]["story"] if similar else None
     story_id = story_id or new_story_id(article_id)
-    if decision is None:
-        demoted = [_demote(view, other, article_id, layer, score) for other, layer, score in later]
-        decision = Decision(True, None, None, 1.0, version, story_id, demoted)
-    else:
-        decision = Decision(False, decision.layer, decision.duplicate_of, decision.similarity, version, story_id)
 
-    fingerprints = ([*known["fingerprints"], fingerprint] if known else [fingerprint])[-_MAX_FINGERPRINTS:]
-    view.put(
-        identity_key,
-        {
-            "revision": signed.revision,
-            "fingerprints": fingerprints,
-            "version": version,
-            "fetched_at": article.fetched_at.timestamp(),
-            "story": story_id,
-            "decision": decision.to_entry(),
-            "source": article.source.model_dump(mode="json"),
-            "canonical_url": article.canonical_url,
-            "decided_at": now.timestamp(),
-        },
-    )
-    if decision.original:
-        view.put(exact_key, {"article_id": article_id, "precedence": signed.precedence, "story": story_id})
+    if superseded:
+        version = known["version"] if known else 1
+        decision = Decision(False, DuplicateLayer.SUPERSEDED_VERSION, article_id, 0.0, version, story_id, demoted)
+        if known is not None:  # the newer body's decision stands; it writes the identity if not yet decided
+            fingerprints = [*known["fingerprints"], fingerprint][-_MAX_FINGERPRINTS:]
+            view.put(identity_key, {**known, "fingerprints": fingerprints})
+    else:
+        # ``article.version`` > 1 only when one batch held several bodies of this article id.
+        version = (known["version"] if known else 0) + (article.version or 1)
+        if copy_of is None:
+            decision = Decision(True, None, None, 1.0, version, story_id, demoted)
+        else:
+            decision = Decision(
+                False, copy_of.layer, copy_of.article_id, copy_of.similarity, version, story_id, demoted
+            )
+        fingerprints = ([*known["fingerprints"], fingerprint] if known else [fingerprint])[-_MAX_FINGERPRINTS:]
         view.put(
-            f"sig:{article_id}",
+            identity_key,
             {
-                "signature": encode_signature(signed.signature),
-                "story_signature": encode_signature(signed.story_signature),
-                "precedence": signed.precedence,
+                "revision": signed.revision,
+                "fingerprints": fingerprints,
+                "version": version,
+                "fetched_at": article.fetched_at.timestamp(),
                 "story": story_id,
+                "decision": decision.to_entry(),
+                "source": article.source.model_dump(mode="json"),
+                "canonical_url": article.canonical_url,
+                "decided_at": now.timestamp(),
             },
         )
-        if config.near_duplicates:
-            _add_owner(view, signed.near_bands, signed.precedence, article_id)
-        if config.stories:
-            _add_owner(view, signed.story_bands, signed.precedence, article_id)
+    if exact is None or mine < exact["precedence"]:
+        view.put(exact_key, {"article_id": article_id, "precedence": mine, "story": story_id})
+    exact_copy = first is not None and first.layer == DuplicateLayer.EXACT_CONTENT
+    if exact_copy and recorded is None:
+        return decision  # the same body is recorded under its earlier holder: nothing new to compare with
+    signatures = [] if recorded is None else recorded["signatures"]
+    if not exact_copy:
+        signatures = [*signatures, encode_signature(signed.signature)][-_MAX_FINGERPRINTS:]
+    view.put(
+        signature_key,
+        {
+            "signatures": signatures,
+            "story_signature": (
+                recorded["story_signature"]
+                if superseded and recorded is not None
+                else encode_signature(signed.story_signature)
+            ),
+            "precedence": recorded["precedence"] if recorded is not None else mine,
+            "story": story_id,
+            "copy_of": copy_of,
+        },
+    )
+    if config.near_duplicates and not exact_copy:
+        # Duplicates are recorded too: a later article that copies only them is still a copy.
+        _add_owner(view, signed.near_bands, mine, article_id, _MAX_NEAR_OWNERS)
+    if config.stories and copy_of is None and not superseded:
+        _add_owner(view, signed.story_bands, mine, article_id, _MAX_STORY_OWNERS)
     return decision
 
 
-def _is_demoted(view: IndexView, article_id: str) -> bool:
-    entry = view.get_many([f"sig:{article_id}"]).get(f"sig:{article_id}")
-    return bool(entry and entry.get("demoted_by"))
+def _replayed(decision: Decision, signature: Entry | None) -> Decision:
+    """The decision stored for this very record, unless a later arrival has demoted it since."""
+    if not decision.original or signature is None or _kept(signature):
+        return decision
+    copy_of = CopyOf(*signature["copy_of"])
+    return Decision(
+        False,
+        copy_of.layer,
+        copy_of.article_id,
+        copy_of.similarity,
+        decision.version,
+        decision.story_id,
+        decision.demoted,
+    )
 
 
 def _demote(view: IndexView, article_id: str, by: str, layer: str, score: float) -> Demotion:
     signature_key, identity_key = f"sig:{article_id}", f"id:{article_id}"
     entries = view.get_many([signature_key, identity_key])
     if signature_key in entries:
-        view.put(signature_key, {**entries[signature_key], "demoted_by": by})
+        view.put(signature_key, {**entries[signature_key], "copy_of": CopyOf(by, layer, score)})
     identity = entries.get(identity_key, {})
     return Demotion(article_id, layer, score, identity.get("source", {}), identity.get("canonical_url"))

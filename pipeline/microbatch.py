@@ -110,9 +110,7 @@ class MicroBatchService:
         if state != PipelineState.DONE:
             raise BatchFailed(f"pipeline ended in state {state} for ranges {ranges}")
         # Only now, with every sink flushed, may the batch count as consumed.
-        self._offsets.commit(
-            {TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.stop, "", -1) for r in ranges}
-        )
+        self._offsets.commit({TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.stop, "", -1) for r in ranges})
         report = BatchReport(tuple(ranges), time.monotonic() - started, _counters(result))
         log.info(
             "batch committed",
