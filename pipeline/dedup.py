@@ -144,7 +144,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         self._config = config
         self._index: DedupIndex | None = None
         self._pending: list[tuple[Signed, Any, Any]] = []
-        self._last_expiry = 0.0
+        self._last_expiry: float | None = None
         self._duplicates = Metrics.counter("dedup", "duplicates")
         self._originals = Metrics.counter("dedup", "originals")
         self._demoted = Metrics.counter("dedup", "demoted")
@@ -173,7 +173,9 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
     def finish_bundle(self) -> Iterator[Any]:
         yield from self._decide()
         assert self._index is not None
-        if time.monotonic() - self._last_expiry > _EXPIRE_EVERY_S:
+        # Often enough that memory stays flat under a short horizon, seldom enough to stay cheap.
+        every = min(_EXPIRE_EVERY_S, self._config.index.horizon_s / 4)
+        if self._last_expiry is None or time.monotonic() - self._last_expiry > every:
             self._index.expire()
             self._last_expiry = time.monotonic()
 

@@ -16,12 +16,13 @@ reads settings; backends are chosen by the plain ``IndexLocation`` the shell bui
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+
+from pipeline.sqlite_files import open_shared
 
 T = TypeVar("T")
 Entry = dict[str, Any]
@@ -95,21 +96,19 @@ class StagedView:
         self.staged[key] = entry
 
 
+_SCHEMA = """
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries (expires_at);
+"""
+
+
 class SqliteDedupIndex:
     """The embedded default: one SQLite file, safe for several processes on one machine."""
 
     def __init__(self, path: Path, *, horizon_s: float = 7 * 24 * 3600.0) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._horizon_s = horizon_s
-        # Runners may call setup, bundles and teardown on different threads; one DoFn
-        # instance still serves one bundle at a time, so sharing the connection is safe.
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL)"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries (expires_at)")
+        self._db = open_shared(path, _SCHEMA)
 
     def _read(self, keys: list[str]) -> dict[str, Entry]:
         now = time.time()

@@ -45,15 +45,36 @@ class Outcome:
         demoted = {n.article_id for n in self.notices if n.was_original}
         return set(self.originals) - demoted
 
+    def survivor_of(self) -> dict[str, str]:
+        """Each dropped article id -> the kept original its chain of ``duplicate_of`` leads to."""
+        finals = self.final_originals()
+        duplicate_of: dict[str, str] = {}
+        for n in self.notices:  # the latest word on an article wins: a demotion follows its first notice
+            if n.article_id != n.duplicate_of:
+                duplicate_of[n.article_id] = n.duplicate_of
+        survivors = {}
+        for article_id in duplicate_of:
+            step, hops = article_id, 0
+            while step not in finals and step in duplicate_of and hops < 20:
+                step, hops = duplicate_of[step], hops + 1
+            survivors[article_id] = step
+        return survivors
 
-def run_pipeline(articles: Sequence[EnrichedArticle], config: DedupConfig, batches: int, work: Path) -> Outcome:
+
+def run_pipeline(
+    articles: Sequence[EnrichedArticle],
+    config: DedupConfig,
+    batches: int,
+    work: Path,
+    beam_options: Sequence[str] = (),
+) -> Outcome:
     originals: dict[str, EnrichedArticle] = {}
     notices: list[DuplicateNotice] = []
     size = -(-len(articles) // batches)
     for number in range(batches):
         chunk = list(articles[number * size : (number + 1) * size])
         out = work / f"batch{number}"
-        with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+        with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *beam_options])) as pipeline:
             decided = pipeline | beam.Create(chunk, reshuffle=False) | Deduplicate(config)
             _ = (
                 decided[ORIGINALS]
@@ -223,11 +244,43 @@ def score(corpus: Corpus, outcome: Outcome) -> dict[str, Score]:
     return scores
 
 
+def compare_workers(corpus: Corpus, args: argparse.Namespace, work: Path) -> None:
+    """The same shuffled corpus with 1 and with N worker processes sharing one index per run."""
+    articles = list(corpus.articles)
+    random.Random(0).shuffle(articles)
+    outcomes = []
+    for workers in (1, args.workers):
+        location = (
+            IndexLocation(redis_url=args.redis_url, namespace=f"bench{time.time_ns()}")
+            if args.redis_url
+            else IndexLocation(sqlite_path=work / f"workers{workers}.sqlite3")
+        )
+        options = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"] if workers > 1 else []
+        started = time.monotonic()
+        outcomes.append(
+            run_pipeline(
+                articles,
+                DedupConfig(location, near_threshold=args.threshold),
+                args.batches,
+                work / f"w{workers}",
+                options,
+            )
+        )
+        print(f"{workers} worker(s): {time.monotonic() - started:.1f} s")
+    one, many = outcomes
+    same_originals = one.final_originals() == many.final_originals()
+    survivors_one, survivors_many = one.survivor_of(), many.survivor_of()
+    agree = sum(1 for k, v in survivors_one.items() if survivors_many.get(k) == v)
+    print(f"1 vs {args.workers} workers: same originals: {same_originals}; dropped articles leading to the same")
+    print(f"  original: {agree}/{len(survivors_one)} ({len(survivors_many)} dropped with {args.workers} workers)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stories", type=int, default=None, help="use only the first N real texts")
     parser.add_argument("--batches", type=int, default=3, help="sequential batches sharing one index")
     parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--workers", type=int, default=2, help="also compare 1 and N worker processes (1: skip)")
     parser.add_argument("--redis-url", default=None, help="use a Redis index (flushed keys under a fresh namespace)")
     args = parser.parse_args(argv)
 
@@ -260,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
         if not same:
             differing = (finals[0] | finals[1] | finals[2]) - (finals[0] & finals[1] & finals[2])
             print(f"  differing originals: {sorted(differing)[:10]}")
+        if args.workers > 1:
+            compare_workers(corpus, args, work)
     ordered = sorted(corpus.articles, key=lambda a: (precedence(a), revision_token(a)))
     for name, build in (
         ("offline all-pairs exact Jaccard", lambda: exact_jaccard_baseline(ordered, args.threshold, 3)),

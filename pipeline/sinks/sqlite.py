@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.sinks.base import Sink
+from pipeline.sqlite_files import open_shared
 from schemas import EnrichedArticle, encode
 
 _SCHEMA = """
@@ -65,12 +66,7 @@ class SqliteSink(Sink):
         self._db: sqlite3.Connection | None = None
 
     def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Runners may call setup, bundles and teardown on different threads; one DoFn
-        # instance still serves one bundle at a time, so sharing the connection is safe.
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_shared(self.path, _SCHEMA)
 
     def write(self, batch: Sequence[EnrichedArticle]) -> None:
         assert self._db is not None, "open() before write()"

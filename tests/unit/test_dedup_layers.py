@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import random
-import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from bench.dedup.corpus import build_corpus
@@ -13,36 +13,9 @@ from bench.dedup.run import run_pipeline
 from pipeline.dedup import sign
 from pipeline.dedup_decide import DedupConfig, decide
 from pipeline.dedup_index import IndexLocation
-from pipeline.enrich import content_fingerprint
-from schemas import DuplicateNotice, EnrichedArticle, SourceKind, SourceRef
-
-# Real texts copied into tests/ (see its README), so the test needs nothing outside the repo.
-SAMPLE_TEXTS = Path(__file__).resolve().parents[1] / "data" / "dedup" / "ground-truth-sample.json"
-
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
-STORY = " ".join(
-    f"Officials in city number {n} said on Tuesday that the new bridge would open to traffic next spring "
-    f"after years of delay and a budget that grew by {n} million."
-    for n in range(12)
-)
-OTHER = " ".join(
-    f"The football club announced that player {n} signed a contract extension until {2030 + n} after a season "
-    "with many goals."
-    for n in range(12)
-)
-
-
-def article(article_id: str, body: str, *, published: datetime = T0, fetched: datetime = T0) -> EnrichedArticle:
-    return EnrichedArticle(
-        article_id=article_id,
-        title=f"Title of {article_id}",
-        body=body,
-        published_at=published,
-        fetched_at=fetched,
-        source=SourceRef(kind=SourceKind.SEED, name="test"),
-        enriched_at=fetched,
-        content_fingerprint=content_fingerprint(body),
-    )
+from pipeline.dedup_signature import similarity
+from schemas import DuplicateNotice, EnrichedArticle
+from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, race_on_pairs
 
 
 def run(articles: list[EnrichedArticle], index: Path) -> tuple[list[EnrichedArticle], list[DuplicateNotice]]:
@@ -110,38 +83,11 @@ def test_rerunning_the_same_records_after_a_crash_repeats_the_same_decisions(tmp
     assert first[0][0].story_id == again[0][0].story_id
 
 
-def random_body(seed: int) -> str:
-    words = STORY.split() + OTHER.split()
-    return " ".join(random.Random(seed).choices(words, k=300))
-
-
 def test_two_workers_deciding_one_pair_at_once_keep_exactly_one(tmp_path: Path) -> None:
     config = DedupConfig(IndexLocation(sqlite_path=tmp_path / "index.sqlite3"))
-    pairs = [
-        (article(f"seed-a{n}", random_body(n)), article(f"seed-b{n}", random_body(n) + " (edited) Copyright."))
-        for n in range(20)
-    ]
-    kept: set[str] = set()
-    demoted: set[str] = set()
-    lock = threading.Lock()
-
-    def worker(side: int) -> None:
-        index = config.index.open()
-        for pair in pairs:
-            signed = sign(pair[side], config)
-            decision = index.transact(lambda view, s=signed: decide(view, s, config, T0))
-            with lock:
-                kept.update([pair[side].article_id] if decision.original else [])
-                demoted.update(d.article_id for d in decision.demoted)
-        index.close()
-
-    threads = [threading.Thread(target=worker, args=(side,)) for side in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    earlier, left_kept = race_on_pairs(config, (0, 1), pairs=20)
     # Each a precedes its b (same time, smaller id): b is dropped, or kept and then demoted by a.
-    assert kept - demoted == {a.article_id for a, _ in pairs}
+    assert left_kept == earlier
 
 
 def test_three_shuffles_in_three_batches_keep_the_same_originals(tmp_path: Path) -> None:
@@ -169,3 +115,60 @@ def test_explain_reports_each_layer_and_the_recorded_decision(tmp_path: Path) ->
     assert by_layer["near_duplicate"].matches and not by_layer["exact_content"].matches
     assert report.recorded["seed-first"]["original"] is True
     assert "near_duplicate" in "\n".join(report.lines())
+
+
+def test_a_copy_of_a_copy_is_a_duplicate_in_every_arrival_order(tmp_path: Path) -> None:
+    # first ~ second ~ third, but third is no copy of first: similarity is not transitive,
+    # and the decision must still not depend on which of them arrives first.
+    paragraphs = [" ".join(f"b{p}w{i}" for i in range(40)) for p in range(15)]
+    first = article("seed-first", " ".join(paragraphs[:13]))
+    second = article("seed-second", " ".join([paragraphs[13], *paragraphs[1:13]]), published=T0 + timedelta(hours=1))
+    third = article(
+        "seed-third", " ".join([paragraphs[13], paragraphs[14], *paragraphs[2:13]]), published=T0 + timedelta(hours=2)
+    )
+    config = DedupConfig(IndexLocation(sqlite_path=tmp_path / "unused.sqlite3"))
+    signed = {a.article_id: sign(a, config) for a in (first, second, third)}
+    estimate = {
+        pair: similarity(signed[pair[0]].signature, signed[pair[1]].signature)
+        for pair in (("seed-first", "seed-second"), ("seed-second", "seed-third"), ("seed-first", "seed-third"))
+    }
+    assert min(estimate[("seed-first", "seed-second")], estimate[("seed-second", "seed-third")]) > 0.82
+    assert estimate[("seed-first", "seed-third")] < 0.78
+    for number, order in enumerate(itertools.permutations([first, second, third])):
+        index = IndexLocation(sqlite_path=tmp_path / f"index{number}.sqlite3").open()
+        kept, demoted = set(), set()
+        for one in order:  # each in its own batch: one transaction each
+            decision = index.transact(lambda view, s=signed[one.article_id]: decide(view, s, config, T0))
+            kept.update([one.article_id] if decision.original else [])
+            demoted.update(d.article_id for d in decision.demoted)
+        index.close()
+        assert kept - demoted == {"seed-first"}, [a.article_id for a in order]
+
+
+def test_an_older_body_met_in_the_same_batch_is_remembered_for_later_copies(tmp_path: Path) -> None:
+    index = tmp_path / "index.sqlite3"
+    rewritten = STORY + " " + OTHER  # the newer body adds as much again: copies of the old one no longer match it
+    batch = [article("seed-a", STORY), article("seed-a", rewritten, fetched=T0 + timedelta(hours=1))]
+    originals, notices = run(batch, index)
+    assert [(a.article_id, a.body, a.version) for a in originals] == [("seed-a", rewritten, 2)]
+    assert [(n.article_id, n.layer.value) for n in notices] == [("seed-a", "superseded_version")]
+    originals, notices = run([article("seed-copy", edited(STORY), published=T0 + timedelta(hours=2))], index)
+    assert originals == []
+    assert [(n.article_id, n.duplicate_of, n.layer.value) for n in notices] == [
+        ("seed-copy", "seed-a", "near_duplicate")
+    ]
+
+
+def test_two_worker_processes_decide_as_one(tmp_path: Path) -> None:
+    corpus = build_corpus(stories=12, ground_truth=SAMPLE_TEXTS)
+    articles = list(corpus.articles)
+    random.Random(3).shuffle(articles)
+    outcomes = []
+    for workers in (1, 2):
+        config = DedupConfig(IndexLocation(sqlite_path=tmp_path / f"index{workers}.sqlite3"))
+        options = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+        outcomes.append(run_pipeline(articles, config, 2, tmp_path / f"run{workers}", options))
+    one, two = outcomes
+    assert one.final_originals() == two.final_originals()
+    assert len(one.final_originals()) < len(articles) - 10, "the corpus holds copies to drop"
+    assert one.survivor_of() == two.survivor_of()

@@ -1,0 +1,31 @@
+"""Opening a SQLite file that several workers share: the embedded dedup index and the SQLite sink."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+BUSY_TIMEOUT_S = 60.0
+
+
+def open_shared(path: Path, schema: str) -> sqlite3.Connection:
+    """A WAL-mode connection to ``path`` with ``schema`` (idempotent DDL) applied, waiting out other openers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Runners may call setup, bundles and teardown on different threads; one DoFn instance
+    # still serves one bundle at a time, so sharing the connection is safe.
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    deadline, pause = time.monotonic() + BUSY_TIMEOUT_S, 0.01
+    while True:
+        try:
+            # Switching a file to WAL needs it to itself, and SQLite fails at once rather than
+            # waiting, so two workers opening a new file together must retry here.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(schema)
+            return db
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
