@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -188,14 +189,19 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
             return
         now = utc_now()
         decisions = self._index.transact(lambda view: [decide(view, s, self._config, now) for s, _, _ in pending])
+        copies = _copies_by_original(
+            [(s.article.article_id, d) for (s, _, _), d in zip(pending, decisions, strict=True)]
+        )
         for (signed, window, timestamp), decision in zip(pending, decisions, strict=True):
-            for output in self._outputs(signed.article, decision):
+            for output in self._outputs(signed.article, decision, copies.get(signed.article.article_id, 0)):
                 if isinstance(output, DuplicateNotice):
                     yield beam.pvalue.TaggedOutput(DUPLICATES, WindowedValue(output, timestamp, (window,)))
                 else:
                     yield WindowedValue(output, timestamp, (window,))
 
-    def _outputs(self, article: EnrichedArticle, decision: Decision) -> Iterator[EnrichedArticle | DuplicateNotice]:
+    def _outputs(
+        self, article: EnrichedArticle, decision: Decision, copies: int
+    ) -> Iterator[EnrichedArticle | DuplicateNotice]:
         if decision.original:
             self._originals.inc()
             if decision.version > 1:
@@ -205,7 +211,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
                     "version": decision.version,
                     "updated_at": article.fetched_at if decision.version > 1 else None,
                     "story_id": decision.story_id,
-                    "copies_seen": article.copies_seen or 0,
+                    "copies_seen": (article.copies_seen or 0) + copies + len(decision.demoted),
                 }
             )
         else:
@@ -232,6 +238,24 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
                 story_id=decision.story_id,
                 was_original=True,
             )
+
+
+def _copies_by_original(decided: list[tuple[str, Decision]]) -> Counter[str]:
+    """Copies decided in one index transaction, each counted for the article its duplicate_of chain leads to."""
+    leads_to = {
+        article_id: decision.duplicate_of
+        for article_id, decision in decided
+        if decision.duplicate_of is not None
+        and decision.layer in (DuplicateLayer.EXACT_CONTENT, DuplicateLayer.NEAR_DUPLICATE)
+    }
+    counts: Counter[str] = Counter()
+    for target in leads_to.values():
+        for _ in range(len(leads_to)):
+            if target not in leads_to:
+                break
+            target = leads_to[target]
+        counts[target] += 1
+    return counts
 
 
 class Deduplicate(beam.PTransform):  # type: ignore[misc]

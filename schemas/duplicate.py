@@ -19,7 +19,10 @@ class DuplicateLayer(StrEnum):
 
 class DuplicateNotice(Record):
     article_id: str
-    duplicate_of: str = Field(description="article_id of the original that was kept.")
+    duplicate_of: str = Field(
+        description="article_id of the earliest copy of this article known when it was decided. That copy may "
+        "itself be a duplicate: follow duplicate_of until an article that was kept (chains are short)."
+    )
     layer: DuplicateLayer
     similarity: float = Field(ge=0.0, le=1.0)
     canonical_url: str | None = None

@@ -41,6 +41,7 @@ def test_a_near_copy_in_the_same_batch_points_at_the_earliest(tmp_path: Path) ->
     assert 0.8 <= copy.similarity < 1.0
     first = next(a for a in originals if a.article_id == "seed-first")
     assert first.version == 1 and first.updated_at is None and first.story_id
+    assert first.copies_seen == 1
 
 
 def test_a_changed_body_is_a_new_version_and_an_unchanged_one_is_dropped(tmp_path: Path) -> None:
