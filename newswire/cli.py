@@ -40,12 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from newswire.logs import configure_logging
 
     configure_logging(settings.observability.log_level, settings.observability.log_format)
+    from newswire.broker import BrokerError
+    from newswire.flink import JobServerError
+
     command: Command = args.handler
     try:
         return command(args, settings)
     except KeyboardInterrupt:
         return 130
-    except NewswireError as error:
+    except (NewswireError, BrokerError, JobServerError) as error:
+        # These say what to change (a setting, a missing tool): no traceback needed.
         print(f"newswire: {error}", file=sys.stderr)
         return 1
 
@@ -425,9 +429,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     path = settings.sinks.sqlite_path
     if not path.exists():
         raise NewswireError(f"no SQLite sink at {path.resolve()} yet; run the pipeline first")
-    hits = search_articles(
-        path, args.query, language=args.lang, source=args.source, since=args.since, limit=args.limit
-    )
+    hits = search_articles(path, args.query, language=args.lang, source=args.source, since=args.since, limit=args.limit)
     for hit in hits:
         snippet = " ".join(hit.snippet.split())
         print(f"{hit.article_id}  [{hit.language or '?'}] {hit.published_at or '-'}  {hit.title}\n    {snippet}")

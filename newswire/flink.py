@@ -1,21 +1,40 @@
 """The Flink job server that Beam's portable FlinkRunner submits the pipeline through.
 
-Beam's FlinkRunner starts ``java -jar beam-runners-flink-<flink>-job-server-<beam>.jar``
+Left to itself, Beam's FlinkRunner starts ``java -jar beam-runners-flink-<flink>-job-server-<beam>.jar``
 and, without ``--flink_job_server_jar``, downloads that jar itself. The Maven Central we
 reach serves no ``*-job-server`` jar of any Beam release, but it does serve the runner it
 bundles (``beam-runners-flink-1.19``, Beam 2.62.0) with every dependency, and the job
 server's main class is part of the runner. So ``provision_job_server`` downloads those
 jars once with the machine's Maven into the project's cache and writes beside them a
-small launcher jar whose manifest names the main class and the jars: Beam runs it with
-``java -jar`` exactly as it would run the published one.
+small launcher jar whose manifest names the main class and the jars, runnable with
+``java -jar`` exactly as the published one.
 
-This module only provisions; it never starts a JVM (Beam does, and stops it with the job)
-and never fetches anything but Maven Central artifacts.
+``FlinkJobServer`` then runs that jar itself, instead of Beam, so the JVM belongs to the
+newswire process that needs it: on Linux the kernel sends it SIGTERM when that process
+dies, even by SIGKILL (``PR_SET_PDEATHSIG``), and a normal exit stops it in order. Its pid,
+ports and log path go to a state file in its home, so tests and operators can find it.
+
+This module never fetches anything but Maven Central artifacts, and never signals a
+process that its state file does not name as a job server JVM of its home.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from newswire.broker import find_maven
@@ -34,9 +53,21 @@ SLF4J_BINDING = "org.slf4j:slf4j-simple:1.7.30"
 LOG_LEVEL = "warn"
 _MANIFEST_LINE_BYTES = 72
 
+STATE_FILE = "job-server.json"
+LOG_FILE = "job-server.log"
+LOG_TAIL_LINES = 30
+# SIGTERM runs the JVM's shutdown hooks (the job server closes its services, the mini
+# cluster cancels its jobs); past this it is killed.
+STOP_TIMEOUT_S = 30.0
+_KILL_TIMEOUT_S = 10.0
+_POLL_S = 0.25
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+log = logging.getLogger(__name__)
+
 
 class JobServerError(Exception):
-    """The job server jars could not be provisioned; says what to change."""
+    """The job server could not be provisioned, started or stopped; says what to change."""
 
 
 def job_server_jar(cache_dir: Path, coordinates: str = FLINK_RUNNER_COORDINATES) -> Path:
@@ -101,3 +132,332 @@ def _manifest_line(line: str) -> str:
     chunks = [data[:_MANIFEST_LINE_BYTES]]
     chunks += [data[i : i + _MANIFEST_LINE_BYTES - 1] for i in range(_MANIFEST_LINE_BYTES, len(data), 71)]
     return "\r\n ".join(chunk.decode("utf-8") for chunk in chunks) + "\r\n"
+
+
+@dataclass(frozen=True)
+class JobServerInfo:
+    """A job server JVM this process started, as recorded in its state file."""
+
+    pid: int
+    owner_pid: int  # the newswire process it dies with
+    owner_started: str | None  # when that process started (Linux clock ticks), to tell a reused pid
+    endpoint: str  # what --job_endpoint takes
+    job_port: int
+    artifact_port: int
+    expansion_port: int
+    flink_master: str
+    log_path: Path
+
+
+class FlinkJobServer:
+    """Start, watch and stop one Flink job server JVM whose files live in ``home``.
+
+    ``start`` runs ``java -jar <jar>`` (``FlinkJobServerDriver``) on free loopback ports
+    and returns once its job port answers; ``stop`` (also run at interpreter exit) sends
+    SIGTERM, then SIGKILL. On Linux the JVM also gets SIGTERM from the kernel as soon as
+    the thread that started it ends, however the process ends: call ``start`` from the
+    main thread, or from a thread that lives as long as the job server is needed.
+
+    A home holds one job server: ``start`` refuses while another live newswire process
+    owns the one recorded there, and stops one whose owner is gone (where the kernel does
+    not, e.g. macOS).
+    """
+
+    def __init__(
+        self,
+        jar: Path,
+        home: Path,
+        *,
+        flink_master: str,
+        start_timeout_s: float,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
+        java: str = "java",
+        jvm_options: Sequence[str] = (),
+    ) -> None:
+        self.jar = jar
+        self.home = home.resolve()
+        self.flink_master = flink_master
+        self.java = java
+        self.jvm_options = tuple(jvm_options)
+        self.state_path = self.home / STATE_FILE
+        self.log_path = self.home / LOG_FILE
+        self._artifacts_dir = self.home / "artifacts"
+        self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+        self._info: JobServerInfo | None = None
+
+    @property
+    def info(self) -> JobServerInfo | None:
+        """The running job server, or None before ``start`` and after ``stop``."""
+        return self._info if self._process is not None and self._process.poll() is None else None
+
+    def start(self) -> JobServerInfo:
+        """Start the job server unless this object's still runs; return once its job port answers."""
+        running = self.info
+        if running is not None:
+            return running
+        self._stop(report_exit=True)  # one that exited by itself
+        self._stop_orphan()
+        java = shutil.which(self.java)
+        if java is None:
+            raise JobServerError(
+                f"the Flink job server needs Java, but `{self.java}` is not found; install a JDK (e.g. "
+                "`apt-get install openjdk-17-jdk-headless`) and put it on PATH, or set pipeline.job_endpoint to a "
+                "running job server"
+            )
+        if not self.jar.is_file():
+            raise JobServerError(f"no job server jar at {self.jar}; fix pipeline.flink_job_server_jar or unset it")
+        self.home.mkdir(parents=True, exist_ok=True)
+        # Staged artifacts of earlier runs: only a job server of this home ever used them.
+        shutil.rmtree(self._artifacts_dir, ignore_errors=True)
+        self._artifacts_dir.mkdir()
+        if self.log_path.exists():
+            self.log_path.replace(self.log_path.with_suffix(".log.previous"))
+
+        job_port, artifact_port, expansion_port = _free_loopback_ports(3)
+        command = [
+            java,
+            *self.jvm_options,
+            "-jar",
+            str(self.jar),
+            "--flink-master",
+            self.flink_master,
+            "--artifacts-dir",
+            str(self._artifacts_dir),
+            "--job-port",
+            str(job_port),
+            "--artifact-port",
+            str(artifact_port),
+            "--expansion-port",
+            str(expansion_port),
+        ]
+        with self.log_path.open("wb") as log_file:
+            self._process = process = subprocess.Popen(
+                command,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C in the terminal reaches newswire, which then
+                # cancels the job through the job server before stopping it.
+                start_new_session=True,
+                # One prctl call between fork and exec, nothing that takes a lock.
+                preexec_fn=_parent_death_signal(),
+            )
+        self._info = info = JobServerInfo(
+            pid=process.pid,
+            owner_pid=os.getpid(),
+            owner_started=_start_time(os.getpid()),
+            endpoint=f"localhost:{job_port}",
+            job_port=job_port,
+            artifact_port=artifact_port,
+            expansion_port=expansion_port,
+            flink_master=self.flink_master,
+            log_path=self.log_path,
+        )
+        atexit.register(self.stop)
+        # Recorded before waiting, so a start that is interrupted leaves the pid to be found.
+        self._write_state(info)
+        try:
+            self._wait_until_answering(info, process)
+        except BaseException:
+            self._stop(report_exit=False)  # the error says why
+            raise
+        log.info(
+            "flink job server started",
+            extra={
+                "pid": info.pid,
+                "endpoint": info.endpoint,
+                "flink_master": self.flink_master,
+                "log": str(self.log_path),
+            },
+        )
+        return info
+
+    def stop(self) -> None:
+        """Stop the job server this object started (SIGTERM, then SIGKILL); nothing if none runs."""
+        self._stop(report_exit=True)
+
+    def _stop(self, *, report_exit: bool) -> None:
+        atexit.unregister(self.stop)
+        process, info = self._process, self._info
+        self._process = self._info = None
+        if process is None or info is None:
+            return
+        if process.poll() is None:
+            _terminate(process, self._stop_timeout_s)
+        elif report_exit and process.returncode not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
+            log.warning(
+                "the flink job server had exited by itself",
+                extra={"pid": info.pid, "exit_code": process.returncode, "log": str(self.log_path)},
+            )
+        if (recorded := self._read_state()) is not None and recorded.pid == info.pid:
+            self.state_path.unlink(missing_ok=True)
+            shutil.rmtree(self._artifacts_dir, ignore_errors=True)
+
+    def __enter__(self) -> JobServerInfo:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _wait_until_answering(self, info: JobServerInfo, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + self._start_timeout_s
+        while True:
+            if process.poll() is not None:
+                raise JobServerError(self._failure(f"exited with code {process.returncode} while starting", info))
+            if _accepts("localhost", info.job_port):
+                return
+            if time.monotonic() > deadline:
+                raise JobServerError(
+                    self._failure(
+                        f"did not answer on {info.endpoint} within "
+                        f"pipeline.flink_job_server_start_timeout_s={self._start_timeout_s:g}",
+                        info,
+                    )
+                )
+            time.sleep(_POLL_S)
+
+    def _failure(self, what: str, info: JobServerInfo) -> str:
+        lines = (
+            self.log_path.read_text(encoding="utf-8", errors="replace").splitlines() if self.log_path.exists() else []
+        )
+        tail = "\n".join(lines[-LOG_TAIL_LINES:]) or "(the log is empty)"
+        return (
+            f"the Flink job server (pid {info.pid}, {self.jar.name}, --flink-master {info.flink_master}) {what}; "
+            f"read {self.log_path}. Last {LOG_TAIL_LINES} log lines:\n{tail}"
+        )
+
+    def _stop_orphan(self) -> None:
+        """Clear what an earlier job server of this home left; refuse if its owner still runs."""
+        recorded = self._read_state()
+        if recorded is None:
+            return
+        if self._is_job_server(recorded.pid):
+            if recorded.owner_pid != os.getpid() and _alive_since(recorded.owner_pid, recorded.owner_started):
+                raise JobServerError(
+                    f"newswire process {recorded.owner_pid} already runs a Flink job server from {self.home} "
+                    f"(pid {recorded.pid}, {recorded.endpoint}); stop that pipeline first, or give this one its "
+                    "own state directory (pipeline.dedup_index)"
+                )
+            log.warning("stopping an orphaned flink job server", extra={"pid": recorded.pid, "home": str(self.home)})
+            for sig, wait_s in ((signal.SIGTERM, self._stop_timeout_s), (signal.SIGKILL, _KILL_TIMEOUT_S)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(recorded.pid, sig)
+                deadline = time.monotonic() + wait_s
+                while self._is_job_server(recorded.pid) and time.monotonic() < deadline:
+                    time.sleep(_POLL_S)
+                if not self._is_job_server(recorded.pid):
+                    break
+            else:
+                raise JobServerError(f"the orphaned Flink job server (pid {recorded.pid}) survived SIGKILL")
+        self.state_path.unlink(missing_ok=True)
+
+    def _is_job_server(self, pid: int) -> bool:
+        """Whether ``pid`` is a live job server JVM of this home (not a zombie, not a reused pid)."""
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        proc = Path(f"/proc/{pid}")
+        if not proc.parent.exists():
+            return True  # no /proc to check the command line against (e.g. macOS)
+        try:
+            if proc.joinpath("stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X"):
+                return False
+            return str(self._artifacts_dir).encode() in proc.joinpath("cmdline").read_bytes()
+        except (OSError, IndexError):
+            return False
+
+    def _read_state(self) -> JobServerInfo | None:
+        try:
+            raw = json.loads(self.state_path.read_text(encoding="utf-8"))
+            return JobServerInfo(**{**raw, "log_path": Path(raw["log_path"])})
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def _write_state(self, info: JobServerInfo) -> None:
+        partial = self.state_path.with_suffix(".tmp")
+        partial.write_text(json.dumps({**asdict(info), "log_path": str(info.log_path)}, indent=2), encoding="utf-8")
+        partial.replace(self.state_path)
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux send the child SIGTERM once its parent dies; None elsewhere.
+
+    Set between fork and exec, and kept across exec: the kernel delivers it however the
+    parent ends, SIGKILL included. libc and ``prctl`` are looked up here, before the fork,
+    so the child only makes the call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+    signal_number = int(signal.SIGTERM)
+
+    def set_in_child() -> None:
+        if prctl(_PR_SET_PDEATHSIG, signal_number, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:
+            # The parent died before the call: the signal it arranges will never come.
+            raise ChildProcessError("newswire exited while starting the Flink job server")
+
+    return set_in_child
+
+
+def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+        return
+    except subprocess.TimeoutExpired:
+        log.warning("the flink job server ignored SIGTERM; killing it", extra={"pid": process.pid})
+    process.kill()
+    try:
+        process.wait(timeout=_KILL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise JobServerError(
+            f"the Flink job server (pid {process.pid}) survived SIGKILL; check it with `ps -p {process.pid}`"
+        ) from None
+
+
+def _free_loopback_ports(count: int) -> list[int]:
+    """``count`` distinct ports free on the loopback interface right now."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])  # held until all are chosen, so they differ
+    return ports
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
+
+
+def _alive_since(pid: int, started: str | None) -> bool:
+    """Whether ``pid`` is alive and, where /proc tells, still the process that started at ``started``."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False  # gone, or another user's process by now
+    now = _start_time(pid)
+    return now is None or started is None or now == started
+
+
+def _start_time(pid: int) -> str | None:
+    """When ``pid`` started, in clock ticks since boot (/proc/<pid>/stat field 22); None without /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None

@@ -36,9 +36,7 @@ class Section(BaseModel):
 
 
 class KafkaSettings(Section):
-    bootstrap_servers: str = Field(
-        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
-    )
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers.")
     client_id: str = "newswire"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
@@ -166,9 +164,7 @@ class PipelineSettings(Section):
     max_batch_records: int = Field(
         20_000, ge=1, description="Largest number of records one micro-batch reads per partition."
     )
-    dedup_index: Path = Field(
-        Path(".newswire/state/dedup.sqlite3"), description="Embedded dedup index (SQLite)."
-    )
+    dedup_index: Path = Field(Path(".newswire/state/dedup.sqlite3"), description="Embedded dedup index (SQLite).")
     dedup_redis_url: SecretStr | None = Field(
         None, description="Shared dedup index for several workers, e.g. redis://host:6379/0; replaces dedup_index."
     )
@@ -213,6 +209,16 @@ class PipelineSettings(Section):
         None,
         description="FlinkRunner: Beam Flink job server jar; unset means one provisioned from Maven Central into "
         "broker.cache_dir.",
+    )
+    job_endpoint: str | None = Field(
+        None,
+        pattern=r"^\S+:\d{1,5}$",
+        description="FlinkRunner/PortableRunner: host:port of a running Beam job server (e.g. a Flink cluster's) to "
+        "submit to; unset with FlinkRunner means newswire starts its own for each pipeline command and stops it "
+        "with the command.",
+    )
+    flink_job_server_start_timeout_s: float = Field(
+        120.0, gt=0, description="FlinkRunner: how long the job server newswire starts may take to answer."
     )
     environment_type: Literal["LOOPBACK", "PROCESS", "DOCKER", "EXTERNAL"] | None = Field(
         None, description="Where portable runners start the Python workers; unset is LOOPBACK with [local]."

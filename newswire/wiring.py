@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from connectors.ingest import IngestConfig
 from connectors.page_verdicts import VerdictLimits
@@ -37,6 +38,12 @@ from pipeline.sinks.parquet import ParquetSink
 from pipeline.sinks.postgres import PostgresSink
 from pipeline.sinks.sqlite import SqliteSink
 from pipeline.streaming import StreamingService
+
+if TYPE_CHECKING:
+    from newswire.flink import FlinkJobServer, JobServerInfo
+
+# The job servers this process started, by home (one per home; see ``job_server``).
+_job_servers: dict[Path, FlinkJobServer] = {}
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -134,29 +141,68 @@ def ingest_config(settings: Settings) -> IngestConfig:
 
 
 def runner_config(settings: Settings, *, streaming: bool = False) -> RunnerConfig:
+    """The runner's settings; provisions the job server jar when one must be started."""
     pipeline = settings.pipeline
-    jar = pipeline.flink_job_server_jar
-    if pipeline.runner == "FlinkRunner" and jar is None:
-        from newswire.flink import provision_job_server
-
-        jar = provision_job_server(settings.broker.cache_dir)
-    return RunnerConfig(
+    config = RunnerConfig(
         runner=pipeline.runner,
         streaming=streaming,
         parallelism=pipeline.parallelism,
         flink_master=pipeline.flink_master,
-        flink_job_server_jar=jar,
+        flink_job_server_jar=pipeline.flink_job_server_jar,
+        job_endpoint=pipeline.job_endpoint,
         environment_type=pipeline.environment_type,
         environment_config=pipeline.environment_config,
         checkpointing_interval_ms=pipeline.checkpointing_interval_ms or None,
-        checkpoint_storage=pipeline.flink_checkpoint_dir
-        or (pipeline.dedup_index.resolve().parent / "flink-checkpoints").as_uri(),
+        checkpoint_storage=pipeline.flink_checkpoint_dir or (_state_dir(settings) / "flink-checkpoints").as_uri(),
         extra_options=tuple(pipeline.beam_options),
     )
+    if config.needs_job_server and config.flink_job_server_jar is None:
+        from newswire.flink import provision_job_server
+
+        config = dataclasses.replace(config, flink_job_server_jar=provision_job_server(settings.broker.cache_dir))
+    return config
 
 
 def beam_args(settings: Settings, *, streaming: bool = False) -> list[str]:
-    return runners.beam_args(runner_config(settings, streaming=streaming))
+    """The Beam options of the pipeline; starts the job server they point at when the runner needs one.
+
+    That job server (``newswire.flink.FlinkJobServer``, files under ``<state>/flink-job-server``)
+    belongs to this process: started once, it serves every pipeline the process runs, and
+    stops when the process ends, however it ends.
+    """
+    config = runner_config(settings, streaming=streaming)
+    if config.needs_job_server:
+        config = dataclasses.replace(config, job_endpoint=job_server(settings, config).endpoint)
+    return runners.beam_args(config)
+
+
+def job_server(settings: Settings, config: RunnerConfig) -> JobServerInfo:
+    """Start this process's job server for ``config``'s jar and Flink master, or return the running one."""
+    from newswire.flink import FlinkJobServer
+
+    assert config.flink_job_server_jar is not None, "runner_config provisions the jar"
+    home = (_state_dir(settings) / "flink-job-server").resolve()
+    java, jvm_options = config.job_server_java
+    launch = (config.flink_job_server_jar, config.flink_master, java, tuple(jvm_options))
+    server = _job_servers.get(home)
+    if server is not None and (server.jar, server.flink_master, server.java, server.jvm_options) != launch:
+        server.stop()
+        server = None
+    if server is None:
+        server = _job_servers[home] = FlinkJobServer(
+            config.flink_job_server_jar,
+            home,
+            flink_master=config.flink_master,
+            start_timeout_s=settings.pipeline.flink_job_server_start_timeout_s,
+            java=java,
+            jvm_options=jvm_options,
+        )
+    return server.start()  # returns at once while it runs
+
+
+def _state_dir(settings: Settings) -> Path:
+    """Where the pipeline keeps local state: beside the embedded dedup index."""
+    return settings.pipeline.dedup_index.resolve().parent
 
 
 def streaming_service(settings: Settings) -> StreamingService:
@@ -187,6 +233,7 @@ def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchS
 __all__ = [
     "BatchReport",
     "beam_args",
+    "job_server",
     "micro_batch_service",
     "pipeline_config",
     "publisher",

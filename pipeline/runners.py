@@ -4,7 +4,8 @@ This is the one place where runners differ: the graph (``pipeline.graph``), the 
 micro-batch loop and the streaming service build the same transforms whatever runs them,
 and take their Beam arguments from ``beam_args``. A runner is chosen by name, as Beam
 names it; what changes between them is only which options carry the parallelism, the
-streaming switch and where the engine lives.
+streaming switch and where the engine lives, and whether a job server must be started
+first (``RunnerConfig.needs_job_server``: the shell starts and owns it).
 
 It must never read settings or the environment: the shell maps settings to a
 ``RunnerConfig``.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import JobServerOptions, PipelineOptions
 
 # Runners that execute an unbounded Kafka read for real (the portable Flink runner and
 # Dataflow). The in-process FnApiRunner runs bounded micro-batches only.
@@ -26,6 +27,7 @@ STREAMING_RUNNERS = frozenset({"FlinkRunner", "DataflowRunner", "PortableRunner"
 FLINK_LOCAL_MASTER = "[local]"
 
 _FLINK_STREAMING_RETRIES = 5
+_JOB_ENDPOINT = "--job_endpoint"
 
 EnvironmentType = Literal["LOOPBACK", "PROCESS", "DOCKER", "EXTERNAL"]
 
@@ -61,7 +63,9 @@ class RunnerConfig:
     used, Dataflow's worker ceiling, local worker threads); ``None`` leaves the runner's
     default. ``environment_type`` says where the Python workers run: ``LOOPBACK`` (in this
     process; the default with ``[local]``), ``PROCESS`` or ``DOCKER`` (beside each
-    TaskManager), ``EXTERNAL`` (a worker pool at ``environment_config``).
+    TaskManager), ``EXTERNAL`` (a worker pool at ``environment_config``). ``job_endpoint``
+    is the job server a portable runner submits to; a ``--job_endpoint`` among
+    ``extra_options`` wins over it, as every extra option does.
     """
 
     runner: str = "FnApiRunner"
@@ -69,6 +73,9 @@ class RunnerConfig:
     parallelism: int | None = None
     flink_master: str = FLINK_LOCAL_MASTER
     flink_job_server_jar: Path | None = None
+    # A running job server (host:port) that portable runners submit to. Without one, Beam's
+    # FlinkRunner starts ``flink_job_server_jar`` itself, unowned: see ``needs_job_server``.
+    job_endpoint: str | None = None
     environment_type: EnvironmentType | None = None
     environment_config: str | None = None
     checkpointing_interval_ms: int | None = None
@@ -92,13 +99,45 @@ class RunnerConfig:
     def is_flink(self) -> bool:
         return self.runner == "FlinkRunner"
 
+    @property
+    def effective_job_endpoint(self) -> str | None:
+        """The job server the runner will submit to, if one is named (extra options included)."""
+        endpoint = self.job_endpoint
+        options = list(self.extra_options)
+        for index, option in enumerate(options):
+            if option.startswith(f"{_JOB_ENDPOINT}="):
+                endpoint = option.split("=", 1)[1]
+            elif option == _JOB_ENDPOINT and index + 1 < len(options):
+                endpoint = options[index + 1]
+        return endpoint or None
+
+    @property
+    def job_server_java(self) -> tuple[str, list[str]]:
+        """The ``java`` and JVM options Beam would start a job server with (``--job_server_java_launcher``,
+        ``--job_server_jvm_properties`` among ``extra_options``), for whoever starts it instead."""
+        options = PipelineOptions(list(self.extra_options)).view_as(JobServerOptions)
+        return options.job_server_java_launcher, list(options.job_server_jvm_properties)
+
+    @property
+    def needs_job_server(self) -> bool:
+        """Whether a job server must be started for this config (the shell owns it; see newswire.flink).
+
+        Only the FlinkRunner without a job endpoint: given one (a cluster's job server, or one
+        already started), nothing is started. Beam's PortableRunner always needs an endpoint,
+        and Dataflow and the FnApiRunner have no job server.
+        """
+        return self.is_flink and self.effective_job_endpoint is None
+
 
 def beam_args(config: RunnerConfig) -> list[str]:
     """The Beam command-line options for ``config``; ``extra_options`` come last and win."""
     args = [f"--runner={config.runner}"]
     if config.is_flink:
         args.append(f"--flink_master={config.flink_master}")
-        if config.flink_job_server_jar is not None:
+        if config.job_endpoint is not None:
+            # Beam then starts no job server: the jar is the endpoint's business.
+            args.append(f"{_JOB_ENDPOINT}={config.job_endpoint}")
+        elif config.flink_job_server_jar is not None:
             args.append(f"--flink_job_server_jar={config.flink_job_server_jar}")
         if config.parallelism is not None:
             args.append(f"--parallelism={config.parallelism}")
@@ -110,6 +149,8 @@ def beam_args(config: RunnerConfig) -> list[str]:
             args.append(f"--checkpointing_interval={config.checkpointing_interval_ms}")
             if config.checkpoint_storage:
                 args += ["--state_backend=filesystem", f"--state_backend_storage_path={config.checkpoint_storage}"]
+    elif config.runner == "PortableRunner" and config.job_endpoint is not None:
+        args.append(f"{_JOB_ENDPOINT}={config.job_endpoint}")
     elif config.runner == "DataflowRunner":
         if config.parallelism is not None:
             args.append(f"--max_num_workers={config.parallelism}")
