@@ -30,10 +30,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import trafilatura
-from kafka import KafkaConsumer, TopicPartition
 
-from newswire.broker import LocalBroker
-from newswire.settings import BrokerSettings, KafkaSettings, TopicSettings
+from bench.deployment import newswire_environment, private_broker, run_topics
+from newswire.settings import KafkaSettings
+from newswire.tail import records_to_end
 from newswire.topics import ensure_topics
 from tests.http_server import LoopbackServer, Reply
 
@@ -60,17 +60,7 @@ def rss(origin: str, feed: int, entries: int) -> bytes:
 
 def record_times(bootstrap: str, topic: str) -> list[float]:
     """Produce timestamps (seconds) of every record of ``topic``."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    ends = consumer.end_offsets(partitions)
-    times: list[float] = []
-    while any(consumer.position(p) < ends[p] for p in partitions):
-        for messages in consumer.poll(timeout_ms=1000).values():
-            times.extend(m.timestamp / 1000 for m in messages)
-    consumer.close()
-    return sorted(times)
+    return sorted(m.timestamp / 1000 for m in records_to_end(KafkaSettings(bootstrap_servers=bootstrap), topic))
 
 
 def main() -> None:
@@ -90,9 +80,7 @@ def main() -> None:
         trafilatura.extract(pages[number % len(pages)].decode("utf-8", "replace"))
     ceiling = total_pages / (time.perf_counter() - started)
 
-    broker = LocalBroker(
-        BrokerSettings(home=work / "broker", port=0, cache_dir=REPO / ".newswire" / "cache"), TopicSettings()
-    )
+    broker = private_broker(work)
     info = broker.start()
     servers = [LoopbackServer(host=f"127.0.0.{feed + 2}").start() for feed in range(args.feeds)]
     rows = []
@@ -111,30 +99,19 @@ def main() -> None:
 
         for workers in args.workers:
             run_id = uuid.uuid4().hex[:6]
-            topics = TopicSettings(
-                raw=f"ib.{run_id}.raw",
-                enriched=f"ib.{run_id}.enriched",
-                duplicates=f"ib.{run_id}.dup",
-                dead_letter=f"ib.{run_id}.dead",
-                fetch_tasks=f"ib.{run_id}.tasks",
-                partitions=6,
-            )
+            topics = run_topics(f"ib.{run_id}", partitions=6)
             ensure_topics(KafkaSettings(bootstrap_servers=info.bootstrap), topics)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
-            env.update(
+            env = newswire_environment(
+                info.bootstrap,
+                topics,
                 {
-                    "PYTHONPATH": str(REPO),
-                    "NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS": info.bootstrap,
-                    "NEWSWIRE_TOPICS__RAW": topics.raw,
-                    "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
-                    "NEWSWIRE_TOPICS__FETCH_TASKS": topics.fetch_tasks,
                     "NEWSWIRE_FETCH__ALLOW_ADDRESSES": '["127.0.0.0/8"]',
                     "NEWSWIRE_FETCH__PER_HOST_INTERVAL_S": "0",
                     "NEWSWIRE_INGEST__STATE_FILE": str(work / run_id / "state.sqlite3"),
                     "NEWSWIRE_INGEST__ARCHIVE_DIR": str(work / run_id / "warc"),
                     "NEWSWIRE_INGEST__FETCH_GROUP": f"bench-{run_id}",
                     "NEWSWIRE_OBSERVABILITY__LOG_LEVEL": "WARNING",
-                }
+                },
             )
             started = time.perf_counter()
             subprocess.run(

@@ -28,12 +28,13 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from bench.corpus import generated_seed_texts
+from bench.deployment import newswire_environment, private_broker, run_topics
 from connectors.seeds import split_seed_text
-from newswire.broker import LocalBroker
-from newswire.settings import BrokerSettings, KafkaSettings, TopicSettings
+from newswire.settings import KafkaSettings, TopicSettings
+from newswire.tail import records_to_end
 from newswire.topics import ensure_topics
 from pipeline.sinks.base import Sink
 from pipeline.sinks.jsonl import JsonLinesSink
@@ -75,18 +76,13 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> f
     return time.perf_counter() - started
 
 
-def consume_all(bootstrap: str, topic: str, expected: int) -> float:
+def consume_all(kafka: KafkaSettings, topic: str, expected: int) -> float:
     started = time.perf_counter()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    seen = 0
-    while seen < expected:
-        for messages in consumer.poll(timeout_ms=1000, max_records=2000).values():
-            seen += len(messages)
-    consumer.close()
-    return time.perf_counter() - started
+    consumed = sum(1 for _ in records_to_end(kafka, topic))
+    elapsed = time.perf_counter() - started
+    if consumed != expected:
+        raise SystemExit(f"read {consumed} records back from {topic}, produced {expected}")
+    return elapsed
 
 
 def run_pipeline(env: dict[str, str]) -> tuple[float, int]:
@@ -94,7 +90,11 @@ def run_pipeline(env: dict[str, str]) -> tuple[float, int]:
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "newswire.cli", "pipeline", "--until-caught-up"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
@@ -153,8 +153,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME:VAR=VALUE[;VAR=VALUE]",
-        help="extra pipeline runs with these NEWSWIRE_* variables, e.g. "
-        "'no-enrichers:NEWSWIRE_PIPELINE__ENRICHERS=[]'",
+        help="extra pipeline runs with these NEWSWIRE_* variables, e.g. 'no-enrichers:NEWSWIRE_PIPELINE__ENRICHERS=[]'",
     )
     parser.add_argument(
         "--per-sink",
@@ -164,9 +163,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-"))
-    broker = LocalBroker(
-        BrokerSettings(home=work / "broker", port=0, cache_dir=REPO / ".newswire" / "cache"), TopicSettings()
-    )
+    broker = private_broker(work)
     info = broker.start()
     services = ExitStack()
     try:
@@ -179,7 +176,7 @@ def main() -> None:
         baseline_topics = TopicSettings(raw=f"bench.baseline.{uuid.uuid4().hex[:6]}")
         ensure_topics(kafka, baseline_topics)
         produce_s = produce(info.bootstrap, baseline_topics.raw, records)
-        consume_s = consume_all(info.bootstrap, baseline_topics.raw, len(records))
+        consume_s = consume_all(kafka, baseline_topics.raw, len(records))
         ceiling = len(records) / (produce_s + consume_s)
 
         rows = [("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)]
@@ -191,28 +188,18 @@ def main() -> None:
             variants.append((name, dict(a.split("=", 1) for a in assignments.split(";") if a)))
         for name, overrides in variants:
             run_id = uuid.uuid4().hex[:6]
-            topics = TopicSettings(
-                raw=f"bench.{run_id}.raw",
-                enriched=f"bench.{run_id}.enriched",
-                duplicates=f"bench.{run_id}.duplicates",
-                dead_letter=f"bench.{run_id}.dead",
-            )
+            topics = run_topics(f"bench.{run_id}")
             ensure_topics(kafka, topics)
             produce(info.bootstrap, topics.raw, records)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
-            env.update(
+            env = newswire_environment(
+                info.bootstrap,
+                topics,
                 {
-                    "PYTHONPATH": str(REPO),
-                    "NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS": info.bootstrap,
-                    "NEWSWIRE_TOPICS__RAW": topics.raw,
-                    "NEWSWIRE_TOPICS__ENRICHED": topics.enriched,
-                    "NEWSWIRE_TOPICS__DUPLICATES": topics.duplicates,
-                    "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
                     "NEWSWIRE_SINKS__OUTPUT_DIR": str(work / run_id / "output"),
                     "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(work / run_id / "dedup.sqlite3"),
                     "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",
                     **overrides,
-                }
+                },
             )
             elapsed, peak_rss = run_pipeline(env)
             rows.append((name, elapsed, len(records) / elapsed, peak_rss))

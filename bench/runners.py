@@ -34,9 +34,9 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from bench.deployment import newswire_environment, private_broker, run_topics
 from bench.pipeline_throughput import encoded_articles
-from newswire.broker import LocalBroker
-from newswire.settings import BrokerSettings, KafkaSettings, TopicSettings
+from newswire.settings import KafkaSettings
 from newswire.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,36 +123,23 @@ def run_runner(
     name: str, overrides: dict[str, str], flags: list[str], broker: str, work: Path, args: argparse.Namespace
 ) -> Result:
     run_id = uuid.uuid4().hex[:6]
-    topics = TopicSettings(
-        raw=f"bench.{run_id}.raw",
-        enriched=f"bench.{run_id}.enriched",
-        duplicates=f"bench.{run_id}.duplicates",
-        dead_letter=f"bench.{run_id}.dead",
-        fetch_tasks=f"bench.{run_id}.fetch",
-        partitions=args.partitions,
-    )
+    topics = run_topics(f"bench.{run_id}", partitions=args.partitions)
     ensure_topics(KafkaSettings(bootstrap_servers=broker), topics)
     records = encoded_articles(1 + args.articles + args.paced)
     # Each runner gets fresh ids: the dedup index of one run must not see another's articles.
     records = [(key + run_id.encode(), value.replace(key, key + run_id.encode())) for key, value in records]
     warmup, burst, paced = records[:1], records[1 : 1 + args.articles], records[1 + args.articles :]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
-    env.update(
+    env = newswire_environment(
+        broker,
+        topics,
         {
-            "PYTHONPATH": str(REPO),
-            "NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS": broker,
-            "NEWSWIRE_TOPICS__RAW": topics.raw,
-            "NEWSWIRE_TOPICS__ENRICHED": topics.enriched,
-            "NEWSWIRE_TOPICS__DUPLICATES": topics.duplicates,
-            "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
-            "NEWSWIRE_TOPICS__PARTITIONS": str(args.partitions),
             "NEWSWIRE_SINKS__OUTPUT_DIR": str(work / run_id / "output"),
             "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(work / run_id / "dedup.sqlite3"),
             "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"bench-{run_id}",
             "NEWSWIRE_PIPELINE__BATCH_INTERVAL_S": "0.5",
             "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",
             **overrides,
-        }
+        },
     )
     outputs = Outputs(broker, [topics.enriched, topics.duplicates])
     producer = KafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=5, compression_type="gzip")
@@ -198,9 +185,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-runners-"))
-    broker = LocalBroker(
-        BrokerSettings(home=work / "broker", port=0, cache_dir=REPO / ".newswire" / "cache"), TopicSettings()
-    )
+    broker = private_broker(work)
     info = broker.start()
     try:
         results = [run_runner(name, overrides, flags, info.bootstrap, work, args) for name, overrides, flags in RUNNERS]

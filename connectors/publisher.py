@@ -58,9 +58,7 @@ class KafkaPublisher:
         self._send(self._fetch_task_topic, host, encode(entry), record_headers(entry))
 
     def _send(self, topic: str, key: str | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        future = self._producer.send(
-            topic, key=key.encode("utf-8") if key else None, value=value, headers=headers
-        )
+        future = self._producer.send(topic, key=key.encode("utf-8") if key else None, value=value, headers=headers)
         future.add_errback(self._failures.append)
 
     def flush(self) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from kafka import KafkaConsumer, TopicPartition
-
 from newswire.settings import Settings
-from newswire.topics import client_config
+from newswire.tail import records_to_end
 from pipeline.enrich import content_fingerprint
 from schemas import CleanedArticle, EnrichedArticle, RecordDecodeError, decode
 from schemas.timestamps import utc_now
@@ -29,27 +27,16 @@ def _from_sqlite(settings: Settings, article_id: str) -> EnrichedArticle | None:
 
 def _from_raw_topic(settings: Settings, article_id: str) -> EnrichedArticle | None:
     """The latest raw record keyed by ``article_id``, given the fields enrichment derives."""
-    consumer = KafkaConsumer(**client_config(settings.kafka), group_id=None, enable_auto_commit=False)
-    try:
-        topic = settings.topics.raw
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        found: CleanedArticle | None = None
-        wanted = article_id.encode()
-        while any(consumer.position(p) < ends[p] for p in partitions):
-            for messages in consumer.poll(timeout_ms=1000).values():
-                for message in messages:
-                    if message.key == wanted:
-                        try:
-                            found = decode(message.value, CleanedArticle)
-                        except RecordDecodeError:
-                            continue
-        if found is None:
-            return None
-        return EnrichedArticle.model_validate(
-            {**dict(found), "enriched_at": utc_now(), "content_fingerprint": content_fingerprint(found.body)}
-        )
-    finally:
-        consumer.close()
+    found: CleanedArticle | None = None
+    wanted = article_id.encode()
+    for message in records_to_end(settings.kafka, settings.topics.raw):
+        if message.key == wanted:
+            try:
+                found = decode(message.value, CleanedArticle)
+            except RecordDecodeError:
+                continue
+    if found is None:
+        return None
+    return EnrichedArticle.model_validate(
+        {**dict(found), "enriched_at": utc_now(), "content_fingerprint": content_fingerprint(found.body)}
+    )

@@ -1,4 +1,8 @@
-"""``newswire tail``: follow a topic and print its records as they arrive."""
+"""Reading a topic from outside the pipeline: ``newswire tail`` follows one and prints its
+records as they arrive; ``records_to_end`` reads one from the beginning to its current end
+(for inspection commands, tests and benchmarks). Both read without a consumer group, so
+they never move the pipeline's committed offsets.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from newswire.settings import KafkaSettings
 from newswire.topics import client_config
@@ -93,6 +98,24 @@ def tail_topic(
                     shown += 1
                     if limit is not None and shown >= limit:
                         return
+    finally:
+        consumer.close()
+
+
+def records_to_end(kafka: KafkaSettings, topic: str) -> Iterator[ConsumerRecord]:
+    """Every record of ``topic``, from the beginning to its end when called; none if it does not exist.
+
+    Records of one partition come in offset order; partitions interleave as polls return them.
+    """
+    consumer = KafkaConsumer(**client_config(kafka), group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        while any(consumer.position(p) < ends[p] for p in partitions):
+            for messages in consumer.poll(timeout_ms=1000).values():
+                yield from messages
     finally:
         consumer.close()
 

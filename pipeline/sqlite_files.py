@@ -1,4 +1,5 @@
-"""Opening a SQLite file that several workers share: the embedded dedup index and the SQLite sink."""
+"""Opening a SQLite file that several workers share: the embedded dedup index, the SQLite
+sink, and the ledgers of the JSON Lines and Parquet sinks."""
 
 from __future__ import annotations
 

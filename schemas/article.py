@@ -167,4 +167,3 @@ class EnrichedArticle(CleanedArticle):
     copies_seen: int | None = Field(
         None, ge=0, description="Copies of this article dropped as duplicates when it was published."
     )
-

@@ -1,25 +1,33 @@
-"""Scores the pipeline's Deduplicate stage on the generated corpus, beside two offline baselines.
+"""Scores the pipeline's dedup decisions on the generated corpus, beside two offline baselines.
 
-Runs the real ``Deduplicate`` transform on the FnApiRunner over the corpus (optionally cut
-into several sequential batches sharing one dedup index, as the micro-batch service runs
-it) and prints precision, recall and F1 per layer. In the same run it scores an offline
-all-pairs exact-Jaccard deduplicator and datasketch's MinHashLSH on the same shingles and
-the same precedence rule, and checks that three shuffles of the corpus keep the same
-originals.
+Runs the real ``Deduplicate`` transform on the FnApiRunner over the corpus, cut into
+several sequential batches sharing one dedup index as the micro-batch service runs it, or
+with ``--through-kafka`` the whole service path (corpus on the raw topic of a private
+broker, one real `newswire pipeline --until-caught-up` per batch, decisions read back
+from the enriched and duplicates topics). Prints precision, recall and F1 per layer; in
+the same run it scores an offline all-pairs exact-Jaccard deduplicator and datasketch's
+MinHashLSH on the same shingles and precedence rule, checks that three shuffles of the
+corpus keep the same originals, and compares 1 with ``--workers`` worker processes.
 
-    python -m bench.dedup.run [--stories N] [--batches 3] [--redis-url redis://127.0.0.1:6379/0]
+    python -m bench.dedup.run [--stories N] [--batches 3] [--workers 2] [--through-kafka]
+                              [--redis-url redis://127.0.0.1:6379/0]
+
+The scale figures (200,000 articles, memory, retained bytes) are ``bench.dedup.scale``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -244,7 +252,18 @@ def score(corpus: Corpus, outcome: Outcome) -> dict[str, Score]:
     return scores
 
 
-def compare_workers(corpus: Corpus, args: argparse.Namespace, work: Path) -> None:
+class Runner(Protocol):
+    def __call__(
+        self,
+        articles: Sequence[EnrichedArticle],
+        config: DedupConfig,
+        batches: int,
+        work: Path,
+        beam_options: Sequence[str] = (),
+    ) -> Outcome: ...
+
+
+def compare_workers(corpus: Corpus, args: argparse.Namespace, work: Path, runner: Runner) -> None:
     """The same shuffled corpus with 1 and with N worker processes sharing one index per run."""
     articles = list(corpus.articles)
     random.Random(0).shuffle(articles)
@@ -281,9 +300,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, default=3, help="sequential batches sharing one index")
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--workers", type=int, default=2, help="also compare 1 and N worker processes (1: skip)")
+    parser.add_argument(
+        "--through-kafka",
+        action="store_true",
+        help="run the whole service path (raw topic, `newswire pipeline`, output topics) on a private broker",
+    )
     parser.add_argument("--redis-url", default=None, help="use a Redis index (flushed keys under a fresh namespace)")
     args = parser.parse_args(argv)
+    with ExitStack() as services:
+        runner: Runner = run_pipeline
+        what = "pipeline Deduplicate, FnApiRunner"
+        if args.through_kafka:
+            if args.redis_url:
+                parser.error("--through-kafka uses the embedded index (the service has one Redis namespace)")
+            from bench.dedup.kafka_run import run_through_kafka
+            from bench.deployment import private_broker
 
+            broker = private_broker(Path(services.enter_context(tempfile.TemporaryDirectory())))
+            services.callback(broker.stop)
+            runner = functools.partial(run_through_kafka, bootstrap=broker.start().bootstrap)
+            what = "raw topic -> `newswire pipeline` -> output topics"
+        report(args, runner, what)
+
+
+def report(args: argparse.Namespace, runner: Runner, what: str) -> None:
     corpus = build_corpus(stories=args.stories)
     print(f"corpus: {len(corpus.articles)} articles from {len({t.story for t in corpus.truth.values()})} real texts")
     header = f"{'':<34}{'precision':>10}{'recall':>9}{'F1':>8}{'pred':>7}{'truth':>7}"
@@ -300,11 +340,11 @@ def main(argv: list[str] | None = None) -> None:
             )
             config = DedupConfig(location, near_threshold=args.threshold)
             started = time.monotonic()
-            outcome = run_pipeline(articles, config, args.batches, work / f"run{shuffle}")
+            outcome = runner(articles, config, args.batches, work / f"run{shuffle}")
             elapsed = time.monotonic() - started
             finals.append(outcome.final_originals())
             if shuffle == 0:
-                print(f"\npipeline Deduplicate, FnApiRunner, {args.batches} batches: {elapsed:.1f} s")
+                print(f"\n{what}, {args.batches} batches: {elapsed:.1f} s")
                 print(header)
                 for name, s in score(corpus, outcome).items():
                     print(s.row(name))
@@ -314,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
             differing = (finals[0] | finals[1] | finals[2]) - (finals[0] & finals[1] & finals[2])
             print(f"  differing originals: {sorted(differing)[:10]}")
         if args.workers > 1:
-            compare_workers(corpus, args, work)
+            compare_workers(corpus, args, work, runner)
     ordered = sorted(corpus.articles, key=lambda a: (precedence(a), revision_token(a)))
     for name, build in (
         ("offline all-pairs exact Jaccard", lambda: exact_jaccard_baseline(ordered, args.threshold, 3)),

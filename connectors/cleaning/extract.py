@@ -21,7 +21,6 @@ import trafilatura
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from connectors.cleaning.decoding import decode_html
 from connectors.cleaning.metadata import (
     Declarations,
     PublicationTime,
@@ -49,6 +48,7 @@ from connectors.cleaning.repairs import (
     join_paragraphs,
     split_paragraphs,
 )
+from connectors.http.charsets import decode_text
 
 LOGGER = logging.getLogger(__name__)
 
@@ -139,7 +139,11 @@ def extract_article(html: str | bytes, url: str | None = None) -> ExtractedPage:
 def _parse(html: str | bytes) -> HtmlElement | None:
     if not isinstance(html, str | bytes):
         return None
-    text = decode_html(html[: MAX_HTML_CHARS * 4] if isinstance(html, bytes) else html)[:MAX_HTML_CHARS]
+    if isinstance(html, bytes):
+        # Raw bytes come without the HTTP header's charset: the page's BOM or declaration,
+        # else detection, decides, the same way the HTTP layer decodes a fetched page.
+        html = decode_text(html[: MAX_HTML_CHARS * 4], charset_header=None).text
+    text = html[:MAX_HTML_CHARS]
     text = text.replace("\x00", "")
     if not text.strip():
         return None

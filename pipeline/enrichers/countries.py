@@ -1,7 +1,7 @@
 """Countries an article is about: places, country names and demonyms mapped to ISO 3166-1 alpha-2.
 
-Uses the installed gazetteer (``gazetteer.PlaceGazetteer``), built once per worker in
-``setup``. It must never guess a code for a name the gazetteer does not hold.
+Uses the installed gazetteer (``gazetteer.PlaceGazetteer``), built once per worker. It
+must never guess a code for a name the gazetteer does not hold.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pipeline.enrichers.base import Enricher
+from pipeline.enrichers.base import Enricher, worker_resource
 from pipeline.enrichers.gazetteer import PlaceGazetteer
 from schemas import CleanedArticle
 
@@ -21,19 +21,12 @@ class CountryEnricher(Enricher):
         if max_countries < 1:
             raise ValueError("max_countries must be positive")
         self._max_countries = max_countries
-        self._gazetteer: PlaceGazetteer | None = None
 
-    def setup(self) -> None:
-        if self._gazetteer is None:
-            self._gazetteer = PlaceGazetteer.load()
+    @worker_resource
+    def _gazetteer(self) -> PlaceGazetteer:
+        return PlaceGazetteer.load()
 
     def enrich(self, article: CleanedArticle) -> dict[str, Any]:
-        if self._gazetteer is None:
-            self.setup()
-        assert self._gazetteer is not None
         counts = Counter(match.country_code for match in self._gazetteer.find(f"{article.title}\n\n{article.body}"))
         # Counter keeps first-seen order among equals, so ties go to the country named first.
         return {"country_codes": [code for code, _ in counts.most_common(self._max_countries)]}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_gazetteer": None}  # rebuilt on each worker, never pickled

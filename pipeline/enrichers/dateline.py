@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.enrichers.base import Enricher
+from pipeline.enrichers.base import Enricher, worker_resource
 from pipeline.enrichers.gazetteer import PlaceGazetteer
 from schemas import CleanedArticle
 from schemas.article import Dateline
@@ -30,17 +30,11 @@ _DATELINE = re.compile(
 class DatelineEnricher(Enricher):
     name = "dateline"
 
-    def __init__(self) -> None:
-        self._gazetteer: PlaceGazetteer | None = None
-
-    def setup(self) -> None:
-        if self._gazetteer is None:
-            self._gazetteer = PlaceGazetteer.load()
+    @worker_resource
+    def _gazetteer(self) -> PlaceGazetteer:
+        return PlaceGazetteer.load()
 
     def enrich(self, article: CleanedArticle) -> dict[str, Any]:
-        if self._gazetteer is None:
-            self.setup()
-        assert self._gazetteer is not None
         match = _DATELINE.match(article.body[:200])
         if match is None:
             return {"dateline": None}
@@ -55,7 +49,6 @@ class DatelineEnricher(Enricher):
         }
 
     def _country_of(self, place: str, region: str | None) -> str | None:
-        assert self._gazetteer is not None
         for name in (region, place):
             if not name:
                 continue
@@ -64,9 +57,6 @@ class DatelineEnricher(Enricher):
                 if found is not None:
                     return found[0]
         return None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_gazetteer": None}
 
 
 def _display(place: str) -> str:

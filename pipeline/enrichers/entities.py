@@ -9,8 +9,9 @@ Two recognisers behind one enricher, chosen in settings:
   organisations (title words such as "President", organisation words such as "Bank",
   acronyms). Any language written with capitals; well under a millisecond per article.
 
-The model is loaded once per worker in ``setup`` and never pickled with the DoFn. This
-module must never import spaCy at import time: workers that run the rules never pay for it.
+The model is loaded once per worker (a ``worker_resource``) and never pickled with the
+DoFn. This module must never import spaCy at import time: workers that run the rules never
+pay for it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from collections import Counter
 from typing import Any, Literal
 
-from pipeline.enrichers.base import Enricher
+from pipeline.enrichers.base import Enricher, worker_resource
 from pipeline.enrichers.gazetteer import PlaceGazetteer, PlaceKind
 from pipeline.enrichers.stopwords import StopWords
 from schemas import CleanedArticle
@@ -286,26 +287,27 @@ class EntityEnricher(Enricher):
             raise ValueError("max_entities must be positive")
         self._recogniser = recogniser
         self._max_entities = max_entities
-        self._gazetteer: PlaceGazetteer | None = None
-        self._stop_words: StopWords | None = None
-        self._model: Any = None
 
-    def setup(self) -> None:
-        if self._gazetteer is None:
-            self._gazetteer = PlaceGazetteer.load()
-        if self._stop_words is None:
-            self._stop_words = StopWords.load()
-        if self._recogniser == "model" and self._model is None:
-            import importlib
+    @worker_resource
+    def _gazetteer(self) -> PlaceGazetteer:
+        return PlaceGazetteer.load()
 
-            package = importlib.import_module(_MODEL_PACKAGE)
-            # Only the recogniser and what it reads: the parser, tagger and lemmatiser would triple the cost.
-            self._model = package.load(exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    @worker_resource
+    def _stop_words(self) -> StopWords:
+        return StopWords.load()
+
+    @worker_resource
+    def _model(self) -> Any:
+        """spaCy's pipeline for the ``model`` recogniser; None for the rules."""
+        if self._recogniser != "model":
+            return None
+        import importlib
+
+        package = importlib.import_module(_MODEL_PACKAGE)
+        # Only the recogniser and what it reads: the parser, tagger and lemmatiser would triple the cost.
+        return package.load(exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
 
     def enrich(self, article: CleanedArticle) -> dict[str, Any]:
-        if self._gazetteer is None or self._stop_words is None:
-            self.setup()
-        assert self._stop_words is not None
         text = f"{article.title}\n\n{article.body}"
         language = (article.language or self._stop_words.guess_language(article.body) or "").split("-")[0]
         if self._model is not None and language == "en":
@@ -325,7 +327,6 @@ class EntityEnricher(Enricher):
         return found
 
     def _by_rules(self, text: str, stop: frozenset[str]) -> list[tuple[str, EntityKind]]:
-        assert self._gazetteer is not None
         found: list[tuple[str, EntityKind]] = []
         places = set()
         for match in self._gazetteer.find(text):
@@ -350,14 +351,9 @@ class EntityEnricher(Enricher):
         return found
 
     def _is_country(self, word: str) -> bool:
-        assert self._gazetteer is not None
         found = self._gazetteer.lookup(word)
         # Only countries and demonyms: a surname is often also a town ("Henderson").
         return found is not None and found[1] in (PlaceKind.COUNTRY, PlaceKind.DEMONYM)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Loaded on each worker in setup(); the spaCy model alone is ~15 MB and not picklable cheaply.
-        return {**self.__dict__, "_gazetteer": None, "_stop_words": None, "_model": None}
 
 
 def _capitalised_runs(text: str) -> list[tuple[list[str], bool, bool]]:

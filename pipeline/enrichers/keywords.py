@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.enrichers.base import Enricher
+from pipeline.enrichers.base import Enricher, worker_resource
 from pipeline.enrichers.stopwords import StopWords
 from schemas import CleanedArticle
 
@@ -30,16 +30,12 @@ class KeywordEnricher(Enricher):
             raise ValueError("max_keywords and max_words must be positive")
         self._max_keywords = max_keywords
         self._max_words = max_words
-        self._stop_words: StopWords | None = None
 
-    def setup(self) -> None:
-        if self._stop_words is None:
-            self._stop_words = StopWords.load()
+    @worker_resource
+    def _stop_words(self) -> StopWords:
+        return StopWords.load()
 
     def enrich(self, article: CleanedArticle) -> dict[str, Any]:
-        if self._stop_words is None:
-            self.setup()
-        assert self._stop_words is not None
         stop = self._stop_words.for_text(article.body, article.language)
         title_words = set(_WORD.findall(article.title.casefold()))
         counts: dict[str, int] = {}
@@ -77,6 +73,3 @@ class KeywordEnricher(Enricher):
             if len(keywords) == self._max_keywords:
                 break
         return {"keywords": keywords}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_stop_words": None}

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from pipeline.enrichers.base import Enricher
+from pipeline.enrichers.base import Enricher, worker_resource
 from pipeline.enrichers.stopwords import StopWords
 from schemas import CleanedArticle
 
@@ -35,16 +35,12 @@ class SummaryEnricher(Enricher):
         if max_sentences < 1:
             raise ValueError("max_sentences must be positive")
         self._max_sentences = max_sentences
-        self._stop_words: StopWords | None = None
 
-    def setup(self) -> None:
-        if self._stop_words is None:
-            self._stop_words = StopWords.load()
+    @worker_resource
+    def _stop_words(self) -> StopWords:
+        return StopWords.load()
 
     def enrich(self, article: CleanedArticle) -> dict[str, Any]:
-        if self._stop_words is None:
-            self.setup()
-        assert self._stop_words is not None
         stop = self._stop_words.for_text(article.body, article.language)
         sentences = [s for s in sentences_of(article.body[:_LEAD_CHARS]) if len(s) >= _MIN_SENTENCE_CHARS]
         sentences = [s for s in sentences if len(s) <= _MAX_SENTENCE_CHARS]
@@ -77,9 +73,6 @@ class SummaryEnricher(Enricher):
             scores.append(coverage + lead + 0.2 * len(title_words.intersection(words)))
         best = sorted(sorted(range(len(sentences)), key=lambda i: -scores[i])[: self._max_sentences])
         return {"extractive_summary": [sentences[i] for i in best]}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_stop_words": None}
 
 
 def sentences_of(text: str) -> list[str]:

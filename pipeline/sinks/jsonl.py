@@ -9,7 +9,6 @@ any point therefore leaves neither a lost line nor a doubled one once writing re
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -17,7 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.sinks.base import Sink
+from pipeline.sinks.ledger import already_written, exclusive_lock
+from pipeline.sqlite_files import open_shared
 from schemas import EnrichedArticle, encode
+
+_LEDGER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS written (article_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS file_state (id INTEGER PRIMARY KEY CHECK (id = 1), length INTEGER);
+INSERT OR IGNORE INTO file_state (id, length) VALUES (1, 0);
+"""
 
 
 class JsonLinesSink(Sink):
@@ -30,41 +37,19 @@ class JsonLinesSink(Sink):
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Runners may call setup, bundles and teardown on different threads; one DoFn
-        # instance still serves one bundle at a time, so sharing the connection is safe.
-        self._ledger = sqlite3.connect(self.ledger_path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._ledger.execute("PRAGMA journal_mode=WAL")
-        self._ledger.execute("CREATE TABLE IF NOT EXISTS written (article_id TEXT PRIMARY KEY)")
-        self._ledger.execute(
-            "CREATE TABLE IF NOT EXISTS file_state (id INTEGER PRIMARY KEY CHECK (id = 1), length INTEGER)"
-        )
-        self._ledger.execute("INSERT OR IGNORE INTO file_state (id, length) VALUES (1, 0)")
+        self._ledger = open_shared(self.ledger_path, _LEDGER_SCHEMA)
 
     @contextmanager
     def _exclusive(self) -> Iterator[sqlite3.Connection]:
         assert self._ledger is not None, "open() before write()"
-        # The file lock serialises writers in several processes; the SQLite transaction
-        # makes the recorded length and ids change together.
-        with open(self.ledger_path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield self._ledger
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        # The SQLite transaction in ``write`` makes the recorded length and ids change together.
+        with exclusive_lock(self.ledger_path.with_suffix(".lock")):
+            yield self._ledger
 
     def write(self, batch: Sequence[EnrichedArticle]) -> None:
         with self._exclusive() as ledger:
             (committed_length,) = ledger.execute("SELECT length FROM file_state WHERE id = 1").fetchone()
-            ids = list(dict.fromkeys(a.article_id for a in batch))
-            known = {
-                row[0]
-                for chunk in _chunks(ids, 500)
-                for row in ledger.execute(
-                    # Only placeholders are formatted into the SQL; the ids are bound parameters.
-                    f"SELECT article_id FROM written WHERE article_id IN ({','.join('?' * len(chunk))})",  # noqa: S608
-                    chunk,
-                )
-            }
+            known = already_written(ledger, list(dict.fromkeys(a.article_id for a in batch)))
             fresh: dict[str, EnrichedArticle] = {}
             for article in batch:
                 if article.article_id not in known:
@@ -96,8 +81,3 @@ class JsonLinesSink(Sink):
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_ledger": None}
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -39,7 +39,6 @@ is deleted while the files stay, the next replay writes every article again.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import sqlite3
@@ -55,6 +54,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from pipeline.sinks.base import Sink
+from pipeline.sinks.ledger import already_written, exclusive_lock
+from pipeline.sqlite_files import open_shared
 from schemas import EnrichedArticle, encode
 
 LEDGER_NAME = "_newswire_ledger.sqlite3"
@@ -169,11 +170,7 @@ class ParquetSink(Sink):
 
     def open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        # Writes are serialised by the file lock; the connection may be used from the
-        # thread Beam runs the bundle on, which need not be the one that opened it.
-        self._ledger = sqlite3.connect(self.ledger_path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._ledger.execute("PRAGMA journal_mode=WAL")
-        self._ledger.executescript(_LEDGER_SCHEMA)
+        self._ledger = open_shared(self.ledger_path, _LEDGER_SCHEMA)
         with self._exclusive() as ledger:
             self._finish_pending(ledger)
             self._remove_orphans()
@@ -181,12 +178,8 @@ class ParquetSink(Sink):
     @contextmanager
     def _exclusive(self) -> Iterator[sqlite3.Connection]:
         assert self._ledger is not None, "open() before write()"
-        with open(self.root / "_newswire_ledger.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield self._ledger
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive_lock(self.root / "_newswire_ledger.lock"):
+            yield self._ledger
 
     def write(self, batch: Sequence[EnrichedArticle]) -> None:
         with self._exclusive() as ledger:
@@ -202,18 +195,7 @@ class ParquetSink(Sink):
         first: dict[str, EnrichedArticle] = {}
         for article in batch:
             first.setdefault(article.article_id, article)
-        ids = list(first)
-        known: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            known.update(
-                row[0]
-                for row in ledger.execute(
-                    # Only placeholders are formatted into the SQL; the ids are bound parameters.
-                    f"SELECT article_id FROM written WHERE article_id IN ({','.join('?' * len(chunk))})",  # noqa: S608
-                    chunk,
-                )
-            )
+        known = already_written(ledger, list(first))
         return [a for i, a in first.items() if i not in known]
 
     def _open_file(self, ledger: sqlite3.Connection, partition: str) -> OpenFile | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,24 +9,18 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import REPO, NewswireRun
+from bench.deployment import newswire_environment
+from tests.integration.harness import NewswireRun
 
 
 @pytest.fixture
 def newswire_run(kafka_broker: Any, topics: Any, tmp_path: Path) -> Iterator[NewswireRun]:
     run_id = uuid.uuid4().hex[:8]
     output_dir = tmp_path / "output"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
-    env.update(
+    env = newswire_environment(
+        kafka_broker.bootstrap,
+        topics,
         {
-            "PYTHONPATH": str(REPO),
-            "NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS": kafka_broker.bootstrap,
-            "NEWSWIRE_TOPICS__RAW": topics.raw,
-            "NEWSWIRE_TOPICS__ENRICHED": topics.enriched,
-            "NEWSWIRE_TOPICS__DUPLICATES": topics.duplicates,
-            "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
-            "NEWSWIRE_TOPICS__FETCH_TASKS": topics.fetch_tasks,
-            "NEWSWIRE_TOPICS__PARTITIONS": str(topics.partitions),
             "NEWSWIRE_SINKS__OUTPUT_DIR": str(output_dir),
             "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(tmp_path / "state" / "dedup.sqlite3"),
             "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"test-pipeline-{run_id}",
@@ -35,6 +28,6 @@ def newswire_run(kafka_broker: Any, topics: Any, tmp_path: Path) -> Iterator[New
             "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",
             "NEWSWIRE_OBSERVABILITY__INGEST_METRICS_PORT": "0",
             "NEWSWIRE_OBSERVABILITY__LOG_FORMAT": "text",
-        }
+        },
     )
     yield NewswireRun(env=env, bootstrap=kafka_broker.bootstrap, topics=topics, output_dir=output_dir)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from newswire.settings import KafkaSettings
+from newswire.tail import records_to_end
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,22 +58,20 @@ class NewswireRun:
             except sqlite3.OperationalError:
                 return []  # table not created yet
 
+    def wait_for_sqlite_rows(self, pipeline: subprocess.Popen[str], at_least: int, *, timeout_s: float) -> None:
+        """Until the SQLite sink holds ``at_least`` articles; fails if ``pipeline`` exits or stalls first."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.sqlite_rows()) < at_least:
+            assert pipeline.poll() is None, (
+                f"pipeline exited early:\n{pipeline.stdout.read() if pipeline.stdout else ''}"
+            )
+            assert time.monotonic() < deadline, "pipeline made no progress"
+            time.sleep(0.05)
+
     def jsonl_lines(self) -> list[str]:
         path = self.output_dir / "articles.jsonl"
         return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
     def topic_values(self, topic: str) -> list[tuple[bytes | None, bytes]]:
         """Every record of ``topic`` (key, value), read from the beginning to the current end."""
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
-        try:
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            consumer.assign(partitions)
-            consumer.seek_to_beginning(*partitions)
-            ends = consumer.end_offsets(partitions)
-            records: list[tuple[bytes | None, bytes]] = []
-            while any(consumer.position(p) < ends[p] for p in partitions):
-                for messages in consumer.poll(timeout_ms=1000).values():
-                    records.extend((m.key, m.value) for m in messages)
-            return records
-        finally:
-            consumer.close()
+        return [(m.key, m.value) for m in records_to_end(KafkaSettings(bootstrap_servers=self.bootstrap), topic)]

@@ -26,13 +26,7 @@ def test_sigkill_mid_replay_loses_none_and_duplicates_none(newswire_run: Newswir
     # Kill three times at different points, so the kill lands inside a batch's writes at least once.
     for threshold in (ARTICLES // 5, 2 * ARTICLES // 5, 3 * ARTICLES // 5):
         pipeline = newswire_run.start("pipeline")
-        deadline = time.monotonic() + 240
-        while len(newswire_run.sqlite_rows()) < threshold:
-            assert pipeline.poll() is None, (
-                f"pipeline exited early:\n{pipeline.stdout.read() if pipeline.stdout else ''}"
-            )
-            assert time.monotonic() < deadline, "pipeline made no progress"
-            time.sleep(0.05)
+        newswire_run.wait_for_sqlite_rows(pipeline, threshold, timeout_s=240)
         time.sleep(0.3 * len(kills))
         pipeline.send_signal(signal.SIGKILL)
         pipeline.wait(timeout=30)

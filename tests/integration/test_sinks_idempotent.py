@@ -109,13 +109,7 @@ def test_sigkill_mid_write_then_restart_leaves_every_sink_complete_without_dupli
     kills: list[int] = []
     for threshold in (articles // 6, articles // 3):
         pipeline = newswire_run.start("pipeline")
-        deadline = time.monotonic() + 120
-        while len(newswire_run.sqlite_rows()) < threshold:
-            assert pipeline.poll() is None, (
-                f"pipeline exited early:\n{pipeline.stdout.read() if pipeline.stdout else ''}"
-            )
-            assert time.monotonic() < deadline, "pipeline made no progress"
-            time.sleep(0.05)
+        newswire_run.wait_for_sqlite_rows(pipeline, threshold, timeout_s=120)
         # Staggered, so that the kills land at different points of a batch's sink writes.
         time.sleep(0.2 + 0.35 * len(kills))
         pipeline.send_signal(signal.SIGKILL)

@@ -6,8 +6,8 @@ import datetime as dt
 import gzip
 from pathlib import Path
 
-from connectors.cleaning.decoding import decode_html
 from connectors.cleaning.extract import ExtractedPage, extract_article
+from connectors.http.charsets import decode_text
 
 DATA = Path(__file__).parents[1] / "data" / "extraction"
 
@@ -53,7 +53,7 @@ def test_entities_in_declarations_never_break_extraction() -> None:
 
 def test_legacy_encoded_bytes_are_decoded_by_their_declaration() -> None:
     html = '<html><head><meta charset="windows-1251"><title>Новости дня</title></head><body></body></html>'
-    assert decode_html(html.encode("cp1251")).count("Новости дня") == 1
+    assert decode_text(html.encode("cp1251"), charset_header=None).text.count("Новости дня") == 1
     assert extract_article(html.encode("cp1251")).title == "Новости дня"
 
 

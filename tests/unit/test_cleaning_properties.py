@@ -5,7 +5,6 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.cleaning.decoding import decode_html
 from connectors.cleaning.extract import ExtractedPage, extract_article
 from connectors.cleaning.repairs import (
     clean_inline_text,
@@ -68,9 +67,3 @@ def test_repairs_never_raise(text: str, other: str) -> None:
     assert isinstance(drop_furniture_lines(text), str)
     assert isinstance(drop_repeated_paragraphs(text), str)
     assert isinstance(join_broken_hyphenation(text), str)
-
-
-@PROFILE
-@given(st.binary(max_size=3000))
-def test_decoding_never_raises(raw: bytes) -> None:
-    assert isinstance(decode_html(raw), str)

@@ -1,0 +1,56 @@
+"""A private newswire deployment for the benchmarks and the integration tests: a throwaway
+local broker, topics no other run shares, and the environment that points a `newswire`
+command at them.
+
+Each run gets its own topics (and the caller its own state files and consumer group) so
+that one run's articles never reach another's dedup index or sinks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from newswire.broker import LocalBroker
+from newswire.settings import ENV_PREFIX, BrokerSettings, TopicSettings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def private_broker(work: Path) -> LocalBroker:
+    """A broker under ``work`` on a free port, not yet started; Kafka's jars come from the repo's cache."""
+    return LocalBroker(
+        BrokerSettings(home=work / "broker", port=0, cache_dir=REPO / ".newswire" / "cache"), TopicSettings()
+    )
+
+
+def run_topics(prefix: str, *, partitions: int = TopicSettings().partitions) -> TopicSettings:
+    """All of newswire's topics, named ``<prefix>.raw``, ``<prefix>.enriched`` and so on."""
+    return TopicSettings(
+        raw=f"{prefix}.raw",
+        enriched=f"{prefix}.enriched",
+        duplicates=f"{prefix}.duplicates",
+        dead_letter=f"{prefix}.dead",
+        fetch_tasks=f"{prefix}.fetch",
+        partitions=partitions,
+    )
+
+
+def newswire_environment(bootstrap: str, topics: TopicSettings, settings: dict[str, str]) -> dict[str, str]:
+    """This process's environment for a `newswire` child process: the broker and topics, then
+    ``settings`` (``NEWSWIRE_*`` variables); none of this process's own ``NEWSWIRE_*`` leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "NEWSWIRE_TOPICS__RAW": topics.raw,
+            "NEWSWIRE_TOPICS__ENRICHED": topics.enriched,
+            "NEWSWIRE_TOPICS__DUPLICATES": topics.duplicates,
+            "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
+            "NEWSWIRE_TOPICS__FETCH_TASKS": topics.fetch_tasks,
+            "NEWSWIRE_TOPICS__PARTITIONS": str(topics.partitions),
+            **settings,
+        }
+    )
+    return env
