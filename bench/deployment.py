@@ -9,6 +9,13 @@ that one run's articles never reach another's dedup index or sinks.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from newswire.broker import LocalBroker
@@ -54,3 +61,35 @@ def newswire_environment(bootstrap: str, topics: TopicSettings, settings: dict[s
         }
     )
     return env
+
+
+@contextmanager
+def python_worker_pool(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Beam's Python worker pool (what an EXTERNAL environment points at) on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # The pool starts each worker as plain `python`: it must find this interpreter first.
+    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    with log_path.open("wb") as log:
+        pool = subprocess.Popen(
+            [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its workers are its children: stop them together
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if pool.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the Python worker pool did not start; see {log_path}")
+            time.sleep(0.2)
+        yield f"localhost:{port}"
+    finally:
+        os.killpg(pool.pid, signal.SIGTERM)
+        pool.wait(timeout=30)

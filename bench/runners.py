@@ -29,17 +29,19 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from bench.deployment import newswire_environment, private_broker, run_topics
+from bench.deployment import newswire_environment, private_broker, python_worker_pool, run_topics
 from bench.pipeline_throughput import encoded_articles
-from newswire.settings import KafkaSettings
+from newswire.settings import KafkaSettings, TopicSettings
 from newswire.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[1]
+WORKER_POOL = "{worker_pool}"  # replaced by the address of a Beam Python worker pool started for the run
 RUNNERS: list[tuple[str, dict[str, str], list[str]]] = [
     ("FnApiRunner (local micro-batches)", {}, []),
     (
@@ -50,6 +52,19 @@ RUNNERS: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "FlinkRunner [local], parallelism 2",
         {"NEWSWIRE_PIPELINE__RUNNER": "FlinkRunner", "NEWSWIRE_PIPELINE__PARALLELISM": "2"},
+        ["--streaming"],
+    ),
+    (
+        # As on a cluster: Python stages run in a worker pool's processes, one per slot,
+        # instead of LOOPBACK's single process (and single GIL) in the CLI.
+        "FlinkRunner [local], p2, worker pool",
+        {
+            "NEWSWIRE_PIPELINE__RUNNER": "FlinkRunner",
+            "NEWSWIRE_PIPELINE__PARALLELISM": "2",
+            "NEWSWIRE_PIPELINE__ENVIRONMENT_TYPE": "EXTERNAL",
+            "NEWSWIRE_PIPELINE__ENVIRONMENT_CONFIG": WORKER_POOL,
+            "NEWSWIRE_PIPELINE__BEAM_OPTIONS": '["--sdk_worker_parallelism=2"]',
+        },
         ["--streaming"],
     ),
 ]
@@ -141,9 +156,27 @@ def run_runner(
             **overrides,
         },
     )
+    log_path = work / f"{run_id}.log"
+    with ExitStack() as running:
+        if WORKER_POOL in env.values():
+            address = running.enter_context(python_worker_pool(env, work / f"{run_id}-workers.log"))
+            env = {k: v.replace(WORKER_POOL, address) for k, v in env.items()}
+        return measure(name, env, flags, broker, topics, (warmup, burst, paced), log_path, args)
+
+
+def measure(
+    name: str,
+    env: dict[str, str],
+    flags: list[str],
+    broker: str,
+    topics: TopicSettings,
+    phases: tuple[list[tuple[bytes, bytes]], ...],
+    log_path: Path,
+    args: argparse.Namespace,
+) -> Result:
+    warmup, burst, paced = phases
     outputs = Outputs(broker, [topics.enriched, topics.duplicates])
     producer = KafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=5, compression_type="gzip")
-    log_path = work / f"{run_id}.log"
     with log_path.open("wb") as log:
         service = subprocess.Popen(
             [sys.executable, "-m", "newswire.cli", "pipeline", *flags], cwd=REPO, env=env, stdout=log, stderr=log
@@ -182,13 +215,18 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=200, help="articles in the latency phase")
     parser.add_argument("--rate", type=float, default=20.0, help="articles per second in the latency phase")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the raw topic")
+    parser.add_argument("--only", default="", help="run only the runners whose name contains this")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-runners-"))
     broker = private_broker(work)
     info = broker.start()
     try:
-        results = [run_runner(name, overrides, flags, info.bootstrap, work, args) for name, overrides, flags in RUNNERS]
+        results = [
+            run_runner(name, overrides, flags, info.bootstrap, work, args)
+            for name, overrides, flags in RUNNERS
+            if args.only in name
+        ]
     finally:
         broker.stop()
     print(

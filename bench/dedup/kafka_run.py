@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kafka import KafkaProducer
@@ -41,7 +41,9 @@ def run_through_kafka(
     beam_options: Sequence[str] = (),
     *,
     bootstrap: str,
+    settings: Mapping[str, str] | None = None,
 ) -> Outcome:
+    """Decisions of `newswire pipeline` runs, one per batch; ``settings`` are extra ``NEWSWIRE_*`` variables."""
     topics = run_topics(f"dedup.{uuid.uuid4().hex[:8]}")
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
     ensure_topics(kafka, topics)
@@ -53,6 +55,7 @@ def run_through_kafka(
             "NEWSWIRE_PIPELINE__DEDUP_NEAR_THRESHOLD": str(config.near_threshold),
             "NEWSWIRE_PIPELINE__BEAM_OPTIONS": json.dumps(list(beam_options)),
             "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",
+            **(settings or {}),
         },
     )
     location = config.index

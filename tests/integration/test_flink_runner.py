@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -28,9 +29,17 @@ from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
 from kafka import KafkaConsumer, TopicPartition
 
 from bench.corpus import generated_seed_texts
+from bench.dedup.corpus import build_corpus
+from bench.dedup.kafka_run import run_through_kafka
+from bench.dedup.run import run_pipeline
+from bench.deployment import python_worker_pool
 from newswire.settings import KafkaSettings, TopicSettings
 from newswire.topics import ensure_topics
+from pipeline.dedup_decide import DedupConfig
+from pipeline.dedup_index import IndexLocation
 from schemas import DuplicateNotice, decode
+from tests.conftest import KafkaBroker
+from tests.dedup_articles import SAMPLE_TEXTS
 from tests.integration.harness import REPO, NewswireRun
 
 pytestmark = pytest.mark.integration
@@ -271,3 +280,33 @@ def test_the_job_server_dies_with_a_killed_pipeline_command(newswire_run: Newswi
             service.wait()
         if job_server is not None and _job_server_alive(job_server):
             os.kill(job_server, signal.SIGKILL)
+
+
+def test_flink_with_a_python_worker_pool_keeps_the_originals_the_local_runner_keeps(
+    kafka_broker: KafkaBroker, tmp_path: Path
+) -> None:
+    # As deployed on a cluster: the Python stages run in a Beam worker pool's processes
+    # (EXTERNAL environment), two of them at parallelism 2, not in the CLI (LOOPBACK).
+    corpus = build_corpus(stories=8, ground_truth=SAMPLE_TEXTS)
+    articles = list(corpus.articles)
+    random.Random(7).shuffle(articles)
+    local_index = DedupConfig(IndexLocation(sqlite_path=tmp_path / "local.sqlite3"))
+    local = run_pipeline(articles, local_index, 2, tmp_path / "local")
+    with python_worker_pool(dict(os.environ), tmp_path / "worker-pool.log") as pool:
+        flink = run_through_kafka(
+            articles,
+            DedupConfig(IndexLocation(sqlite_path=tmp_path / "flink.sqlite3")),
+            2,
+            tmp_path / "flink",
+            bootstrap=kafka_broker.bootstrap,
+            settings={
+                **FLINK,
+                "NEWSWIRE_PIPELINE__ENVIRONMENT_TYPE": "EXTERNAL",
+                "NEWSWIRE_PIPELINE__ENVIRONMENT_CONFIG": pool,
+                "NEWSWIRE_PIPELINE__BEAM_OPTIONS": '["--sdk_worker_parallelism=2"]',
+            },
+        )
+    assert "Starting worker with command" in (tmp_path / "worker-pool.log").read_text(), "the pool ran the stages"
+    assert len(local.final_originals()) < len(articles) - 8, "the corpus holds copies to drop"
+    assert flink.final_originals() == local.final_originals()
+    assert flink.survivor_of() == local.survivor_of()
