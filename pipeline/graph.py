@@ -69,8 +69,15 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers)
     deduplicated = enriched | "Deduplicate" >> Deduplicate(config.dedup)
     originals = deduplicated[ORIGINALS]
+    demoted = (
+        deduplicated[DUPLICATES]
+        | "Demoted" >> beam.Filter(lambda notice: notice.was_original)
+        | "DemotedIds" >> beam.Map(lambda notice: notice.article_id)
+    )
     for sink in config.sinks:
         _ = originals | f"WriteTo{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size)
+        if sink.withdraws:
+            _ = demoted | f"WithdrawFrom{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size, withdraw=True)
     _ = originals | "WriteEnriched" >> WriteToKafka(config.producer_config, config.topics.enriched, article_message)
     _ = deduplicated[DUPLICATES] | "WriteDuplicates" >> WriteToKafka(
         config.producer_config, config.topics.duplicates, duplicate_message

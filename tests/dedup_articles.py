@@ -41,6 +41,11 @@ def article(article_id: str, body: str, *, published: datetime = T0, fetched: da
     )
 
 
+def edited(body: str) -> str:
+    """A wire copy: another dateline, a word changed, a copyright line."""
+    return "WIRE (Reuters) - " + body.replace("Tuesday", "Wednesday", 2) + " Copyright 2026 Some Outlet."
+
+
 def random_body(seed: int) -> str:
     words = STORY.split() + OTHER.split()
     return " ".join(random.Random(seed).choices(words, k=300))

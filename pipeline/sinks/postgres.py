@@ -32,7 +32,8 @@ from pydantic import SecretStr
 from pipeline.sinks.base import Sink
 from schemas import EnrichedArticle, encode
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,55}$")
+# Short enough that the "_withdrawn" table beside it stays within PostgreSQL's 63 characters.
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,52}$")
 # Any constant works; it only has to be the same for every newswire worker.
 _SCHEMA_LOCK_KEY = 0x6E657773  # "news"
 _COLUMNS = (
@@ -150,6 +151,7 @@ class PostgresSink(Sink):
     """Upserts into ``table`` in the database ``dsn`` names; the password comes separately."""
 
     name = "postgres"
+    withdraws = True
 
     def __init__(
         self,
@@ -175,6 +177,7 @@ class PostgresSink(Sink):
         self._connect_timeout_s = connect_timeout_s
         self._application_name = application_name
         self._staging = f"{table}_batch"
+        self._withdrawn = f"{table}_withdrawn"  # demoted articles: deleted, and kept out if written again
         self._db: psycopg.Connection[Any] | None = None
 
     def open(self) -> None:
@@ -197,6 +200,12 @@ class PostgresSink(Sink):
         with db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
             db.execute(_schema(self.table))
+            db.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {withdrawn} "
+                    "(article_id TEXT PRIMARY KEY, withdrawn_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                ).format(withdrawn=sql.Identifier(self._withdrawn))
+            )
         db.execute(
             sql.SQL(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -206,13 +215,17 @@ class PostgresSink(Sink):
         self._db = db
         return db
 
-    def write(self, batch: Sequence[EnrichedArticle]) -> None:
+    def _connection(self) -> psycopg.Connection[Any]:
         db = self._db
         if db is None or db.closed or db.broken:
             # A connection lost since the last batch: reconnect once. A failure inside
-            # the transaction below propagates, so the micro-batch re-runs as a whole.
+            # the transaction that follows propagates, so the micro-batch re-runs as a whole.
             self.close()
             db = self._connect()
+        return db
+
+    def write(self, batch: Sequence[EnrichedArticle]) -> None:
+        db = self._connection()
         rows = [article_row(a) for a in last_copy_per_id(batch)]
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in _COLUMNS)
         with db.transaction(), db.cursor() as cursor:
@@ -224,6 +237,28 @@ class PostgresSink(Sink):
                 for row in rows:
                     copy.write_row(row)
             cursor.execute(_merge(self.table, self._staging))
+            # A withdrawal may have run first (the two stages run in parallel): it stands.
+            cursor.execute(
+                sql.SQL(
+                    "DELETE FROM {table} t USING {withdrawn} w WHERE t.article_id = w.article_id "
+                    "AND t.article_id = ANY(%s)"
+                ).format(table=sql.Identifier(self.table), withdrawn=sql.Identifier(self._withdrawn)),
+                ([row[0] for row in rows],),
+            )
+
+    def withdraw(self, article_ids: Sequence[str]) -> None:
+        db = self._connection()
+        with db.transaction(), db.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("INSERT INTO {withdrawn} (article_id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING").format(
+                    withdrawn=sql.Identifier(self._withdrawn)
+                ),
+                (list(article_ids),),
+            )
+            cursor.execute(
+                sql.SQL("DELETE FROM {table} WHERE article_id = ANY(%s)").format(table=sql.Identifier(self.table)),
+                (list(article_ids),),
+            )
 
     def close(self) -> None:
         if self._db is not None:

@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS articles (
     written_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS articles_by_published ON articles (published_at);
+-- Articles dedup demoted after publishing them: deleted, and kept out if written again.
+CREATE TABLE IF NOT EXISTS withdrawn (
+    article_id TEXT PRIMARY KEY,
+    withdrawn_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
 -- Full-text index over title and body, kept in step with the table by triggers so that
 -- every upsert path (insert, update on conflict) indexes exactly the stored text.
 CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
@@ -58,8 +63,14 @@ ON CONFLICT (article_id) DO UPDATE SET
 """
 
 
+_DELETE_IF_WITHDRAWN = (
+    "DELETE FROM articles WHERE article_id = ?1 AND EXISTS (SELECT 1 FROM withdrawn WHERE article_id = ?1)"
+)
+
+
 class SqliteSink(Sink):
     name = "sqlite"
+    withdraws = True
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -90,6 +101,19 @@ class SqliteSink(Sink):
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(_UPSERT, rows)
+            # A withdrawal may have run first (the two stages run in parallel): it stands.
+            self._db.executemany(_DELETE_IF_WITHDRAWN, [(a.article_id,) for a in batch])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def withdraw(self, article_ids: Sequence[str]) -> None:
+        assert self._db is not None, "open() before withdraw()"
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("INSERT OR IGNORE INTO withdrawn (article_id) VALUES (?)", [(i,) for i in article_ids])
+            self._db.executemany("DELETE FROM articles WHERE article_id = ?", [(i,) for i in article_ids])
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")

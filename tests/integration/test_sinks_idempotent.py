@@ -170,3 +170,12 @@ def test_postgres_sink_upserts_creates_its_table_and_reconnects_after_losing_its
     ]
     assert rows[0][2] == datetime(2026, 3, 14, 9, 26, tzinfo=UTC)
     assert rows[2][4] == "Nul\ufffdhere."
+
+    # Demoted articles are withdrawn for good: a write landing afterwards does not restore them.
+    sink.open()
+    sink.withdraw(["seed-000002", "seed-000004"])
+    sink.write([article(2, "Second, once more"), article(4, "Fourth"), article(5, "Fifth")])
+    sink.close()
+    with database.connect() as db:
+        ids = db.execute(sql.SQL("SELECT article_id FROM {} ORDER BY 1").format(sql.Identifier(sink.table))).fetchall()
+    assert [row[0] for row in ids] == ["seed-000001", "seed-000003", "seed-000005"]

@@ -15,17 +15,13 @@ from pipeline.dedup_decide import DedupConfig, decide
 from pipeline.dedup_index import IndexLocation
 from pipeline.dedup_signature import similarity
 from schemas import DuplicateNotice, EnrichedArticle
-from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, race_on_pairs
+from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, edited, race_on_pairs
 
 
 def run(articles: list[EnrichedArticle], index: Path) -> tuple[list[EnrichedArticle], list[DuplicateNotice]]:
     config = DedupConfig(IndexLocation(sqlite_path=index))
     outcome = run_pipeline(articles, config, 1, index.parent / f"out-{uuid.uuid4().hex}")
     return sorted(outcome.originals.values(), key=lambda a: a.article_id), outcome.notices
-
-
-def edited(body: str) -> str:
-    return "WIRE (Reuters) - " + body.replace("Tuesday", "Wednesday", 2) + " Copyright 2026 Some Outlet."
 
 
 def test_a_near_copy_in_the_same_batch_points_at_the_earliest(tmp_path: Path) -> None:

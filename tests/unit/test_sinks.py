@@ -39,6 +39,30 @@ def test_sqlite_sink_upserts_by_article_id(tmp_path: Path) -> None:
     assert rows == [("seed-000001", "Updated 1"), ("seed-000002", "Title 2"), ("seed-000003", "Title 3")]
 
 
+def test_sqlite_sink_withdraws_demoted_articles_for_good(tmp_path: Path) -> None:
+    from pipeline.sinks.sqlite import search_articles
+
+    sink = SqliteSink(tmp_path / "a.sqlite3")
+    sink.open()
+    sink.write([_article(1), _article(2), _article(3)])
+    sink.withdraw(["seed-000002"])
+    sink.withdraw(["seed-000002", "seed-000004"])  # again, and one not written yet
+    # Writes that land after the withdrawal (parallel stages, or a re-run) do not bring them back.
+    sink.write([_article(2, title="Again"), _article(4)])
+    sink.close()
+    path = tmp_path / "a.sqlite3"
+    rows = sqlite3.connect(path).execute("SELECT article_id FROM articles ORDER BY 1").fetchall()
+    assert rows == [("seed-000001",), ("seed-000003",)]
+    assert [hit.article_id for hit in search_articles(path, "Body")] == ["seed-000001", "seed-000003"]
+
+
+def test_append_only_sinks_refuse_to_withdraw(tmp_path: Path) -> None:
+    from pipeline.sinks.base import WriteToSink
+
+    with pytest.raises(ValueError, match="cannot withdraw"):
+        WriteToSink(JsonLinesSink(tmp_path / "a.jsonl"), withdraw=True)
+
+
 def test_jsonl_sink_writes_each_article_once(tmp_path: Path) -> None:
     sink = JsonLinesSink(tmp_path / "a.jsonl")
     sink.open()
