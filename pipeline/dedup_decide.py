@@ -132,18 +132,24 @@ def _owners(view: IndexView, bands: Sequence[str], exclude: str) -> dict[str, st
     """article id -> precedence of every article recorded under any of ``bands``."""
     owners: dict[str, str] = {}
     for entry in view.get_many(bands).values():
-        for prec, article_id in entry["owners"]:
+        for prec in _band_precedences(entry):
+            article_id = prec.split("|", 1)[1]  # a precedence is "time|article id"
             if article_id != exclude:
                 owners[article_id] = prec
     return owners
 
 
+def _band_precedences(entry: Entry) -> list[str]:
+    # Entries written before owners were kept as bare precedences hold [precedence, id] pairs.
+    return entry["p"] if "p" in entry else [prec for prec, _ in entry["owners"]]
+
+
 def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str, cap: int) -> None:
     current = view.get_many(bands)
     for band in bands:
-        owners = [o for o in current.get(band, {"owners": []})["owners"] if o[1] != article_id]
-        owners = sorted([*owners, [prec, article_id]])[:cap]
-        view.put(band, {"owners": owners})
+        entry = current.get(band)
+        others = [p for p in _band_precedences(entry) if p.split("|", 1)[1] != article_id] if entry else []
+        view.put(band, {"p": sorted([*others, prec])[:cap]})
 
 
 def _similar(

@@ -12,7 +12,7 @@ from bench.dedup.corpus import build_corpus
 from bench.dedup.run import run_pipeline
 from pipeline.dedup import sign
 from pipeline.dedup_decide import DedupConfig, decide
-from pipeline.dedup_index import IndexLocation
+from pipeline.dedup_index import IndexLocation, IndexView
 from pipeline.dedup_signature import similarity
 from schemas import DuplicateNotice, EnrichedArticle
 from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, edited, race_on_pairs
@@ -169,3 +169,30 @@ def test_two_worker_processes_decide_as_one(tmp_path: Path) -> None:
     assert one.final_originals() == two.final_originals()
     assert len(one.final_originals()) < len(articles) - 10, "the corpus holds copies to drop"
     assert one.survivor_of() == two.survivor_of()
+
+
+def test_an_index_written_in_the_earlier_entry_format_still_matches_copies(tmp_path: Path) -> None:
+    # Before base64 signatures and bare-precedence band owners: hex, and [precedence, id] pairs.
+    config = DedupConfig(IndexLocation(sqlite_path=tmp_path / "index.sqlite3"))
+    first = sign(article("seed-first", STORY), config)
+    index = config.index.open()
+
+    def write_old_format(view: IndexView) -> None:
+        view.put(
+            "sig:seed-first",
+            {
+                "signatures": [first.signature.astype("<u4").tobytes().hex()],
+                "story_signature": first.story_signature.astype("<u4").tobytes().hex(),
+                "precedence": first.precedence,
+                "story": "story-old",
+                "copy_of": None,
+            },
+        )
+        for band in first.near_bands:
+            view.put(band, {"owners": [[first.precedence, "seed-first"]]})
+
+    index.transact(write_old_format)
+    copy = sign(article("seed-copy", edited(STORY), published=T0 + timedelta(hours=1)), config)
+    decision = index.transact(lambda view: decide(view, copy, config, T0))
+    index.close()
+    assert (decision.original, decision.duplicate_of, decision.story_id) == (False, "seed-first", "story-old")
