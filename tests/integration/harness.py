@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 import sys
@@ -38,15 +39,18 @@ class NewswireRun:
         assert result.returncode == 0, f"newswire {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "newswire.cli", *args],
-            cwd=REPO,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def start(self, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+        """The command running; its output on ``stdout``, or in ``log`` for long runs (a pipe
+        nobody reads until the end fills up and blocks the command)."""
+        with log.open("w") if log else contextlib.nullcontext() as output:
+            return subprocess.Popen(
+                [sys.executable, "-m", "newswire.cli", *args],
+                cwd=REPO,
+                env=self.env,
+                stdout=output or subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
 
     def sqlite_rows(self, query: str = "SELECT article_id FROM articles") -> list[tuple[Any, ...]]:
         path = self.output_dir / "articles.sqlite3"

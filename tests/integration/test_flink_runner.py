@@ -124,17 +124,7 @@ def _lag(run: NewswireRun) -> int:
 
 def _stream_until_committed(run: NewswireRun, log_path: Path, timeout_s: float = 150) -> str:
     """Run `newswire pipeline --streaming` until every raw record is committed, then stop it."""
-    # Its output (the job server's and Flink's too) goes to a file: a pipe nobody reads
-    # until the end fills up and blocks the service.
-    with log_path.open("w") as log:
-        service = subprocess.Popen(
-            [sys.executable, "-m", "newswire.cli", "pipeline", "--streaming"],
-            cwd=REPO,
-            env=run.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    service = run.start("pipeline", "--streaming", log=log_path)  # the job server's and Flink's output too
     deadline = time.monotonic() + timeout_s
     try:
         while _lag(run) > 0:
@@ -246,14 +236,7 @@ def test_the_job_server_dies_with_a_killed_pipeline_command(newswire_run: Newswi
     """SIGKILL gives the command no chance to stop its job server: the kernel must, at once."""
     killed = _deployment(newswire_run, tmp_path, "killed", FLINK)
     log_path = tmp_path / "killed.log"
-    with log_path.open("w") as log:
-        service = subprocess.Popen(
-            [sys.executable, "-m", "newswire.cli", "pipeline", "--streaming"],
-            cwd=REPO,
-            env=killed.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    service = killed.start("pipeline", "--streaming", log=log_path)
     job_server: int | None = None
     try:
         # Found as the command's child, whoever started it; killed once the streaming job runs in it.
