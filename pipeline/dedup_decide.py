@@ -62,7 +62,9 @@ class DedupConfig:
 
     @property
     def story_scheme(self) -> LshScheme:
-        return LshScheme.for_threshold("story", self.story_threshold, self.permutations)
+        # "lede": story signatures cover headline and lede since that version; band keys of
+        # whole-body story signatures ("story...") no longer match and expire with the horizon.
+        return LshScheme.for_threshold("lede", self.story_threshold, self.permutations)
 
 
 def precedence(article: EnrichedArticle) -> str:

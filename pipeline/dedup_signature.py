@@ -134,9 +134,18 @@ def shingles(text: str, size: int) -> set[str]:
     return {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
 
 
+LEDE_WORDS = 60
+
+
 def story_terms(text: str, title: str = "") -> set[str]:
-    """The content words of title and body: what an article is about, not how it is written."""
-    return {w for w in words(f"{title} {text}") if w not in _STOP_WORDS and len(w) > 2 and not w.isdigit()}
+    """The content words of the headline and the lede: what event an article reports.
+
+    Only the lede (the first ``LEDE_WORDS`` words), because reports of one event share
+    their who-what-where up front, while the background further down is shared with
+    reports of other events too (whole bodies grouped unrelated articles on one topic).
+    """
+    lede = " ".join(text.split()[:LEDE_WORDS])
+    return {w for w in words(f"{title} {lede}") if w not in _STOP_WORDS and len(w) > 2 and not w.isdigit()}
 
 
 @cache
