@@ -24,9 +24,10 @@ a sample of each batch) and scores duplicate detection over the whole stream.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
 import heapq
 import itertools
-import json
 import random
 import re
 import shutil
@@ -50,6 +51,8 @@ from schemas import EnrichedArticle, SourceKind, SourceRef, article_id_for_url
 MIB = 1024 * 1024
 _WORD = re.compile(r"[A-Za-z]{4,}")
 _DISGUISED_SHARE = 0.25
+# An owner in a band entry's JSON: the article id ending a precedence, "time|article id".
+_OWNER = re.compile(r'\|([^"|]+)"')
 # No article of a story arrives earlier than this before the story's publication time
 # (a wire copy published 30 minutes early, fetched 3 minutes later).
 _EARLIEST_ARRIVAL = timedelta(minutes=30)
@@ -178,6 +181,21 @@ def synthetic_stream(count: int, *, seed: int = 11, stories_per_hour: float = 60
         yield heapq.heappop(waiting)[2]
 
 
+def memory_in_use_mib() -> float | None:
+    """Resident size once the heap the last batch freed is handed back to the system (glibc only).
+
+    glibc keeps freed memory mapped, so RSS after a batch mostly shows the batch's working
+    set; what stays resident after trimming is what the process still holds.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    gc.collect()
+    libc.malloc_trim(0)
+    return memory_mib()[0]
+
+
 def memory_mib() -> tuple[float, float]:
     """(current, peak) resident set size of this process, in MiB."""
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
@@ -248,7 +266,7 @@ def band_owners(path: Path) -> dict[str, tuple[int, int, int, int, int]]:
             "SELECT key, value FROM entries WHERE (key LIKE 'near%' OR key LIKE 'story%') AND expires_at >= ?", (now,)
         )
         for key, value in rows:
-            owners_per_kind.setdefault(key.split(":", 1)[0], []).append([o[1] for o in json.loads(value)["owners"]])
+            owners_per_kind.setdefault(key.split(":", 1)[0], []).append(_OWNER.findall(value))
     finally:
         db.close()
     summary = {}
@@ -417,6 +435,7 @@ class BatchReport:
     articles_so_far: int
     rate: float  # articles/s through the pipeline
     rss_mib: float
+    in_use_mib: float | None
     peak_mib: float
     index: IndexSize
     articles_in_horizon: float
@@ -430,7 +449,8 @@ class BatchReport:
 
     def line(self) -> str:
         return (
-            f"{self.number:>5}{self.articles_so_far:>10}{self.rate:>8.0f}{self.rss_mib:>8.0f}{self.peak_mib:>8.0f}"
+            f"{self.number:>5}{self.articles_so_far:>10}{self.rate:>8.0f}{self.rss_mib:>8.0f}"
+            f"{self.in_use_mib or float('nan'):>8.0f}{self.peak_mib:>8.0f}"
             f"{self.index.entries:>10}{self.index.live_entries:>10}{self.index.live_bytes / MIB:>9.1f}"
             f"{self.index.storage_bytes / MIB:>9.1f}{self.articles_in_horizon:>9.0f}{self.bytes_per_article:>8.0f}"
             f"{self.ended_s:>7.0f}"
@@ -438,11 +458,12 @@ class BatchReport:
 
 
 HEADER = (
-    f"{'batch':>5}{'articles':>10}{'art/s':>8}{'RSS':>8}{'peakRSS':>8}{'entries':>10}{'live':>10}"
+    f"{'batch':>5}{'articles':>10}{'art/s':>8}{'RSS':>8}{'in use':>8}{'peakRSS':>8}{'entries':>10}{'live':>10}"
     f"{'liveMiB':>9}{'fileMiB':>9}{'in hor.':>9}{'B/art':>8}{'t(s)':>7}"
 )
 LEGEND = (
-    "RSS, peakRSS: this process (the FnApiRunner runs the pipeline in it), MiB; entries: index rows, expired ones "
+    "RSS, peakRSS: this process (the FnApiRunner runs the pipeline in it), MiB; in use: RSS once the memory freed "
+    "is returned to the system (malloc_trim); entries: index rows, expired ones "
     "not yet deleted included; live: unexpired; liveMiB: their keys and values; fileMiB: SQLite file + WAL (Redis: "
     "used_memory); in hor.: articles decided within the horizon; B/art: live bytes per such article; t: seconds"
 )
@@ -546,12 +567,14 @@ def run_stream(
 
         size = probe.size()
         rss, peak = memory_mib()
+        in_use = memory_in_use_mib()
         run.reports.append(
             BatchReport(
                 number=number,
                 articles_so_far=sum(w[2] for w in windows),
                 rate=windows[-1][2] / elapsed,
                 rss_mib=rss,
+                in_use_mib=in_use,
                 peak_mib=peak,
                 index=size,
                 articles_in_horizon=articles_within_horizon(windows, time.time(), config.index.horizon_s),
@@ -585,6 +608,7 @@ def print_plateau(reports: Sequence[BatchReport], horizon_s: float) -> None:
         ("index live MiB", lambda r: r.index.live_bytes / MIB),
         ("index file/server MiB", lambda r: r.index.storage_bytes / MIB),
         ("process RSS MiB", lambda r: r.rss_mib),
+        ("process RSS in use MiB", lambda r: r.in_use_mib or float("nan")),
         ("process peak RSS MiB", lambda r: r.peak_mib),
         ("articles within horizon", lambda r: r.articles_in_horizon),
         ("bytes per article in horizon", lambda r: r.bytes_per_article),
@@ -609,7 +633,10 @@ def print_summary(run: StreamRun, batch_size: int) -> None:
     print(f"throughput: {rate:.0f} articles/s through Deduplicate (FnApiRunner, batches of {batch_size})")
     print(f"baseline:   {baseline:.0f} articles/s through the Sign step alone (plain loop over {run.signed} of them)")
     print(f"            Deduplicate runs at {rate / baseline:.2f} x the Sign step alone")
-    print(f"peak RSS: {max(r.peak_mib for r in run.reports):.0f} MiB; RSS after the last batch {last.rss_mib:.0f} MiB")
+    print(
+        f"peak RSS: {max(r.peak_mib for r in run.reports):.0f} MiB; after the last batch RSS {last.rss_mib:.0f} MiB, "
+        f"in use {last.in_use_mib or float('nan'):.0f} MiB"
+    )
     print(
         f"retained: {last.index.live_bytes / MIB:.1f} MiB of keys and values in {last.index.live_entries} live entries "
         f"({last.index.storage_bytes / MIB:.1f} MiB file or server), {last.bytes_per_article:.0f} bytes per article "
