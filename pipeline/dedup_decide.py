@@ -147,10 +147,21 @@ def _band_precedences(entry: Entry) -> list[str]:
 
 
 def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str, cap: int) -> None:
+    """Lists ``prec`` under each band, keeping the ``cap`` earliest owners that are still remembered.
+
+    Owners whose signature has expired are dropped: in a stream whose publication times
+    keep rising, a full list of stale owners would otherwise shut newer articles out.
+    """
     current = view.get_many(bands)
+    listed = {p.split("|", 1)[1] for entry in current.values() for p in _band_precedences(entry)}
+    remembered = {key.removeprefix("sig:") for key in view.get_many(f"sig:{a}" for a in listed)}
     for band in bands:
         entry = current.get(band)
-        others = [p for p in _band_precedences(entry) if p.split("|", 1)[1] != article_id] if entry else []
+        others = [
+            p
+            for p in (_band_precedences(entry) if entry else [])
+            if (owner := p.split("|", 1)[1]) != article_id and owner in remembered
+        ]
         view.put(band, {"p": sorted([*others, prec])[:cap]})
 
 

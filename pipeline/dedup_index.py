@@ -78,19 +78,29 @@ class IndexLocation:
 
 
 class StagedView:
-    """Reads through to a backend, with this transaction's own writes laid over it."""
+    """Reads through to a backend, with this transaction's own writes laid over it.
+
+    What it read is kept for the rest of the transaction: the backend guarantees nothing
+    read changes before the commit (a lock, or a watch that re-runs the decision).
+    """
 
     def __init__(self, read: Callable[[list[str]], Mapping[str, Entry]]) -> None:
         self._read = read
+        self._read_before: dict[str, Entry | None] = {}
         self.staged: dict[str, Entry] = {}
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
         wanted = list(dict.fromkeys(keys))
-        found = {k: self.staged[k] for k in wanted if k in self.staged}
-        missing = [k for k in wanted if k not in found]
+        missing = [k for k in wanted if k not in self.staged and k not in self._read_before]
         if missing:
-            found.update(self._read(missing))
-        return found
+            found = self._read(missing)
+            self._read_before.update((k, found.get(k)) for k in missing)
+        result: dict[str, Entry] = {}
+        for key in wanted:
+            entry = self.staged[key] if key in self.staged else self._read_before[key]
+            if entry is not None:
+                result[key] = entry
+        return result
 
     def put(self, key: str, entry: Entry) -> None:
         self.staged[key] = entry

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from bench.dedup.corpus import build_corpus
 from bench.dedup.run import run_pipeline
 from pipeline.dedup import sign
-from pipeline.dedup_decide import DedupConfig, decide
+from pipeline.dedup_decide import Decision, DedupConfig, decide
 from pipeline.dedup_index import IndexLocation, IndexView
 from pipeline.dedup_signature import similarity
 from schemas import DuplicateNotice, EnrichedArticle
@@ -196,3 +197,31 @@ def test_an_index_written_in_the_earlier_entry_format_still_matches_copies(tmp_p
     decision = index.transact(lambda view: decide(view, copy, config, T0))
     index.close()
     assert (decision.original, decision.duplicate_of, decision.story_id) == (False, "seed-first", "story-old")
+
+
+def test_a_band_full_of_forgotten_owners_still_takes_newer_articles(tmp_path: Path) -> None:
+    # Same headline and lede, different bodies: one story, no copies. Eight fill each story
+    # band's owner list; once the horizon has passed, a newer report must still get listed
+    # so that the next one joins its story.
+    lede = " ".join(STORY.split()[:70])
+
+    def report(number: int) -> EnrichedArticle:
+        tail = " ".join(f"detail{number}x{i}" for i in range(400))
+        made = article(f"seed-r{number}", f"{lede} {tail}", published=T0 + timedelta(minutes=number))
+        return made.model_copy(update={"title": "The bridge opens next spring"})
+
+    config = DedupConfig(IndexLocation(sqlite_path=tmp_path / "index.sqlite3", horizon_s=1.0))
+    index = config.index.open()
+
+    def decide_now(one: EnrichedArticle) -> Decision:
+        return index.transact(lambda view: decide(view, sign(one, config), config, T0))
+
+    first_stories = {decide_now(report(n)).story_id for n in range(8)}
+    assert len(first_stories) == 1, "the eight reports are one story"
+    later = []
+    for number in range(8, 14):  # each rewrites the bands (renewing them) as the first eight expire
+        time.sleep(0.35)
+        later.append(decide_now(report(number)))
+    index.close()
+    assert all(decision.original for decision in later)
+    assert later[-1].story_id == later[-2].story_id
