@@ -116,6 +116,22 @@ def _wire_copy(paragraphs: list[str], rng: random.Random, outlet: int) -> list[s
     return copy
 
 
+def page_article(url: str, title: str, body: list[str], published: datetime, fetched: datetime) -> EnrichedArticle:
+    """An enriched article fetched from ``url``, its paragraphs joined as extraction joins them."""
+    text = "\n\n".join(body)
+    return EnrichedArticle(
+        article_id=article_id_for_url(url),
+        canonical_url=url,
+        title=title,
+        body=text,
+        published_at=published,
+        fetched_at=fetched,
+        source=SourceRef(kind=SourceKind.PAGE, name=url.split("/")[2], url=url),
+        enriched_at=fetched,
+        content_fingerprint=content_fingerprint(text),
+    )
+
+
 def build_corpus(*, stories: int | None = None, seed: int = 5, ground_truth: Path = GROUND_TRUTH) -> Corpus:
     rng = random.Random(seed)
     texts = real_texts(ground_truth=ground_truth)
@@ -125,18 +141,7 @@ def build_corpus(*, stories: int | None = None, seed: int = 5, ground_truth: Pat
     truth: dict[tuple[str, str], Truth] = {}
 
     def add(url: str, title: str, body: list[str], published: datetime, fetched: datetime, t: Truth) -> None:
-        text = "\n\n".join(body)
-        article = EnrichedArticle(
-            article_id=article_id_for_url(url),
-            canonical_url=url,
-            title=title,
-            body=text,
-            published_at=published,
-            fetched_at=fetched,
-            source=SourceRef(kind=SourceKind.PAGE, name=url.split("/")[2], url=url),
-            enriched_at=fetched,
-            content_fingerprint=content_fingerprint(text),
-        )
+        article = page_article(url, title, body, published, fetched)
         from pipeline.dedup import revision_token  # the bench measures the pipeline's own identity
 
         articles.append(article)

@@ -40,13 +40,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.dedup.corpus import _EPOCH, _HEADLINE_PREFIXES, _OUTLETS, _paragraphs, _wire_copy, real_texts
+from bench.dedup.corpus import _EPOCH, _HEADLINE_PREFIXES, _OUTLETS, _paragraphs, _wire_copy, page_article, real_texts
 from bench.dedup.run import Outcome, Score, run_pipeline
 from pipeline.dedup import sign
 from pipeline.dedup_decide import DedupConfig
 from pipeline.dedup_index import IndexLocation
-from pipeline.enrich import content_fingerprint
-from schemas import EnrichedArticle, SourceKind, SourceRef, article_id_for_url
+from schemas import EnrichedArticle
 
 MIB = 1024 * 1024
 _WORD = re.compile(r"[A-Za-z]{4,}")
@@ -95,21 +94,6 @@ class StoryWriter:
         return " ".join(words)
 
 
-def _article(url: str, title: str, body: list[str], published: datetime, fetched: datetime) -> EnrichedArticle:
-    text = "\n\n".join(body)
-    return EnrichedArticle(
-        article_id=article_id_for_url(url),
-        canonical_url=url,
-        title=title,
-        body=text,
-        published_at=published,
-        fetched_at=fetched,
-        source=SourceRef(kind=SourceKind.PAGE, name=url.split("/")[2], url=url),
-        enriched_at=fetched,
-        content_fingerprint=content_fingerprint(text),
-    )
-
-
 def _story(writer: StoryWriter, number: int, published: datetime, rng: random.Random) -> Iterator[Labelled]:
     """The base article first, then the copies ``bench.dedup.corpus.build_corpus`` makes, at its rates."""
     paragraphs = writer.base(number, rng)
@@ -117,7 +101,7 @@ def _story(writer: StoryWriter, number: int, published: datetime, rng: random.Ra
     url = f"https://www.newsroom{number % 97}.example/{published:%Y/%m/%d}/story-{number}"
     cluster = f"s{number}"
     yield Labelled(
-        _article(url, title, paragraphs, published, published + timedelta(minutes=5)), number, cluster, "original"
+        page_article(url, title, paragraphs, published, published + timedelta(minutes=5)), number, cluster, "original"
     )
     for copy_number in range(rng.randrange(1, 5)):
         outlet = rng.randrange(len(_OUTLETS))
@@ -126,21 +110,21 @@ def _story(writer: StoryWriter, number: int, published: datetime, rng: random.Ra
         copy = _wire_copy(paragraphs, rng, outlet)
         copy_url = f"https://www.{_OUTLETS[outlet][0]}/news/{number}-{copy_number}"
         yield Labelled(
-            _article(copy_url, headline, copy, when, when + timedelta(minutes=3)), number, cluster, "near_duplicate"
+            page_article(copy_url, headline, copy, when, when + timedelta(minutes=3)), number, cluster, "near_duplicate"
         )
     if rng.random() < 0.3:
         when = published + timedelta(minutes=rng.randrange(1, 120))
-        syndicated = _article(f"https://syndication.example/{number}", title, paragraphs, when, when)
+        syndicated = page_article(f"https://syndication.example/{number}", title, paragraphs, when, when)
         yield Labelled(syndicated, number, cluster, "exact_content")
     if rng.random() < 0.3:
-        tracked = _article(
+        tracked = page_article(
             f"{url}?utm_source=rss&utm_medium=feed", title, paragraphs, published, published + timedelta(hours=6)
         )
         yield Labelled(tracked, number, cluster, "article_id")
     if rng.random() < 0.2:
         updated = [*paragraphs, "Update: this story has been updated with a statement from officials."]
         yield Labelled(
-            _article(url, title, updated, published, published + timedelta(hours=12)), number, cluster, "update"
+            page_article(url, title, updated, published, published + timedelta(hours=12)), number, cluster, "update"
         )
     if rng.random() < 0.3:
         follow = [
@@ -149,7 +133,8 @@ def _story(writer: StoryWriter, number: int, published: datetime, rng: random.Ra
             *(writer.disguised(rng) for _ in range(4)),
         ]
         when = published + timedelta(hours=rng.randrange(2, 30))
-        follow_up = _article(f"https://www.followup.example/{number}", f"What comes next: {title}", follow, when, when)
+        follow_url = f"https://www.followup.example/{number}"
+        follow_up = page_article(follow_url, f"What comes next: {title}", follow, when, when)
         yield Labelled(follow_up, number, f"f{number}", "follow_up")
 
 
