@@ -189,10 +189,9 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
             return
         now = utc_now()
         decisions = self._index.transact(lambda view: [decide(view, s, self._config, now) for s, _, _ in pending])
-        copies = _copies_by_original(
-            [(s.article.article_id, d) for (s, _, _), d in zip(pending, decisions, strict=True)]
-        )
-        for (signed, window, timestamp), decision in zip(pending, decisions, strict=True):
+        decided = list(zip(pending, decisions, strict=True))
+        copies = _copies_by_original([(s.article.article_id, d) for (s, _, _), d in decided])
+        for (signed, window, timestamp), decision in decided:
             for output in self._outputs(signed.article, decision, copies.get(signed.article.article_id, 0)):
                 if isinstance(output, DuplicateNotice):
                     yield beam.pvalue.TaggedOutput(DUPLICATES, WindowedValue(output, timestamp, (window,)))

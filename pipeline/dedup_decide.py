@@ -73,6 +73,11 @@ def precedence(article: EnrichedArticle) -> str:
     return f"{published}|{article.article_id}"
 
 
+def article_of(prec: str) -> str:
+    """The article id a ``precedence`` string ends with."""
+    return prec.split("|", 1)[1]
+
+
 def new_story_id(article_id: str) -> str:
     return "story-" + hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:20]
 
@@ -135,7 +140,7 @@ def _owners(view: IndexView, bands: Sequence[str], exclude: str) -> dict[str, st
     owners: dict[str, str] = {}
     for entry in view.get_many(bands).values():
         for prec in _band_precedences(entry):
-            article_id = prec.split("|", 1)[1]  # a precedence is "time|article id"
+            article_id = article_of(prec)
             if article_id != exclude:
                 owners[article_id] = prec
     return owners
@@ -153,14 +158,14 @@ def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str
     keep rising, a full list of stale owners would otherwise shut newer articles out.
     """
     current = view.get_many(bands)
-    listed = {p.split("|", 1)[1] for entry in current.values() for p in _band_precedences(entry)}
+    listed = {article_of(p) for entry in current.values() for p in _band_precedences(entry)}
     remembered = {key.removeprefix("sig:") for key in view.get_many(f"sig:{a}" for a in listed)}
     for band in bands:
         entry = current.get(band)
         others = [
             p
             for p in (_band_precedences(entry) if entry else [])
-            if (owner := p.split("|", 1)[1]) != article_id and owner in remembered
+            if (owner := article_of(p)) != article_id and owner in remembered
         ]
         view.put(band, {"p": sorted([*others, prec])[:cap]})
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from pipeline.sqlite_files import open_shared
+from pipeline.sqlite_files import open_shared, write_transaction
 
 T = TypeVar("T")
 Entry = dict[str, Any]
@@ -134,21 +134,16 @@ class SqliteDedupIndex:
         return found
 
     def transact(self, decide: Callable[[IndexView], T]) -> T:
-        # BEGIN IMMEDIATE takes the write lock up front: other processes wait, so nothing
-        # read here can change before the commit and ``decide`` never needs a re-run.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        # The write lock is taken up front: other processes wait, so nothing read here can
+        # change before the commit and ``decide`` never needs a re-run.
+        with write_transaction(self._db) as db:
             view = StagedView(self._read)
             result = decide(view)
             expires_at = time.time() + self._horizon_s
-            self._db.executemany(
+            db.executemany(
                 "INSERT OR REPLACE INTO entries (key, value, expires_at) VALUES (?, ?, ?)",
                 [(k, json.dumps(v, separators=(",", ":")), expires_at) for k, v in view.staged.items()],
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return result
 
     def expire(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 60.0
@@ -30,3 +32,19 @@ def open_shared(path: Path, schema: str) -> sqlite3.Connection:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.5)
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One transaction holding the write lock from its start, committed if the block succeeds.
+
+    ``BEGIN IMMEDIATE`` makes other writers wait up front, so nothing read inside the block
+    changes before the commit. ``db`` must be in autocommit mode (``isolation_level=None``).
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

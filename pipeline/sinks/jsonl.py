@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.sinks.base import Sink
 from pipeline.sinks.ledger import already_written, exclusive_lock
-from pipeline.sqlite_files import open_shared
+from pipeline.sqlite_files import open_shared, write_transaction
 from schemas import EnrichedArticle, encode
 
 _LEDGER_SCHEMA = """
@@ -69,10 +69,9 @@ class JsonLinesSink(Sink):
                 out.flush()
                 os.fsync(out.fileno())
                 new_length = out.tell()
-            ledger.execute("BEGIN IMMEDIATE")
-            ledger.executemany("INSERT INTO written (article_id) VALUES (?)", [(i,) for i in fresh])
-            ledger.execute("UPDATE file_state SET length = ? WHERE id = 1", (new_length,))
-            ledger.execute("COMMIT")
+            with write_transaction(ledger):
+                ledger.executemany("INSERT INTO written (article_id) VALUES (?)", [(i,) for i in fresh])
+                ledger.execute("UPDATE file_state SET length = ? WHERE id = 1", (new_length,))
 
     def close(self) -> None:
         if self._ledger is not None:

@@ -55,7 +55,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from pipeline.sinks.base import Sink
 from pipeline.sinks.ledger import already_written, exclusive_lock
-from pipeline.sqlite_files import open_shared
+from pipeline.sqlite_files import open_shared, write_transaction
 from schemas import EnrichedArticle, encode
 
 LEDGER_NAME = "_newswire_ledger.sqlite3"
@@ -230,8 +230,7 @@ class ParquetSink(Sink):
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         size = temporary.stat().st_size
-        ledger.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(ledger):
             ledger.execute(
                 "INSERT INTO files (name, partition, rows, bytes, created_at, sealed, pending)"
                 " VALUES (?, ?, ?, ?, ?, ?, 1)"
@@ -242,10 +241,6 @@ class ParquetSink(Sink):
             ledger.executemany(
                 "INSERT INTO written (article_id, file) VALUES (?, ?)", [(a.article_id, name) for a in articles]
             )
-            ledger.execute("COMMIT")
-        except BaseException:
-            ledger.execute("ROLLBACK")
-            raise
         self._publish(ledger, name)
 
     def _publish(self, ledger: sqlite3.Connection, name: str) -> None:

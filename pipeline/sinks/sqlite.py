@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.sinks.base import Sink
-from pipeline.sqlite_files import open_shared
+from pipeline.sqlite_files import open_shared, write_transaction
 from schemas import EnrichedArticle, encode
 
 _SCHEMA = """
@@ -98,26 +98,16 @@ class SqliteSink(Sink):
             )
             for a in batch
         ]
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany(_UPSERT, rows)
+        with write_transaction(self._db) as db:
+            db.executemany(_UPSERT, rows)
             # A withdrawal may have run first (the two stages run in parallel): it stands.
-            self._db.executemany(_DELETE_IF_WITHDRAWN, [(a.article_id,) for a in batch])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            db.executemany(_DELETE_IF_WITHDRAWN, [(a.article_id,) for a in batch])
 
     def withdraw(self, article_ids: Sequence[str]) -> None:
         assert self._db is not None, "open() before withdraw()"
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany("INSERT OR IGNORE INTO withdrawn (article_id) VALUES (?)", [(i,) for i in article_ids])
-            self._db.executemany("DELETE FROM articles WHERE article_id = ?", [(i,) for i in article_ids])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        with write_transaction(self._db) as db:
+            db.executemany("INSERT OR IGNORE INTO withdrawn (article_id) VALUES (?)", [(i,) for i in article_ids])
+            db.executemany("DELETE FROM articles WHERE article_id = ?", [(i,) for i in article_ids])
 
     def close(self) -> None:
         if self._db is not None:
