@@ -31,11 +31,11 @@ from xml.sax.saxutils import escape
 
 import trafilatura
 
-from bench.deployment import newswire_environment, private_broker, run_topics
 from newswire.settings import KafkaSettings
 from newswire.tail import records_to_end
+from newswire.testing.deployment import newswire_environment, private_broker, run_topics
+from newswire.testing.http_server import LoopbackServer, Reply
 from newswire.topics import ensure_topics
-from tests.http_server import LoopbackServer, Reply
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ that, so the ratio between the two is the figure to watch.
 With ``--per-sink`` it also runs the pipeline with no sink (output to the Kafka topics
 only) and with each sink alone, reporting each against the no-sink run, and times each
 sink's own ``write`` on the same articles outside Beam. That needs a PostgreSQL server:
-a throwaway one is started from the packaged binaries (tests/postgres_server.py).
+a throwaway one is started from the packaged binaries (newswire/testing/postgres.py).
 
     python -m bench.pipeline_throughput [--articles 20000] [--per-sink] [--variant NAME:VAR=VALUE;VAR=VALUE ...]
 """
@@ -30,11 +30,12 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from bench.corpus import generated_seed_texts
-from bench.deployment import newswire_environment, private_broker, run_topics
 from connectors.seeds import split_seed_text
 from newswire.settings import KafkaSettings, TopicSettings
 from newswire.tail import records_to_end
+from newswire.testing.corpus import generated_seed_texts
+from newswire.testing.deployment import newswire_environment, private_broker, run_topics
+from newswire.testing.postgres import PostgresServer, postgres_cluster
 from newswire.topics import ensure_topics
 from pipeline.sinks.base import Sink
 from pipeline.sinks.jsonl import JsonLinesSink
@@ -43,7 +44,6 @@ from pipeline.sinks.postgres import PostgresSink
 from pipeline.sinks.sqlite import SqliteSink
 from schemas import CleanedArticle, EnrichedArticle, SourceKind, SourceRef, decode, encode
 from schemas.timestamps import utc_now
-from tests.postgres_server import PostgresServer, postgres_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -35,9 +35,9 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from bench.deployment import newswire_environment, private_broker, python_worker_pool, run_topics
 from bench.pipeline_throughput import encoded_articles
 from newswire.settings import KafkaSettings, TopicSettings
+from newswire.testing.deployment import newswire_environment, private_broker, python_worker_pool, run_topics
 from newswire.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,11 +12,9 @@ import pytest
 
 from newswire.broker import BrokerInfo, LocalBroker
 from newswire.settings import BrokerSettings, KafkaSettings, Settings, TopicSettings
+from newswire.testing.http_server import LoopbackServer
+from newswire.testing.postgres import PostgresServer, postgres_cluster
 from newswire.topics import ensure_topics
-
-# The loopback HTTP server fixture (`http_server`) for every test that fetches, and a real
-# throwaway PostgreSQL (`postgres_server`) for the PostgreSQL sink.
-pytest_plugins = ("tests.http_server", "tests.postgres_server")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The project's own jar cache, wherever pytest runs from: Kafka is downloaded once per checkout.
@@ -69,3 +67,17 @@ def topics(kafka_broker: KafkaBroker) -> TopicSettings:
     )
     ensure_topics(kafka_broker.settings.kafka, names)
     return names
+
+
+@pytest.fixture
+def http_server() -> Iterator[LoopbackServer]:
+    """The loopback HTTP server, for every test that fetches."""
+    with LoopbackServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real throwaway PostgreSQL for the PostgreSQL sink; each test takes a fresh database."""
+    with postgres_cluster() as server:
+        yield server

@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.redis_url:
                 parser.error("--through-kafka uses the embedded index (the service has one Redis namespace)")
             from bench.dedup.kafka_run import run_through_kafka
-            from bench.deployment import private_broker
+            from newswire.testing.deployment import private_broker
 
             broker = private_broker(Path(services.enter_context(tempfile.TemporaryDirectory())))
             services.callback(broker.stop)

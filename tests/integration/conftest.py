@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.deployment import newswire_environment
+from newswire.testing.deployment import newswire_environment
 from tests.integration.harness import NewswireRun
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.services import RedisServer, redis_server
+from newswire.testing.redis import RedisServer, redis_server
 
 
 @pytest.fixture(scope="session")

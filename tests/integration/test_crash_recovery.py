@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.corpus import write_generated_seeds
+from newswire.testing.corpus import write_generated_seeds
 from tests.integration.harness import NewswireRun
 
 pytestmark = pytest.mark.integration

@@ -46,8 +46,8 @@ def test_seed_article_arrives_repaired_exactly_once_even_when_replayed_twice(new
 def test_a_poison_record_goes_to_dead_letters_and_the_good_ones_around_it_arrive(newswire_run: NewswireRun) -> None:
     from kafka import KafkaProducer
 
-    from bench.corpus import generated_seed_texts
     from connectors.seeds import split_seed_text
+    from newswire.testing.corpus import generated_seed_texts
     from schemas import CleanedArticle, SourceKind, SourceRef, encode
     from schemas.timestamps import utc_now
 

@@ -1,6 +1,6 @@
 """The HTTP layer against a real loopback server: limits, decoding, policy, retries and politeness.
 
-Nothing is mocked: every test sends real requests to ``tests.http_server`` on 127.0.0.1 and
+Nothing is mocked: every test sends real requests to ``newswire.testing.http_server`` on 127.0.0.1 and
 measures what it claims (bytes, waits, rates) at the server where that matters.
 """
 
@@ -19,7 +19,7 @@ import pytest
 
 from connectors.http import FetchResult, HttpClient, Outcome, Refusal, Validators
 from connectors.http.limits import FetchSettings
-from tests.http_server import Drip, LoopbackServer, Reply, html, redirect
+from newswire.testing.http_server import Drip, LoopbackServer, Reply, html, redirect
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from connectors.feed_document import parse_feed_document
+from newswire.testing.http_server import LoopbackServer, Reply
 from schemas import CleanedArticle, DeadLetter, decode
-from tests.http_server import LoopbackServer, Reply
 from tests.integration.harness import NewswireRun
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """Every sink holds each article exactly once, whatever replays and crashes happened.
 
 Runs the real `newswire` commands against the session's real Kafka broker and a real
-PostgreSQL server (tests/postgres_server.py), with all four sinks enabled at once.
+PostgreSQL server (newswire/testing/postgres.py), with all four sinks enabled at once.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import pyarrow.dataset as ds  # type: ignore[import-untyped]
 import pytest
 from psycopg import sql
 
-from bench.corpus import write_generated_seeds
+from newswire.testing.corpus import write_generated_seeds
+from newswire.testing.postgres import PostgresServer
 from pipeline.sinks.postgres import PostgresSink
 from schemas import EnrichedArticle, SourceKind, SourceRef
 from tests.integration.harness import REPO, NewswireRun
-from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.integration
 SINKS = ("sqlite", "jsonl", "postgres", "parquet")

@@ -14,10 +14,10 @@ from pydantic import SecretStr, ValidationError
 from newswire import wiring
 from newswire.cli import main
 from newswire.settings import Settings, SinkSettings
+from newswire.testing.postgres import postgres_binaries
 from pipeline.sinks.parquet import ParquetSink
 from pipeline.sinks.postgres import PostgresSink, article_row, last_copy_per_id
 from schemas import EnrichedArticle, SourceKind, SourceRef
-from tests.postgres_server import postgres_binaries
 
 
 def _article(number: int, *, title: str = "Title", body: str | None = None) -> EnrichedArticle:

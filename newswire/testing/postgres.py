@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg import sql
 from pydantic import SecretStr
 
@@ -161,9 +160,3 @@ def postgres_cluster(workdir: Path | None = None, *, start_timeout_s: float = 60
                 process.kill()
                 process.wait(timeout=10)
         shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    with postgres_cluster() as server:
-        yield server

@@ -21,7 +21,7 @@ from pathlib import Path
 from newswire.broker import LocalBroker
 from newswire.settings import ENV_PREFIX, BrokerSettings, TopicSettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def private_broker(work: Path) -> LocalBroker:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from connectors.seeds import split_seed_text
 
-_SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+_SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
 
 def _paragraph_pool() -> list[str]:

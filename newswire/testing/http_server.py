@@ -6,8 +6,8 @@ then repeats the last, so "503 then 200" is ``server.route("/x", Reply(503), Rep
 Every request is recorded with its arrival time (``time.monotonic()``), so tests measure rates
 and waits at the server, where they matter. Unrouted paths answer 404.
 
-Use the ``http_server`` fixture (import it into a test module, or list this module in
-``pytest_plugins``), or ``with LoopbackServer() as server:`` anywhere else.
+Tests use the ``http_server`` fixture (``tests/conftest.py``); anywhere else,
+``with LoopbackServer() as server:``.
 
 It must never listen anywhere but the loopback address it is given, and it stops every drip
 when it is stopped, so no test leaves a thread behind.
@@ -20,13 +20,11 @@ import mimetypes
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-
-import pytest
 
 
 @dataclass(frozen=True)
@@ -209,9 +207,3 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             pass  # tests read server.requests, not stderr
 
     return Handler
-
-
-@pytest.fixture
-def http_server() -> Iterator[LoopbackServer]:
-    with LoopbackServer() as server:
-        yield server
