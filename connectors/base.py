@@ -18,7 +18,6 @@ from typing import Protocol
 from tqdm import tqdm
 
 from schemas import CleanedArticle, DeadLetter
-from schemas.timestamps import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +34,10 @@ class Rejected:
     original: bytes | None = None
 
     def to_dead_letter(self) -> DeadLetter:
-        return DeadLetter(
+        return DeadLetter.of(
             stage=self.stage,
             error_type=self.error_type,
             error=self.reason,
-            occurred_at=utc_now(),
             source_name=self.source_name,
             source_url=self.source_url,
             original=self.original,

@@ -9,17 +9,15 @@ from apache_beam.metrics import Metrics
 
 from pipeline.kafka_io import KafkaRecord
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
-from schemas.timestamps import utc_now
 
 DEAD_LETTERS = "dead_letters"
 
 
 def dead_letter_for(record: KafkaRecord, *, stage: str, error_type: str, error: str) -> DeadLetter:
-    return DeadLetter(
+    return DeadLetter.of(
         stage=stage,
         error_type=error_type,
         error=error,
-        occurred_at=utc_now(),
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,

@@ -2,15 +2,24 @@
 
 Dead letters are never silently dropped inputs: each one names the stage that refused
 the input, the error, where the input came from and the original bytes, so it can be
-inspected, fixed and replayed.
+inspected, fixed and replayed. Build them with ``DeadLetter.of``, the one place that
+bounds the original (a dead letter must always fit its topic) and gives the record its
+deterministic ``dead_letter_id``.
 """
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
+
 from pydantic import ConfigDict, Field
 
 from schemas.article import Record
-from schemas.timestamps import UtcDatetime
+from schemas.timestamps import UtcDatetime, utc_now
+
+# What a dead letter keeps of an original too large to carry whole: enough to recognise
+# it; the rest is re-read from the raw topic at its coordinates while retained.
+DEFAULT_MAX_ORIGINAL_BYTES = 64 * 1024
 
 
 class DeadLetter(Record):
@@ -27,4 +36,73 @@ class DeadLetter(Record):
     partition: int | None = None
     offset: int | None = None
     key: str | None = None
-    original: bytes | None = Field(None, description="The input as received, base64 in JSON.")
+    original: bytes | None = Field(None, description="The input as received (or its first bytes), base64 in JSON.")
+    dead_letter_id: str | None = Field(
+        None,
+        description="Deterministic id of this failure: the same input failing at the same stage always gets the "
+        "same id, so a re-run that publishes it again can be dropped by consumers keyed on it.",
+    )
+    original_size: int | None = Field(None, ge=0, description="Size in bytes of the whole original.")
+    original_sha256: str | None = Field(None, description="Hex SHA-256 of the whole original.")
+    original_truncated: bool = Field(
+        False, description="True when `original` holds only a prefix; re-read the rest at topic/partition/offset."
+    )
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        stage: str,
+        error_type: str,
+        error: str,
+        original: bytes | None = None,
+        max_original_bytes: int = DEFAULT_MAX_ORIGINAL_BYTES,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        key: str | None = None,
+        source_name: str | None = None,
+        source_url: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> DeadLetter:
+        """The dead letter for one failed input: the original kept whole when it fits in
+        ``max_original_bytes``, else a prefix with its size and digest."""
+        if max_original_bytes < 0:
+            raise ValueError(f"max_original_bytes must not be negative, not {max_original_bytes}")
+        digest = hashlib.sha256(original).hexdigest() if original is not None else None
+        truncated = original is not None and len(original) > max_original_bytes
+        return cls(
+            stage=stage,
+            error_type=error_type,
+            error=error,
+            occurred_at=occurred_at or utc_now(),
+            source_name=source_name,
+            source_url=source_url,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key=key,
+            original=original[:max_original_bytes] if truncated and original is not None else original,
+            original_size=len(original) if original is not None else None,
+            original_sha256=digest,
+            original_truncated=truncated,
+            dead_letter_id=dead_letter_id(
+                stage=stage,
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                identity=source_url or key or digest or error,
+            ),
+        )
+
+
+def dead_letter_id(
+    *, stage: str, topic: str | None, partition: int | None, offset: int | None, identity: str | None
+) -> str:
+    """Coordinates when the input has them (a re-read of the same record gives the same
+    id); otherwise what names the input (its URL, key or digest)."""
+    if topic is not None and partition is not None and offset is not None:
+        basis = f"{stage}\x00{topic}\x00{partition}\x00{offset}"
+    else:
+        basis = f"{stage}\x00{identity or ''}"
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
