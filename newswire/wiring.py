@@ -11,9 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connectors.ingest import IngestConfig
+from connectors.ingest import IngestConfig, IngestService, RetryPolicy
 from connectors.page_verdicts import VerdictLimits
 from connectors.publisher import KafkaPublisher
+from connectors.sources import SourceConfig
 from newswire.settings import Settings
 from newswire.topics import client_config
 from pipeline import runners
@@ -137,6 +138,26 @@ def ingest_config(settings: Settings) -> IngestConfig:
         max_child_sitemaps=settings.ingest.max_child_sitemaps,
         max_entries_per_poll=settings.ingest.max_entries_per_poll,
         date_disagreement_s=settings.ingest.date_disagreement_s,
+        retry=RetryPolicy(
+            max_attempts=settings.ingest.retry_max_attempts,
+            max_age_s=settings.ingest.retry_max_age_s,
+            backoff_s=settings.ingest.retry_backoff_s,
+            backoff_max_s=settings.ingest.retry_backoff_max_s,
+            jitter=settings.ingest.retry_jitter,
+            retry_after_max_s=settings.ingest.retry_after_max_s,
+            max_task_deliveries=settings.ingest.max_task_deliveries,
+            poll_gave_up_after=settings.ingest.poll_gave_up_after,
+        ),
+        schedule_check_interval_s=settings.ingest.schedule_check_interval_s,
+    )
+
+
+def ingest_service(
+    settings: Settings, sources: tuple[SourceConfig, ...], *, workers: int | None = None, **hooks: Any
+) -> IngestService:
+    """The ingest service for ``sources``; ``hooks`` are its optional callbacks (health, on_poll, on_fetch)."""
+    return IngestService(
+        ingest_config(settings), sources, settings.fetch, workers=workers or settings.ingest.fetch_workers, **hooks
     )
 
 
