@@ -14,6 +14,7 @@ anything; the document arrives as bytes and nothing in it is dereferenced.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import feedparser
@@ -31,6 +32,7 @@ from connectors.feed_entries import (
 from schemas.feed_entry import FeedEntry, FeedKind
 
 _RDF_VERSIONS = frozenset({"rss090", "rss10"})
+_ABSOLUTE_HTTP = re.compile(r"\s*https?://[^\s/?#]+", re.IGNORECASE)
 
 
 def parse_rss_atom(body: bytes, *, url: str, content_type: str | None, source_name: str) -> ParsedFeed:
@@ -106,14 +108,19 @@ def _found_entry(position: int, item: Any) -> FoundEntry:
     guid = _text(item.get("id"))
     orig_link = _text(item.get("feedburner_origlink"))
     candidates: list[tuple[str, str]] = []
+    # A guid is an identifier: only one that is an absolute URL may be fetched. A bare token
+    # ("m5") resolved against the feed's URL would be a request for a page that never existed.
+    guid_is_url = bool(guid) and _ABSOLUTE_HTTP.match(guid or "") is not None
     if orig_link:
         candidates.append(("feedburner:origLink", orig_link))
-    if link and guid and is_click_redirect(link) and guid.startswith(("http://", "https://")):
+    if link and guid and is_click_redirect(link) and guid_is_url:
         candidates.append(("guid (the link is a click redirect)", guid))
     if link:
         # feedparser fills ``link`` from a permalink guid when the item has no <link>.
-        candidates.append(("guid" if item.get("guidislink") and link == guid else "link", link))
-    if guid and guid != link:
+        from_guid = bool(item.get("guidislink")) and link == guid
+        if guid_is_url or not from_guid:
+            candidates.append(("guid" if from_guid else "link", link))
+    if guid and guid != link and guid_is_url:
         candidates.append(("guid (no usable link)", guid))
 
     # dict.get: FeedParserDict maps a missing "updated" to "published" (feedparser issue 310),
