@@ -82,6 +82,10 @@ class HostLedger:
                 raise
         return start - now
 
+    def ended(self, host: str, interval_s: float) -> None:
+        """A request to ``host`` just ended: the next starts no sooner than ``interval_s`` from now."""
+        self.defer(host, interval_s)
+
     def defer(self, host: str, seconds: float) -> None:
         """No process starts a request to ``host`` for ``seconds`` (the server asked us to wait)."""
         until = time.time() + min(seconds, _LONGEST_WAIT_S)

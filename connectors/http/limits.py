@@ -51,7 +51,10 @@ class FetchSettings(BaseModel):
         "so a worker never sleeps on one host while others wait.",
     )
     per_host_interval_s: float = Field(
-        1.0, ge=0, description="Least time between the starts of two requests to one host (1.0 = 1 req/s)."
+        1.0,
+        ge=0,
+        description="Least time between two requests to one host (1.0 = at most 1 req/s), counted from the start "
+        "and from the end of the one before, in every process of the deployment.",
     )
     per_host_concurrency: int = Field(1, ge=1, description="Requests to one host in flight at once.")
     max_hosts_pooled: int = Field(64, ge=1, description="Connection pools kept (one per host address).")

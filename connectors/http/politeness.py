@@ -1,4 +1,4 @@
-"""Per-host politeness: a least interval between request starts and a cap on requests in flight.
+"""Per-host politeness: a least interval between requests and a cap on requests in flight.
 
 Publishers block crawlers that hammer them, and one blocked host can cost every source on
 it. So every request the client sends (page, robots.txt, retry, redirect hop) first takes a
@@ -34,7 +34,8 @@ class _HostState:
 
 
 class HostGate:
-    """Spaces request starts per host by ``interval_s`` and allows ``concurrency`` in flight."""
+    """Spaces requests per host by ``interval_s`` (from the start and from the end of the one
+    before) and allows ``concurrency`` in flight."""
 
     def __init__(self, interval_s: float, concurrency: int, ledger: HostLedger | None = None) -> None:
         if interval_s < 0 or concurrency < 1:
@@ -63,7 +64,7 @@ class HostGate:
                 queued_s += shared_wait
             yield queued_s
         finally:
-            self._release(host)
+            self._release(host, interval)
 
     def defer(self, host: str, seconds: float) -> None:
         """No request to ``host`` starts for ``seconds`` (the server asked us to back off)."""
@@ -87,9 +88,16 @@ class HostGate:
                 # Condition.wait releases the lock while sleeping; a release or defer wakes us early.
                 self._changed.wait(timeout=max(state.next_start - now, 0.0) or None)
 
-    def _release(self, host: str) -> None:
+    def _release(self, host: str, interval_s: float) -> None:
+        # Spacing is also counted from the end of a request: a request that left late (a busy
+        # CPU, a slow connect) must not let the next one reach the server early.
+        ended = time.monotonic()
+        if self._ledger is not None:
+            self._ledger.ended(host, interval_s)
         with self._changed:
-            self._hosts[host].in_flight -= 1
+            state = self._hosts[host]
+            state.in_flight -= 1
+            state.next_start = max(state.next_start, ended + interval_s)
             if len(self._hosts) > _PRUNE_ABOVE:
                 now = time.monotonic()
                 for name in [name for name, s in self._hosts.items() if s.in_flight == 0 and s.next_start < now]:

@@ -55,6 +55,8 @@ class PollReport:
     # Seconds until this source is due again.
     next_poll_in_s: float = 0.0
     failures: int = 0
+    # The poll failed transiently (timeout, 5xx...) and will be tried again after a backoff.
+    retrying: bool = False
 
 
 class FeedSource:
@@ -232,6 +234,7 @@ class Poller:
                            f"{traceback.format_exception_only(error)[-1].strip()}")  # fmt: skip
         if isinstance(polled, Retry):
             report = self._failed(source, previous, polled.error_type, polled.reason, polled.after_s)
+            report = replace(report, retrying=True)
         else:
             for rejected in polled.rejected:
                 self._publisher.publish_dead_letter(rejected.to_dead_letter())

@@ -141,10 +141,11 @@ class IngestService:
                 )
                 workers_stop = threading.Event()
                 if once:
-                    poller.poll_all(stop.is_set)
+                    reports = poller.poll_all(stop.is_set)
+                    unanswered = {r.source for r in reports if r.retrying}
                     drained = TasksDrained(config.consumer_config, config.fetch_topic, config.fetch_group)
                     loop = threading.Thread(
-                        target=self._finish_loop, args=(poller, schedule, drained, stop, workers_stop),
+                        target=self._finish_loop, args=(poller, schedule, drained, unanswered, stop, workers_stop),
                         name="newswire-poller", daemon=True,
                     )  # fmt: skip
                 else:
@@ -211,14 +212,23 @@ class IngestService:
         poller: Poller,
         schedule: Schedule,
         drained: TasksDrained,
+        unanswered: set[str],
         stop: threading.Event,
         workers_stop: threading.Event,
     ) -> None:
-        """``--once``: queue due retries until nothing is in flight and every task is committed."""
+        """``--once``: poll again the sources that failed transiently, on their backoff, until they
+        answer or are given up (``ingest.poll_gave_up_after``); queue due retries; until nothing
+        is in flight and every task is committed."""
+        gave_up_after = self._config.retry.poll_gave_up_after
         while not stop.is_set() and not workers_stop.is_set():
             try:
                 poller.release_due_retries(time.time())
-                if schedule.pending() == 0 and drained():
+                for source in poller.due(time.time()):
+                    if source.name in unanswered:
+                        report = poller.poll(source)
+                        if not report.retrying or report.failures >= gave_up_after:
+                            unanswered.discard(source.name)
+                if not unanswered and schedule.pending() == 0 and drained():
                     break
             except Exception as error:
                 self._health("broker", False, f"queueing retries failed: {error!r}")
