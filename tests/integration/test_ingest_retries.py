@@ -195,6 +195,32 @@ def test_a_restart_in_the_middle_of_a_backoff_keeps_the_schedule(ingest_run: New
     assert not dead_letters(ingest_run)
 
 
+def test_a_task_whose_worker_dies_while_handling_it_is_dead_lettered_instead_of_crash_looping(
+    ingest_run: NewswireRun, tmp_path: Path
+) -> None:
+    ingest_run.env["NEWSWIRE_INGEST__MAX_TASK_DELIVERIES"] = "1"
+    with LoopbackServer() as server:
+        server.route("/robots.txt", Reply(404))
+        # The page holds the worker busy, long enough to kill it in the middle.
+        server.route("/deadly", Reply(200, HTML, article_page(6), delay_s=20))
+        feed = server.route("/feed", Reply(200, RSS, rss(server, ["/deadly"])))
+        sources = sources_file(tmp_path / "s.yaml", {"f": feed})
+        first = ingest_run.start("ingest", "--sources", str(sources), log=tmp_path / "first.log")
+        try:
+            deadline = time.monotonic() + 20
+            while not server.requests_for("/deadly") and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            first.kill()  # the worker dies while handling the task
+            first.wait(timeout=10)
+        ingest_run.command("ingest", "--once", "--sources", str(sources), timeout=120)
+        fetches = len(server.requests_for("/deadly"))
+    [dead] = dead_letters(ingest_run)
+    assert dead.error_type == "worker_crashed" and dead.source_url == server.url("/deadly")
+    assert "ingest.max_task_deliveries=1" in dead.error
+    assert fetches == 1, "the task that killed its worker was not handed out again"
+
+
 @pytest.fixture
 def worker_settings(ingest_run: NewswireRun) -> Iterator[Settings]:
     """Settings for a fetch worker built in this process, against the same deployment."""
