@@ -85,6 +85,10 @@ class PollingSource(Protocol):
 
     def poll(self) -> Polled | Retry: ...
 
+    def queued(self) -> None:
+        """The last poll's entries are durably queued: only now may the source remember what it
+        read (validators for the next conditional GET), or an outage in between would lose them."""
+
 
 PageOutcome = CleanedArticle | Rejected | Retry
 

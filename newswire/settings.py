@@ -301,6 +301,13 @@ class IngestSettings(Section):
     schedule_check_interval_s: float = Field(
         1.0, gt=0, le=60, description="How often due retries and due polls are looked for."
     )
+    fetch_session_timeout_s: float = Field(
+        15.0,
+        ge=6,
+        le=300,
+        description="How soon the broker notices a fetch worker died, and hands its partitions (its hosts' "
+        "tasks) to another worker; the broker's group.min.session.timeout.ms (6 s) is the floor.",
+    )
 
 
 class ObservabilitySettings(Section):

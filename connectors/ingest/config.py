@@ -55,6 +55,7 @@ class IngestConfig:
     date_disagreement_s: float = 86_400.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     schedule_check_interval_s: float = 1.0
+    fetch_session_timeout_s: float = 15.0
 
     @property
     def host_ledger_file(self) -> Path:

@@ -68,9 +68,11 @@ class FeedSource:
         self._http = http
         self._store = store
         self._max_child_sitemaps = max_child_sitemaps
+        self._read: FeedState | None = None
 
     def poll(self) -> Polled | Retry:
         source = self._source
+        self._read = None
         state = self._store.feed_state(source.url)
         fetched = self._http.fetch(source.url, validators=state.validators, accept=FEED_ACCEPT)
         now = time.time()
@@ -95,11 +97,10 @@ class FeedSource:
             else:
                 detail = f"source {source.name}: {child_fetch.detail or child_fetch.outcome.value}"
                 problems.append(self._rejected("poll", child_fetch.outcome.value, detail, child_fetch))
-        self._store.save_feed_state(
-            source.url,
-            FeedState(fetched.validators, state.poll_interval_s, now, now if entries else state.last_changed_at),
-        )
-        min_interval = _publisher_interval(fetched)
+        # Saved once the entries are queued (``queued``): a 304 must never hide entries not yet queued.
+        changed_at = now if entries else state.last_changed_at
+        self._read = FeedState(fetched.validators, state.poll_interval_s, now, changed_at)
+        min_interval = publisher_poll_interval(fetched)
         if parsed.outcome is not FeedOutcome.OK and not entries:
             # Zero entries is an outcome to report, never a silent success.
             detail = f"source {source.name}: {parsed.detail}"
@@ -108,6 +109,11 @@ class FeedSource:
         for reason in parsed.skipped:
             log.info("entry skipped", extra={"source": source.name, "reason": reason})
         return Polled("ok", parsed.detail, tuple(entries), tuple(problems), min_interval)
+
+    def queued(self) -> None:
+        if self._read is not None:
+            self._store.save_feed_state(self._source.url, self._read)
+            self._read = None
 
     def _parse(self, fetched: FetchResult) -> ParsedFeed:
         return parse_feed_document(
@@ -145,13 +151,16 @@ class PageSource:
         )
         return Polled("ok", "page source", (entry,))
 
+    def queued(self) -> None:
+        """A page source remembers nothing between polls."""
+
 
 def _max_age(fetched: FetchResult) -> float | None:
     match = _MAX_AGE.search(fetched.headers.get("cache-control", ""))
     return float(match.group(1)) if match else None
 
 
-def _publisher_interval(fetched: FetchResult) -> float | None:
+def publisher_poll_interval(fetched: FetchResult) -> float | None:
     """The least interval between polls the publisher asked for: RSS <ttl> (minutes), Cache-Control max-age."""
     asked = [value for value in (_max_age(fetched),) if value is not None]
     ttl = _RSS_TTL.search(fetched.body[:65_536])
@@ -239,6 +248,7 @@ class Poller:
             for rejected in polled.rejected:
                 self._publisher.publish_dead_letter(rejected.to_dead_letter())
             queued = self._queue(source, polled.entries)
+            self._polling[source.name].queued()
             if polled.rejected and not polled.entries:
                 report = self._failed(source, previous, polled.outcome, polled.detail, None)
             else:

@@ -220,6 +220,16 @@ class Schedule:
                 [(EntryState.QUEUED.value, r.source, r.key, EntryState.WAITING.value, r.attempts) for r in retries],
             )
 
+    def requeue_orphans(self, now: float) -> int:
+        """Entries recorded in flight whose task is no longer on the topic (every task was
+        committed, yet they have no final outcome) are made due again; returns how many."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE pending_entries SET state = ?, due_at = ? WHERE state = ?",
+                (EntryState.WAITING.value, now, EntryState.QUEUED.value),
+            )
+            return cursor.rowcount
+
     def pending(self) -> int:
         """Entries whose outcome is not final yet (queued or waiting)."""
         with self._lock:

@@ -228,8 +228,14 @@ class IngestService:
                         report = poller.poll(source)
                         if not report.retrying or report.failures >= gave_up_after:
                             unanswered.discard(source.name)
-                if not unanswered and schedule.pending() == 0 and drained():
+                pending = schedule.pending()
+                if not unanswered and pending == 0 and drained():
                     break
+                if pending > schedule.waiting() and drained():
+                    drained.refresh()
+                    if drained() and (orphans := schedule.requeue_orphans(time.time())):
+                        # Every task was committed, yet these have no outcome: never hang on them.
+                        log.warning("entries in flight had no fetch task left; queued again", extra={"n": orphans})
             except Exception as error:
                 self._health("broker", False, f"queueing retries failed: {error!r}")
             stop.wait(min(self._config.schedule_check_interval_s, 0.25))
@@ -267,16 +273,27 @@ class IngestService:
             return process
 
         processes = [start() for _ in range(self._workers)]
+        # When each dead worker is replaced: at once the first time, then backing off, so a
+        # worker that cannot start (Kafka away) is not restarted in a tight loop.
+        restart_at: dict[int, float] = {}
+        deaths = 0
         try:
             while True:
                 self._drain(events, timeout=0.2)
                 if stop.is_set():
                     shared_stop.set()
                     break
+                now = time.monotonic()
                 for number, process in enumerate(processes):
-                    if not process.is_alive():
+                    if process.is_alive() or process.exitcode is None:
+                        continue
+                    if number not in restart_at:
                         # A worker that died (a crash, a kill) is replaced; its task is redelivered and counted.
-                        log.error("fetch worker process died; starting another", extra={"exit_code": process.exitcode})
+                        log.error("fetch worker process died", extra={"exit_code": process.exitcode})
+                        restart_at[number] = now + min(30.0, 0.5 * 2**deaths) if deaths else now
+                        deaths += 1
+                    if restart_at[number] <= now:
+                        del restart_at[number]
                         self.report.worker_restarts += 1
                         processes[number] = start()
         finally:

@@ -70,6 +70,8 @@ def ingest_run(newswire_run: NewswireRun, tmp_path: Path) -> NewswireRun:
             "NEWSWIRE_INGEST__RETRY_BACKOFF_MAX_S": "4",
             "NEWSWIRE_INGEST__RETRY_JITTER": "0",
             "NEWSWIRE_INGEST__SCHEDULE_CHECK_INTERVAL_S": "0.1",
+            # A killed service's fetch worker leaves the group quickly, so the restarted one gets its tasks.
+            "NEWSWIRE_INGEST__FETCH_SESSION_TIMEOUT_S": "6",
         }
     )
     return newswire_run
