@@ -403,7 +403,7 @@ def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
 def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
     from newswire import wiring
     from newswire.stored_articles import find_article
-    from pipeline.dedup_explain import explain
+    from pipeline.dedup.explain import explain
 
     config = wiring.dedup_config(settings)
     articles = []

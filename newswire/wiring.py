@@ -17,8 +17,8 @@ from connectors.publisher import KafkaPublisher
 from newswire.settings import Settings
 from newswire.topics import client_config
 from pipeline import runners
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import IndexLocation
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import IndexLocation
 from pipeline.enrichers import (
     CountryEnricher,
     DatelineEnricher,

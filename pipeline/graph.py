@@ -16,7 +16,7 @@ from apache_beam.transforms.window import FixedWindows
 
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
-from pipeline.dedup_decide import DedupConfig
+from pipeline.dedup.decide import DedupConfig
 from pipeline.enrich import Enrich
 from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaMessage, WriteToKafka

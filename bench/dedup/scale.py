@@ -43,8 +43,8 @@ from pathlib import Path
 from bench.dedup.corpus import _EPOCH, _HEADLINE_PREFIXES, _OUTLETS, _paragraphs, _wire_copy, page_article, real_texts
 from bench.dedup.run import Outcome, Score, run_pipeline
 from pipeline.dedup import sign
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import IndexLocation
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import IndexLocation
 from schemas import EnrichedArticle
 
 MIB = 1024 * 1024

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import redis
 
-from pipeline.dedup_index import Entry, IndexView, StagedView
+from pipeline.dedup.index import Entry, IndexView, StagedView
 
 T = TypeVar("T")
 _MAX_ATTEMPTS = 50

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.dedup import sign
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import Entry, IndexView
-from pipeline.dedup_signature import jaccard, shingles, similarity, story_terms
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import Entry, IndexView
+from pipeline.dedup.signature import jaccard, shingles, similarity, story_terms
+from pipeline.dedup.transform import sign
 from schemas import EnrichedArticle
 
 

@@ -9,20 +9,16 @@ a result; the backend makes the whole of it atomic against every other worker, r
 therefore be a pure function of what it reads. Every entry expires after the horizon the
 index was opened with, so memory stops growing once the horizon is reached.
 
-This module never decides what is a duplicate (``pipeline.dedup_decide`` does) and never
+This module never decides what is a duplicate (``pipeline.dedup.decide`` does) and never
 reads settings; backends are chosen by the plain ``IndexLocation`` the shell builds.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-
-from pipeline.sqlite_files import open_shared, write_transaction
 
 T = TypeVar("T")
 Entry = dict[str, Any]
@@ -70,9 +66,11 @@ class IndexLocation:
 
     def open(self) -> DedupIndex:
         if self.redis_url is not None:
-            from pipeline.dedup_redis import RedisDedupIndex  # the redis client is only needed here
+            from pipeline.dedup.index.redis import RedisDedupIndex  # the redis client is only needed here
 
             return RedisDedupIndex(self.redis_url, namespace=self.namespace, horizon_s=self.horizon_s)
+        from pipeline.dedup.index.sqlite import SqliteDedupIndex
+
         assert self.sqlite_path is not None
         return SqliteDedupIndex(self.sqlite_path, horizon_s=self.horizon_s)
 
@@ -104,54 +102,3 @@ class StagedView:
 
     def put(self, key: str, entry: Entry) -> None:
         self.staged[key] = entry
-
-
-_SCHEMA = """
-PRAGMA synchronous=NORMAL;
-CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries (expires_at);
-"""
-
-
-class SqliteDedupIndex:
-    """The embedded default: one SQLite file, safe for several processes on one machine."""
-
-    def __init__(self, path: Path, *, horizon_s: float = 7 * 24 * 3600.0) -> None:
-        self._horizon_s = horizon_s
-        self._db = open_shared(path, _SCHEMA)
-
-    def _read(self, keys: list[str]) -> dict[str, Entry]:
-        now = time.time()
-        found: dict[str, Entry] = {}
-        for start in range(0, len(keys), 500):  # SQLite caps bound parameters per statement
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, value FROM entries WHERE key IN ({marks}) AND expires_at >= ?",  # noqa: S608
-                (*chunk, now),
-            )
-            found.update((key, json.loads(value)) for key, value in rows)
-        return found
-
-    def transact(self, decide: Callable[[IndexView], T]) -> T:
-        # The write lock is taken up front: other processes wait, so nothing read here can
-        # change before the commit and ``decide`` never needs a re-run.
-        with write_transaction(self._db) as db:
-            view = StagedView(self._read)
-            result = decide(view)
-            expires_at = time.time() + self._horizon_s
-            db.executemany(
-                "INSERT OR REPLACE INTO entries (key, value, expires_at) VALUES (?, ?, ?)",
-                [(k, json.dumps(v, separators=(",", ":")), expires_at) for k, v in view.staged.items()],
-            )
-        return result
-
-    def expire(self) -> int:
-        cursor = self._db.execute("DELETE FROM entries WHERE expires_at < ?", (time.time(),))
-        return cursor.rowcount
-
-    def entry_count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
-
-    def close(self) -> None:
-        self._db.close()

@@ -6,7 +6,7 @@ it), the same normalised body under another id (an exact copy), a near-identical
 same-story grouping that gives every article a ``story_id``. Within a batch, copies meet
 through GroupByKey on the article id, the fingerprint and each band key, so the work
 spreads over workers; across batches, restarts and workers the ``DedupIndex`` decides
-(``pipeline.dedup_decide``), atomically. Originals continue with their version, story and
+(``pipeline.dedup.decide``), atomically. Originals continue with their version, story and
 copy count; duplicates leave as ``DuplicateNotice``s. Nothing here keeps state in the
 process between bundles: on any runner, every worker must reach the same decision.
 """
@@ -25,9 +25,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.dedup_decide import Decision, DedupConfig, Signed, decide, precedence
-from pipeline.dedup_index import DedupIndex, IndexLocation
-from pipeline.dedup_signature import minhash, shingles, similarity, story_terms
+from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide, precedence
+from pipeline.dedup.index import DedupIndex, IndexLocation
+from pipeline.dedup.signature import minhash, shingles, similarity, story_terms
 from schemas import DuplicateLayer, DuplicateNotice, EnrichedArticle, SourceRef
 from schemas.timestamps import utc_now
 

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from pipeline.dedup_index import Entry, IndexLocation, IndexView
-from pipeline.dedup_signature import LshScheme, Signature, decode_signature, encode_signature, similarity
+from pipeline.dedup.index import Entry, IndexLocation, IndexView
+from pipeline.dedup.signature import LshScheme, Signature, decode_signature, encode_signature, similarity
 from schemas import DuplicateLayer, EnrichedArticle
 
 _MAX_STORY_OWNERS = 8  # a story band shared by more originals than this is boilerplate, not a story
