@@ -416,7 +416,7 @@ def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
         articles.append(article)
     index = config.index.open()
     try:
-        explanation = index.transact(lambda view: explain(articles[0], articles[1], config, view))
+        explanation = index.read(lambda view: explain(articles[0], articles[1], config, view))
     finally:
         index.close()
     print("\n".join(explanation.lines()))

@@ -6,8 +6,10 @@ an LSH band) and the signatures of the originals it kept. The contract is one op
 ``transact(decide)``: ``decide`` reads entries through a view, stages writes, and returns
 a result; the backend makes the whole of it atomic against every other worker, re-running
 ``decide`` on a fresh view if another worker changed what it read. ``decide`` must
-therefore be a pure function of what it reads. Every entry expires after the horizon the
-index was opened with, so memory stops growing once the horizon is reached.
+therefore be a pure function of what it reads. ``read(look)`` is the read-only
+counterpart (``newswire dedup explain``): no write lock, and a view that refuses writes.
+Every entry expires after the horizon the index was opened with, so memory stops growing
+once the horizon is reached.
 
 This module never decides what is a duplicate (``pipeline.dedup.decide`` does) and never
 reads settings; backends are chosen by the plain ``IndexLocation`` the shell builds.
@@ -15,8 +17,8 @@ reads settings; backends are chosen by the plain ``IndexLocation`` the shell bui
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -36,10 +38,19 @@ class DedupIndex(Protocol):
     def transact(self, decide: Callable[[IndexView], T]) -> T:
         """Run ``decide`` atomically: its writes land together, and only if what it read still holds."""
 
+    def read(self, look: Callable[[IndexView], T]) -> T:
+        """Run ``look`` over what is committed, taking no write lock; its view refuses ``put``."""
+
     def expire(self) -> int:
         """Forget entries past the horizon; returns how many were dropped (0 where the backend expires by itself)."""
 
     def entry_count(self) -> int: ...
+
+    def stats(self) -> IndexStats:
+        """How many entries and bytes the index holds, by kind of entry (``entries.kind_of``)."""
+
+    def live_entries(self, kind: str) -> Iterator[tuple[str, Entry]]:
+        """Every live entry of one kind (``id``, ``sig``, ``fp``, a band scheme such as ``near1``); for reports."""
 
     def close(self) -> None: ...
 
@@ -73,6 +84,36 @@ class IndexLocation:
 
         assert self.sqlite_path is not None
         return SqliteDedupIndex(self.sqlite_path, horizon_s=self.horizon_s)
+
+
+@dataclass(frozen=True)
+class KindStats:
+    entries: int
+    bytes: int  # keys and values as stored
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What an index holds: live entries (and those expired but not yet deleted), by kind of entry."""
+
+    entries: int  # stored, including expired entries not yet deleted
+    live_entries: int
+    live_bytes: int  # keys and values of the live entries
+    storage_bytes: int  # the SQLite file and its WAL, or the Redis server's used memory
+    by_kind: dict[str, KindStats] = field(default_factory=dict)
+
+
+class ReadOnlyView:
+    """Reads through to a backend; a write is a bug in the caller (reads must never change the index)."""
+
+    def __init__(self, read: Callable[[list[str]], Mapping[str, Entry]]) -> None:
+        self._read = read
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        return dict(self._read(list(dict.fromkeys(keys))))
+
+    def put(self, key: str, entry: Entry) -> None:
+        raise TypeError(f"read-only dedup index view: refusing to write {key!r}; use transact() to decide")
 
 
 class StagedView:

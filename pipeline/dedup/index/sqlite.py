@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from pipeline.dedup.index import Entry, IndexView, StagedView
+from pipeline.dedup.entries import kind_of
+from pipeline.dedup.index import Entry, IndexStats, IndexView, KindStats, ReadOnlyView, StagedView
 from pipeline.sqlite_files import open_shared, write_transaction
 
 T = TypeVar("T")
@@ -30,6 +31,7 @@ class SqliteDedupIndex:
 
     def __init__(self, path: Path, *, horizon_s: float = 7 * 24 * 3600.0) -> None:
         self._horizon_s = horizon_s
+        self._path = path
         self._db = open_shared(path, _SCHEMA)
 
     def _read(self, keys: list[str]) -> dict[str, Entry]:
@@ -57,6 +59,45 @@ class SqliteDedupIndex:
                 [(k, json.dumps(v, separators=(",", ":")), expires_at) for k, v in view.staged.items()],
             )
         return result
+
+    def read(self, look: Callable[[IndexView], T]) -> T:
+        # A deferred transaction: in WAL mode it reads one consistent snapshot and takes no
+        # lock that writers wait on, so explaining a decision never stalls the pipeline.
+        self._db.execute("BEGIN")
+        try:
+            return look(ReadOnlyView(self._read))
+        finally:
+            self._db.execute("ROLLBACK")
+
+    def stats(self) -> IndexStats:
+        rows = self._db.execute(
+            "SELECT key, expires_at >= :now, length(CAST(key AS BLOB)) + length(CAST(value AS BLOB)) FROM entries",
+            {"now": time.time()},
+        )
+        stored, live, live_bytes = 0, 0, 0
+        counts: dict[str, list[int]] = {}
+        for key, is_live, size in rows:
+            stored += 1
+            if is_live:
+                live, live_bytes = live + 1, live_bytes + size
+                kind = counts.setdefault(kind_of(key), [0, 0])
+                kind[0], kind[1] = kind[0] + 1, kind[1] + size
+        files = (self._path, self._path.with_name(self._path.name + "-wal"))
+        return IndexStats(
+            entries=stored,
+            live_entries=live,
+            live_bytes=live_bytes,
+            storage_bytes=sum(p.stat().st_size for p in files if p.exists()),
+            by_kind={kind: KindStats(n, size) for kind, (n, size) in sorted(counts.items())},
+        )
+
+    def live_entries(self, kind: str) -> Iterator[tuple[str, Entry]]:
+        rows = self._db.execute(
+            "SELECT key, value FROM entries WHERE key >= ? AND key < ? AND expires_at >= ?",
+            (f"{kind}:", f"{kind};", time.time()),  # ';' sorts right after ':': every key of this kind
+        )
+        for key, value in rows.fetchall():
+            yield key, json.loads(value)
 
     def expire(self) -> int:
         cursor = self._db.execute("DELETE FROM entries WHERE expires_at < ?", (time.time(),))
