@@ -340,6 +340,11 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
     return decision
 
 
+def decide_all(view: IndexView, batch: Sequence[Signed], config: DedupConfig, now: datetime) -> list[Decision]:
+    """``decide`` for each article of one index transaction, earliest first as given."""
+    return [decide(view, signed, config, now) for signed in batch]
+
+
 def _replayed(decision: Decision, signature: Entry | None) -> Decision:
     """The decision stored for this very record, unless a later arrival has demoted it since."""
     if not decision.original or signature is None or _kept(signature):

@@ -25,7 +25,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide, precedence
+from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide_all, precedence
 from pipeline.dedup.index import DedupIndex, IndexLocation
 from pipeline.dedup.signature import minhash, shingles, similarity, story_terms
 from schemas import DuplicateLayer, DuplicateNotice, EnrichedArticle, SourceRef
@@ -188,7 +188,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         if not pending:
             return
         now = utc_now()
-        decisions = self._index.transact(lambda view: [decide(view, s, self._config, now) for s, _, _ in pending])
+        decisions = self._index.transact(lambda view: decide_all(view, [s for s, _, _ in pending], self._config, now))
         decided = list(zip(pending, decisions, strict=True))
         copies = _copies_by_original([(s.article.article_id, d) for (s, _, _), d in decided])
         for (signed, window, timestamp), decision in decided:
