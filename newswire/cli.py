@@ -129,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("first", help="article id")
     explain.add_argument("second", help="article id")
+    explain.add_argument("--json", action="store_true", help="print the explanation as one JSON object")
     explain.set_defaults(handler=_dedup_explain, command="dedup")
 
     search = commands.add_parser("search", help="full-text search of the articles in the SQLite sink")
@@ -419,7 +420,10 @@ def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
         explanation = index.transact(lambda view: explain(articles[0], articles[1], config, view))
     finally:
         index.close()
-    print("\n".join(explanation.lines()))
+    if args.json:
+        print(json.dumps(explanation.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(explanation.lines()))
     return 0
 
 
