@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -113,7 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--lang", help="only records in this language (detected or declared)")
     tail.add_argument("--source", help="only records from this source name")
     tail.add_argument("--keyword", help="only records whose title, body or error contains this text")
-    tail.add_argument("--since", help="only records published (or fetched) at or after this ISO date/time")
+    tail.add_argument(
+        "--since", type=_since, help=f"only records published (or fetched) at or after this time: {_SINCE_FORMATS}"
+    )
     tail.set_defaults(handler=_tail, command="tail")
 
     ingest = commands.add_parser("ingest", help="run the live connectors: poll sources, fetch and clean pages")
@@ -136,7 +138,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query", help="words that must all occur, e.g. 'Sudani Tehran'")
     search.add_argument("--lang", help="only articles in this language (ISO 639-1, e.g. en)")
     search.add_argument("--source", help="only articles from this source name")
-    search.add_argument("--since", help="only articles published (or fetched) at or after this ISO date")
+    search.add_argument(
+        "--since", type=_since, help=f"only articles published (or fetched) at or after this time: {_SINCE_FORMATS}"
+    )
     search.add_argument("--limit", type=int, default=20)
     search.set_defaults(handler=_search, command="search")
 
@@ -149,6 +153,28 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_settings, command="settings")
     return parser
+
+
+_SINCE_FORMATS = "YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS] (UTC unless an offset such as +02:00 or Z is given)"
+
+
+def _since(value: str) -> str:
+    """A ``--since`` value as the UTC ISO prefix the stored times compare against as text.
+
+    Records are compared as ISO strings, so a value that is not a date would silently match
+    everything or nothing; it is refused instead, as invalid settings are.
+    """
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date or time; use {_SINCE_FORMATS}") from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    # No offset suffix: "...T10:00:00" sorts before both "...T10:00:00Z" and "...T10:00:00+00:00".
+    return when.replace(tzinfo=None).isoformat()
 
 
 def _broker(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,35 @@
+"""The ``newswire`` command's argument handling: what it refuses and what it prints, without
+a broker (the commands that need one are covered in tests/integration)."""
+
+
+import pytest
+
+from newswire import cli
+
+
+@pytest.mark.parametrize("command", [["tail", "enriched"], ["search", "Tehran"]])
+def test_since_that_is_not_a_date_is_refused_with_the_accepted_formats(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli._parser().parse_args([*command, "--since", "notadate"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "'notadate' is not a date or time" in err and "YYYY-MM-DD" in err
+
+
+@pytest.mark.parametrize(
+    ("given", "compared"),
+    [
+        ("2026-03-01", "2026-03-01"),
+        ("2026-03-01T10:00", "2026-03-01T10:00:00"),
+        ("2026-03-01T12:00:00+02:00", "2026-03-01T10:00:00"),
+        ("2026-03-01T10:00:00Z", "2026-03-01T10:00:00"),
+    ],
+)
+def test_since_is_compared_as_a_utc_time(given: str, compared: str) -> None:
+    args = cli._parser().parse_args(["search", "Tehran", "--since", given])
+    assert args.since == compared
+    # Both ways the sinks and topics write a UTC time sort at or after the bound.
+    assert f"{compared}Z" >= args.since and f"{compared}+00:00" >= args.since
+    assert "2026-02-28T23:59:59Z" < args.since
