@@ -88,8 +88,14 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="publish seed articles to the raw topic")
     replay.add_argument("path", nargs="?", type=Path, help="seed file or directory (default: replay.seeds_dir)")
-    replay.add_argument("--rate", type=float, help="articles per second (default: replay.rate; 0 = unpaced)")
-    replay.add_argument("--loop", action="store_true", help="replay again and again until interrupted")
+    replay.add_argument(
+        "--rate",
+        type=float,
+        help="articles per second (default: replay.rate, or replay.loop_rate with --loop; 0 = unpaced)",
+    )
+    replay.add_argument(
+        "--loop", action="store_true", help="replay again and again until interrupted (paced by replay.loop_rate)"
+    )
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.set_defaults(handler=_replay, command="replay")
 
@@ -223,9 +229,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from newswire import wiring
 
     path = args.path or settings.replay.seeds_dir
-    rate = settings.replay.rate if args.rate is None else args.rate
-    if rate < 0:
-        raise NewswireError("--rate must be 0 (unpaced) or positive")
+    rate = _replay_rate(args, settings)
     try:
         source = SeedSource(path, max_file_bytes=settings.replay.max_file_bytes)
         source.files()
@@ -244,6 +248,17 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             if not args.loop:
                 break
     return 0
+
+
+def _replay_rate(args: argparse.Namespace, settings: Settings) -> float:
+    """Articles per second: --rate, else replay.rate, and a loop never unpaced unless asked."""
+    if args.rate is not None:
+        if args.rate < 0:
+            raise NewswireError("--rate must be 0 (unpaced) or positive")
+        return float(args.rate)
+    if args.loop and settings.replay.rate == 0:
+        return settings.replay.loop_rate
+    return settings.replay.rate
 
 
 def _pipeline(args: argparse.Namespace, settings: Settings) -> int:

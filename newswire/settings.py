@@ -89,6 +89,12 @@ class BrokerSettings(Section):
 class ReplaySettings(Section):
     seeds_dir: Path = Path("seeds")
     rate: float = Field(0.0, ge=0, description="Articles per second; 0 means as fast as possible.")
+    loop_rate: float = Field(
+        5.0,
+        gt=0,
+        description="Articles per second for `replay --loop` when neither --rate nor replay.rate sets one: "
+        "an unpaced loop would fill the raw topic with thousands of copies a second.",
+    )
     max_file_bytes: int = Field(5_000_000, ge=1, description="Seed files larger than this are rejected.")
 
 

@@ -5,6 +5,7 @@ a broker (the commands that need one are covered in tests/integration)."""
 import pytest
 
 from newswire import cli
+from newswire.settings import ReplaySettings, Settings
 
 
 @pytest.mark.parametrize("command", [["tail", "enriched"], ["search", "Tehran"]])
@@ -33,3 +34,24 @@ def test_since_is_compared_as_a_utc_time(given: str, compared: str) -> None:
     # Both ways the sinks and topics write a UTC time sort at or after the bound.
     assert f"{compared}Z" >= args.since and f"{compared}+00:00" >= args.since
     assert "2026-02-28T23:59:59Z" < args.since
+
+
+@pytest.mark.parametrize(
+    ("argv", "replay_rate", "expected"),
+    [
+        (["replay", "--loop"], 0.0, 5.0),  # a loop is paced by replay.loop_rate by default
+        (["replay", "--loop"], 2.0, 2.0),  # replay.rate, when set, paces the loop
+        (["replay", "--loop", "--rate", "0"], 0.0, 0.0),  # asked for explicitly: unpaced
+        (["replay"], 0.0, 0.0),  # one pass stays as fast as possible
+        (["replay", "--rate", "7"], 0.0, 7.0),
+    ],
+)
+def test_replay_loop_has_a_default_pace(argv: list[str], replay_rate: float, expected: float) -> None:
+    settings = Settings(replay=ReplaySettings(rate=replay_rate))
+    assert settings.replay.loop_rate == 5.0
+    assert cli._replay_rate(cli._parser().parse_args(argv), settings) == expected
+
+
+def test_replay_refuses_a_negative_rate() -> None:
+    with pytest.raises(cli.NewswireError, match="--rate"):
+        cli._replay_rate(cli._parser().parse_args(["replay", "--rate", "-1"]), Settings())
