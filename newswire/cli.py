@@ -525,19 +525,32 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"replayed {totals.published} seed article(s) to {settings.topics.raw}")
     stop = _stop_on_signals()
     _run_pipeline(settings, until_caught_up=True, stop=stop)
-    print(
-        "\nOutput:\n"
-        f"  SQLite:      {settings.sinks.sqlite_path.resolve()}  (table: articles)\n"
-        f"  JSON Lines:  {settings.sinks.jsonl_path.resolve()}\n"
-        f"  Kafka topic: {settings.topics.enriched} at {info.bootstrap}\n"
-        f"Subscribe:     newswire tail enriched --from-beginning\n"
-        f"Metrics:       http://{settings.observability.metrics_host}:{settings.observability.metrics_port}/metrics\n"
-        f"Stop:          Ctrl-C here, then `newswire broker stop`"
-    )
-    if not args.once and not stop.is_set():
+    running_on = not args.once and not stop.is_set()
+    print(_up_summary(settings, info.bootstrap, running_on=running_on))
+    if running_on:
         print("pipeline running continuously; new records on the raw topic flow through within seconds.")
         _run_pipeline(settings, until_caught_up=False, stop=stop)
     return 0
+
+
+def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool) -> str:
+    """Where the output is; what to stop only if something still runs (the pipeline, with
+    ``--once`` just the broker)."""
+    lines = [
+        "",
+        "Output:",
+        f"  SQLite:      {settings.sinks.sqlite_path.resolve()}  (table: articles)",
+        f"  JSON Lines:  {settings.sinks.jsonl_path.resolve()}",
+        f"  Kafka topic: {settings.topics.enriched} at {bootstrap}",
+        "Subscribe:     newswire tail enriched --from-beginning",
+    ]
+    if running_on:
+        observability = settings.observability
+        lines.append(f"Metrics:       http://{observability.metrics_host}:{observability.metrics_port}/metrics")
+        lines.append("Stop:          Ctrl-C here, then `newswire broker stop`")
+    else:
+        lines.append("Stop:          the broker still runs: `newswire broker stop`")
+    return "\n".join(lines)
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:

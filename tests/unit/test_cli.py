@@ -55,3 +55,11 @@ def test_replay_loop_has_a_default_pace(argv: list[str], replay_rate: float, exp
 def test_replay_refuses_a_negative_rate() -> None:
     with pytest.raises(cli.NewswireError, match="--rate"):
         cli._replay_rate(cli._parser().parse_args(["replay", "--rate", "-1"]), Settings())
+
+
+def test_up_once_does_not_offer_ctrl_c_after_it_has_exited() -> None:
+    once = cli._up_summary(Settings(), "127.0.0.1:9092", running_on=False)
+    assert "Ctrl-C" not in once and "newswire broker stop" in once
+    assert "/metrics" not in once  # the metrics endpoint is gone with the process
+    running = cli._up_summary(Settings(), "127.0.0.1:9092", running_on=True)
+    assert "Ctrl-C here" in running and "/metrics" in running
