@@ -147,7 +147,7 @@ class FeedPoller:
                 self._dead_letter(source, "poll", child_fetch.outcome.value, child_fetch.detail or "", child_fetch)
         self._store.save_feed_state(
             source.url,
-            FeedState(fetched.validators, state.poll_interval_s, now, now if entries else state.last_changed_at),
+            FeedState(fetched.validators, state.poll_interval_s, now),
         )
         if parsed.outcome is not FeedOutcome.OK and not entries:
             # Zero entries is an outcome to report, never a silent success.

@@ -47,10 +47,6 @@ class KafkaRecord:
     timestamp_ms: int
     headers: tuple[tuple[str, bytes], ...] = ()
 
-    @property
-    def position(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
-
 
 @dataclass(frozen=True)
 class PartitionRange:

@@ -116,10 +116,9 @@ def test_enriched_article_extends_cleaned_article() -> None:
 
 
 def test_headers_name_schema_and_version() -> None:
-    headers = dict(record_headers(_article(), trace_id="t-1"))
+    headers = dict(record_headers(_article()))
     assert headers == {
         "content-type": b"application/json",
         "schema": b"CleanedArticle",
         "schema-version": b"1",
-        "trace-id": b"t-1",
     }
