@@ -95,6 +95,9 @@ class FoundEntry:
     published: tuple[str, str] | None = None  # (origin, raw date)
     updated: tuple[str, str] | None = None
     language: str | None = None
+    # An ISO 8601 value the entry carries beside its text date (an HTML <time datetime>),
+    # which settles a numeric date whose day and month could be either way round.
+    machine_date: tuple[str, str] | None = None  # (origin, value)
 
 
 def build_entry(found: FoundEntry, context: FeedContext) -> FeedEntry | str:
@@ -109,8 +112,8 @@ def build_entry(found: FoundEntry, context: FeedContext) -> FeedEntry | str:
     origin, href, canonical = chosen
     provenance["canonical_url"] = origin
     language = normalise_language(found.language) or context.language
-    published = _date(found.published, language, provenance, "published_at")
-    updated = _date(found.updated, language, provenance, "updated_at")
+    published = _date(found.published, language, provenance, "published_at", found.machine_date)
+    updated = _date(found.updated, language, provenance, "updated_at", found.machine_date)
     title = plain_text(found.title)
     if title is not None:
         provenance["title"] = found.title_origin
@@ -147,15 +150,21 @@ def _choose_url(candidates: list[tuple[str, str]], base: str) -> tuple[str, str,
 
 
 def _date(
-    found: tuple[str, str] | None, language: str | None, provenance: dict[str, str], name: str
+    found: tuple[str, str] | None,
+    language: str | None,
+    provenance: dict[str, str],
+    name: str,
+    machine: tuple[str, str] | None = None,
 ) -> datetime | None:
     if found is None:
         return None
     origin, raw = found
-    parsed = parse_feed_date(raw, language=language)
+    parsed = parse_feed_date(raw, language=language, machine_readable=machine[1] if machine else None)
     if parsed is None:
         provenance[name] = f"{origin} {raw.strip()[:60]!r} unreadable: left empty"
         return None
+    if machine is not None and parsed.how.startswith("machine-readable"):
+        origin = machine[0]
     provenance[name] = f"{origin} ({parsed.how})"
     return parsed.at
 

@@ -14,6 +14,7 @@ anything; the document arrives as bytes and nothing in it is dereferenced.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import feedparser
@@ -31,6 +32,9 @@ from connectors.feed_entries import (
 from schemas.feed_entry import FeedEntry, FeedKind
 
 _RDF_VERSIONS = frozenset({"rss090", "rss10"})
+# An HTML <time datetime="..."> in an item's description or content (Drupal and others
+# write the machine-readable date there beside a localised pubDate).
+_TIME_DATETIME = re.compile(r"<time\b[^>]*\bdatetime\s*=\s*[\"']([^\"'<>]{10,40})[\"']", re.IGNORECASE)
 
 
 def parse_rss_atom(body: bytes, *, url: str, content_type: str | None, source_name: str) -> ParsedFeed:
@@ -133,12 +137,24 @@ def _found_entry(position: int, item: Any) -> FoundEntry:
         published=("published", published) if published else None,
         updated=("updated", updated) if updated else None,
         language=_text(title_detail.get("language")),
+        machine_date=_machine_date(item),
     )
     if published is None and updated is not None:
         # RSS has no update date of its own: dc:date and atom:updated land in ``updated``
         # and are then the only date the item has, so they stand in for publication too.
         found.published = ("updated, for want of a publication date", updated)
     return found
+
+
+def _machine_date(item: Any) -> tuple[str, str] | None:
+    """The first ``<time datetime>`` in the item's description or content, if any."""
+    texts = [("description", _text(item.get("summary")))]
+    texts += [("content", _text(c.get("value"))) for c in item.get("content") or [] if isinstance(c, dict)]
+    for origin, text in texts:
+        match = _TIME_DATETIME.search(text or "")
+        if match:
+            return f"<time datetime> in the {origin}", match.group(1).strip()
+    return None
 
 
 def _authors(item: Any) -> list[str]:

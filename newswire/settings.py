@@ -270,6 +270,12 @@ class IngestSettings(Section):
     max_child_sitemaps: int = Field(50, ge=0, description="Child sitemaps followed per sitemap index per poll.")
     max_entries_per_poll: int = Field(1_000, ge=1, description="New entries queued per source per poll.")
     date_disagreement_s: float = Field(86_400.0, ge=0, description="Feed vs page date gap that flags an article.")
+    future_date_tolerance_s: float = Field(
+        21_600.0,
+        ge=0,
+        description="A publication time more than this after the fetch is not trusted: the article is flagged "
+        "and dated by the page, else the feed, else the fetch time.",
+    )
 
 
 class ObservabilitySettings(Section):

@@ -137,6 +137,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
         max_child_sitemaps=settings.ingest.max_child_sitemaps,
         max_entries_per_poll=settings.ingest.max_entries_per_poll,
         date_disagreement_s=settings.ingest.date_disagreement_s,
+        future_date_tolerance_s=settings.ingest.future_date_tolerance_s,
     )
 
 
