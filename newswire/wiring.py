@@ -38,6 +38,7 @@ from pipeline.sinks.parquet import ParquetSink
 from pipeline.sinks.postgres import PostgresSink
 from pipeline.sinks.sqlite import SqliteSink
 from pipeline.streaming import StreamingService
+from schemas.client_config import ClientConfig
 
 if TYPE_CHECKING:
     from newswire.flink import FlinkJobServer, JobServerInfo
@@ -46,11 +47,10 @@ if TYPE_CHECKING:
 _job_servers: dict[Path, FlinkJobServer] = {}
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
-    config = client_config(settings.kafka)
-    config["max_request_size"] = settings.kafka.max_message_bytes
+def producer_config(settings: Settings) -> ClientConfig:
+    config = client_config(settings.kafka).with_options(max_request_size=settings.kafka.max_message_bytes)
     if settings.kafka.compression_type != "none":
-        config["compression_type"] = settings.kafka.compression_type
+        config = config.with_options(compression_type=settings.kafka.compression_type)
     return config
 
 
