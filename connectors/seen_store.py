@@ -8,6 +8,7 @@ drops the repeat.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -44,18 +45,12 @@ class SeenStore:
 
     def unseen(self, source: str, entry_keys: Iterable[str]) -> list[str]:
         keys = list(dict.fromkeys(entry_keys))
-        seen: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            placeholders = ",".join("?" * len(chunk))
-            seen.update(
-                row[0]
-                for row in self._db.execute(
-                    # Only placeholders are formatted in; keys are bound parameters.
-                    f"SELECT entry_key FROM seen_entries WHERE source = ? AND entry_key IN ({placeholders})",  # noqa: S608
-                    (source, *chunk),
-                )
-            )
+        # All keys in one bound JSON array: no cap on bound parameters to chunk around.
+        rows = self._db.execute(
+            "SELECT entry_key FROM seen_entries WHERE source = ? AND entry_key IN (SELECT value FROM json_each(?))",
+            (source, json.dumps(keys)),
+        )
+        seen = {row[0] for row in rows}
         return [k for k in keys if k not in seen]
 
     def mark_seen(self, source: str, entry_keys: Iterable[str]) -> None:

@@ -165,3 +165,14 @@ def test_an_article_without_enrichers_is_what_the_enrich_stage_emits_with_none()
             | beam.Map(lambda a: a.model_copy(update={"enriched_at": bare.enriched_at}))
         )
         assert_that(emitted, equal_to([bare]))
+
+
+def test_the_ledger_finds_written_ids_among_more_than_sqlite_binds(tmp_path: Path) -> None:
+    from pipeline.sinks.ledger import already_written
+
+    ledger = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    ledger.execute("CREATE TABLE written (article_id TEXT PRIMARY KEY)")
+    ledger.executemany("INSERT INTO written VALUES (?)", [(f"seed-{i:06d}",) for i in range(0, 2500, 5)])
+    asked = [f"seed-{i:06d}" for i in range(2500)]
+    assert already_written(ledger, asked) == {f"seed-{i:06d}" for i in range(0, 2500, 5)}
+    assert already_written(ledger, []) == set()
