@@ -122,7 +122,7 @@ def article_row(article: EnrichedArticle) -> tuple[Any, ...]:
         _without_nul(article.canonical_url),
         _without_nul(article.title),
         _without_nul(article.body),
-        article.detected_language.code if article.detected_language else article.language,
+        article.effective_language,
         article.published_at,
         article.fetched_at,
         article.source.kind.value,

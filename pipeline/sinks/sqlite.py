@@ -87,7 +87,7 @@ class SqliteSink(Sink):
                 a.canonical_url,
                 a.title,
                 a.body,
-                a.detected_language.code if a.detected_language else a.language,
+                a.effective_language,
                 a.published_at.isoformat() if a.published_at else None,
                 a.fetched_at.isoformat(),
                 a.source.kind.value,

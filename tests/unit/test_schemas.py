@@ -122,3 +122,18 @@ def test_headers_name_schema_and_version() -> None:
         "schema": b"CleanedArticle",
         "schema-version": b"1",
     }
+
+
+def test_effective_language_is_the_detected_one_else_the_declared_one() -> None:
+    from schemas import LanguageGuess
+
+    def enriched(**fields: object) -> EnrichedArticle:
+        return EnrichedArticle.model_validate(
+            {**dict(_article(**fields)), "enriched_at": datetime.now(UTC), "content_fingerprint": "ab" * 32}
+        )
+
+    assert enriched(language="en").effective_language == "en"
+    detected = enriched(language="en").model_copy(update={"detected_language": LanguageGuess(code="de", confidence=1)})
+    assert detected.effective_language == "de"
+    assert enriched().effective_language is None
+    assert "effective_language" not in enriched().model_dump()  # derived, not part of the record
