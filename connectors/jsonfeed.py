@@ -9,9 +9,7 @@ One bad item is skipped with its reason; it does not sink the rest.
 
 from __future__ import annotations
 
-import codecs
 import json
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,9 +23,8 @@ from connectors.feed_entries import (
     normalise_language,
     plain_text,
 )
+from connectors.http.charsets import decode_text, parse_content_type
 from schemas.feed_entry import FeedEntry, FeedKind
-
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 
 
 class JsonFeedAuthor(BaseModel):
@@ -164,19 +161,12 @@ def _found_entry(position: int, item: JsonFeedItem) -> FoundEntry:
 
 
 def _decode(body: bytes, content_type: str | None) -> tuple[str, list[str]]:
-    # RFC 8259: JSON exchanged between systems is UTF-8; a declared charset is a fallback only.
-    try:
-        return body.decode("utf-8-sig"), []
-    except UnicodeDecodeError as error:
-        problem = f"not UTF-8 (bad byte at {error.start})"
-    match = _CHARSET.search(content_type or "")
-    if match:
-        try:
-            codec = codecs.lookup(match.group(1)).name
-            return body.decode(codec), [f"{problem}; decoded as the declared {codec}"]
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return body.decode("utf-8", errors="replace"), [f"{problem}; undecodable bytes replaced"]
+    # RFC 8259: JSON exchanged between systems is UTF-8. The one decoder reads valid UTF-8
+    # as UTF-8 whatever is declared; anything else is worth a warning naming the evidence.
+    decoded = decode_text(body, parse_content_type(content_type)[1])
+    if decoded.encoding == "utf-8" or body.isascii():
+        return decoded.text, []
+    return decoded.text, [f"not UTF-8; decoded as {decoded.encoding} (evidence: {decoded.source})"]
 
 
 def _first(error: ValidationError) -> str:
