@@ -100,6 +100,48 @@ class FoundEntry:
     machine_date: tuple[str, str] | None = None  # (origin, value)
 
 
+@dataclass(frozen=True)
+class ReadEntries:
+    """What a format reader's entries came to: the ``ParsedFeed`` fields it shares with every reader."""
+
+    outcome: FeedOutcome
+    detail: str
+    entries: tuple[FeedEntry, ...]
+    skipped: tuple[str, ...]
+
+
+def read_entries(
+    found: Iterable[FoundEntry | str], context: FeedContext, *, described: str, unit: str, problem: str | None = None
+) -> ReadEntries:
+    """Build every entry a reader found and say how reading went, the same way for every format.
+
+    ``found`` holds the reader's entries, or for one it could not even read, the reason;
+    ``described`` names the document ("rss20 feed", "Google News sitemap"), ``unit`` what it
+    lists ("entries", "URLs"); ``problem`` is a parse error the reader recovered from. Zero
+    entries is "empty", or "malformed" when there was such a problem: never a silent success.
+    """
+    entries: list[FeedEntry] = []
+    skipped: list[str] = []
+    for item in found:
+        built = item if isinstance(item, str) else build_entry(item, context)
+        if isinstance(built, str):
+            skipped.append(built)
+        else:
+            entries.append(built)
+    error = f"; XML error: {problem}" if problem else ""
+    if entries:
+        outcome = FeedOutcome.OK
+        detail = f"{described} with {len(entries)} {unit}" + (f" ({len(skipped)} skipped)" if skipped else "")
+    elif skipped:
+        outcome = FeedOutcome.MALFORMED if problem else FeedOutcome.EMPTY
+        detail = f"{described}: none of its {len(skipped)} {unit} is usable{error}"
+    elif problem:
+        outcome, detail = FeedOutcome.MALFORMED, f"{described} with no {unit} recovered{error}"
+    else:
+        outcome, detail = FeedOutcome.EMPTY, f"{described} with no {unit}"
+    return ReadEntries(outcome, detail, tuple(entries), tuple(skipped))
+
+
 def build_entry(found: FoundEntry, context: FeedContext) -> FeedEntry | str:
     """The ``FeedEntry`` for ``found``, or the reason it cannot be one."""
     label = f"entry {found.position}" + (f" ({found.title.strip()[:60]!r})" if found.title else "")

@@ -520,3 +520,26 @@ The board met.</description>
     (entry,) = parsed.entries
     assert entry.published_at == datetime(2019, 5, 3, 19, 21, 28, tzinfo=UTC)
     assert "<time datetime> in the description" in entry.provenance["published_at"]
+
+
+@pytest.mark.parametrize(
+    ("document", "unit"),
+    [
+        (
+            b'<rss version="2.0"><channel><title>T</title><item><title>A</title><link>mailto:x@y.test</link></item>'
+            b"</channel></rss>",
+            "entries",
+        ),
+        (b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": "m5", "title": "A"}]}', "items"),
+        (
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>ftp://x.test/a</loc></url>'
+            b"</urlset>",
+            "URLs",
+        ),
+    ],
+)
+def test_every_reader_reports_skipped_entries_and_the_outcome_the_same_way(document: bytes, unit: str) -> None:
+    parsed = parse_feed_document(document, url="https://example.test/feed", content_type=None, source_name="t")
+    assert parsed.outcome is FeedOutcome.EMPTY and parsed.entries == ()
+    assert len(parsed.skipped) == 1
+    assert parsed.detail.endswith(f": none of its 1 {unit} is usable"), parsed.detail
