@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.seeds import split_seed_text
-from pipeline.enrichers import AVAILABLE, CountryEnricher, DatelineEnricher, EntityEnricher, LanguageEnricher
+from pipeline.enrichers import ENRICHERS, CountryEnricher, DatelineEnricher, EntityEnricher, LanguageEnricher
 from pipeline.enrichers.base import Enricher
 from schemas import CleanedArticle, EnrichedArticle, SourceKind, SourceRef
 from schemas.article import EntityKind
@@ -76,11 +76,11 @@ def test_no_dateline_in_an_ordinary_first_sentence(opening: str) -> None:
     assert DatelineEnricher().enrich(article(opening))["dateline"] is None
 
 
-@pytest.mark.parametrize("name", sorted(AVAILABLE))
+@pytest.mark.parametrize("name", ENRICHERS.names())
 def test_every_enricher_output_validates_and_pickles_without_its_resources(
     name: str, seed_article: CleanedArticle
 ) -> None:
-    enricher: Enricher = AVAILABLE[name]()
+    enricher: Enricher = ENRICHERS[name].build()
     enricher.setup()
     values = enricher.enrich(seed_article)
     EnrichedArticle.model_validate(
