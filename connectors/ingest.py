@@ -26,6 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from connectors.cleaning.extract import ExtractedPage, extract_article
+from connectors.feed_dates import AMBIGUOUS_DAY_MONTH, trusted_publication
 from connectors.feed_document import FeedOutcome, ParsedFeed, parse_feed_document
 from connectors.http import FetchResult, HttpClient, Outcome
 from connectors.page_archive import PageArchive
@@ -71,6 +72,7 @@ class IngestConfig:
     max_child_sitemaps: int = 50
     max_entries_per_poll: int = 1_000
     date_disagreement_s: float = 86_400.0
+    future_date_tolerance_s: float = 21_600.0
 
     def publisher(self) -> KafkaPublisher:
         return KafkaPublisher(
@@ -147,7 +149,7 @@ class FeedPoller:
                 self._dead_letter(source, "poll", child_fetch.outcome.value, child_fetch.detail or "", child_fetch)
         self._store.save_feed_state(
             source.url,
-            FeedState(fetched.validators, state.poll_interval_s, now, now if entries else state.last_changed_at),
+            FeedState(fetched.validators, state.poll_interval_s, now),
         )
         if parsed.outcome is not FeedOutcome.OK and not entries:
             # Zero entries is an outcome to report, never a silent success.
@@ -238,11 +240,22 @@ class PageFetcher:
         page_published = page.published_at or (
             datetime.combine(page.published_on, datetime.min.time(), tzinfo=UTC) if page.published_on else None
         )
-        flags = []
-        if page_published and entry.published_at:
-            gap = abs(page_published - entry.published_at)
+        fetched_at = fetched.timings.started_at
+        trusted = trusted_publication(
+            page_published, entry.published_at, fetched_at, future_tolerance_s=self._config.future_date_tolerance_s
+        )
+        flags = list(trusted.flags)
+        if trusted.page and trusted.feed:
+            gap = abs(trusted.page - trusted.feed)
             if gap > timedelta(seconds=self._config.date_disagreement_s):
                 flags.append("feed_and_page_dates_disagree")
+        published = pick("published", trusted.page, trusted.feed)
+        if published is None and trusted.fallback:
+            published, sources["published"] = fetched_at, trusted.fallback
+        if sources.get("published", "").startswith("feed") and AMBIGUOUS_DAY_MONTH in entry.provenance.get(
+            "published_at", ""
+        ):
+            flags.append("published_at_day_month_ambiguous")
         canonical = canonicalize_url(fetched.final_url) if fetched.redirects else entry.canonical_url
         return CleanedArticle(
             article_id=article_id_for_url(canonical),
@@ -253,8 +266,8 @@ class PageFetcher:
             authors=list(pick("authors", list(page.authors), entry.authors) or []),
             tags=list(dict.fromkeys([*(pick("topics", [*page.categories, *page.tags], entry.tags) or [])])),
             language=_language(pick("language", page.language, entry.language)),
-            published_at=pick("published", page_published, entry.published_at),
-            fetched_at=fetched.timings.started_at,
+            published_at=published,
+            fetched_at=fetched_at,
             source=SourceRef(kind=_source_kind(entry.found_in), name=entry.source_name, url=entry.feed_url),
             image_url=page.image,
             feed_item=FeedItem(

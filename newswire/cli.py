@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -88,8 +88,14 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="publish seed articles to the raw topic")
     replay.add_argument("path", nargs="?", type=Path, help="seed file or directory (default: replay.seeds_dir)")
-    replay.add_argument("--rate", type=float, help="articles per second (default: replay.rate; 0 = unpaced)")
-    replay.add_argument("--loop", action="store_true", help="replay again and again until interrupted")
+    replay.add_argument(
+        "--rate",
+        type=float,
+        help="articles per second (default: replay.rate, or replay.loop_rate with --loop; 0 = unpaced)",
+    )
+    replay.add_argument(
+        "--loop", action="store_true", help="replay again and again until interrupted (paced by replay.loop_rate)"
+    )
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.set_defaults(handler=_replay, command="replay")
 
@@ -113,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--lang", help="only records in this language (detected or declared)")
     tail.add_argument("--source", help="only records from this source name")
     tail.add_argument("--keyword", help="only records whose title, body or error contains this text")
-    tail.add_argument("--since", help="only records published (or fetched) at or after this ISO date/time")
+    tail.add_argument(
+        "--since", type=_since, help=f"only records published (or fetched) at or after this time: {_SINCE_FORMATS}"
+    )
     tail.set_defaults(handler=_tail, command="tail")
 
     ingest = commands.add_parser("ingest", help="run the live connectors: poll sources, fetch and clean pages")
@@ -129,13 +137,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("first", help="article id")
     explain.add_argument("second", help="article id")
+    explain.add_argument("--json", action="store_true", help="print the explanation as one JSON object")
     explain.set_defaults(handler=_dedup_explain, command="dedup")
 
     search = commands.add_parser("search", help="full-text search of the articles in the SQLite sink")
     search.add_argument("query", help="words that must all occur, e.g. 'Sudani Tehran'")
     search.add_argument("--lang", help="only articles in this language (ISO 639-1, e.g. en)")
     search.add_argument("--source", help="only articles from this source name")
-    search.add_argument("--since", help="only articles published (or fetched) at or after this ISO date")
+    search.add_argument(
+        "--since", type=_since, help=f"only articles published (or fetched) at or after this time: {_SINCE_FORMATS}"
+    )
     search.add_argument("--limit", type=int, default=20)
     search.set_defaults(handler=_search, command="search")
 
@@ -148,6 +159,28 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_settings, command="settings")
     return parser
+
+
+_SINCE_FORMATS = "YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS] (UTC unless an offset such as +02:00 or Z is given)"
+
+
+def _since(value: str) -> str:
+    """A ``--since`` value as the UTC ISO prefix the stored times compare against as text.
+
+    Records are compared as ISO strings, so a value that is not a date would silently match
+    everything or nothing; it is refused instead, as invalid settings are.
+    """
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date or time; use {_SINCE_FORMATS}") from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    # No offset suffix: "...T10:00:00" sorts before both "...T10:00:00Z" and "...T10:00:00+00:00".
+    return when.replace(tzinfo=None).isoformat()
 
 
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
@@ -196,9 +229,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from newswire import wiring
 
     path = args.path or settings.replay.seeds_dir
-    rate = settings.replay.rate if args.rate is None else args.rate
-    if rate < 0:
-        raise NewswireError("--rate must be 0 (unpaced) or positive")
+    rate = _replay_rate(args, settings)
     try:
         source = SeedSource(path, max_file_bytes=settings.replay.max_file_bytes)
         source.files()
@@ -217,6 +248,17 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             if not args.loop:
                 break
     return 0
+
+
+def _replay_rate(args: argparse.Namespace, settings: Settings) -> float:
+    """Articles per second: --rate, else replay.rate, and a loop never unpaced unless asked."""
+    if args.rate is not None:
+        if args.rate < 0:
+            raise NewswireError("--rate must be 0 (unpaced) or positive")
+        return float(args.rate)
+    if args.loop and settings.replay.rate == 0:
+        return settings.replay.loop_rate
+    return settings.replay.rate
 
 
 def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
@@ -419,7 +461,10 @@ def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
         explanation = index.read(lambda view: explain(articles[0], articles[1], config, view))
     finally:
         index.close()
-    print("\n".join(explanation.lines()))
+    if args.json:
+        print(json.dumps(explanation.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(explanation.lines()))
     return 0
 
 
@@ -480,19 +525,32 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"replayed {totals.published} seed article(s) to {settings.topics.raw}")
     stop = _stop_on_signals()
     _run_pipeline(settings, until_caught_up=True, stop=stop)
-    print(
-        "\nOutput:\n"
-        f"  SQLite:      {settings.sinks.sqlite_path.resolve()}  (table: articles)\n"
-        f"  JSON Lines:  {settings.sinks.jsonl_path.resolve()}\n"
-        f"  Kafka topic: {settings.topics.enriched} at {info.bootstrap}\n"
-        f"Subscribe:     newswire tail enriched --from-beginning\n"
-        f"Metrics:       http://{settings.observability.metrics_host}:{settings.observability.metrics_port}/metrics\n"
-        f"Stop:          Ctrl-C here, then `newswire broker stop`"
-    )
-    if not args.once and not stop.is_set():
+    running_on = not args.once and not stop.is_set()
+    print(_up_summary(settings, info.bootstrap, running_on=running_on))
+    if running_on:
         print("pipeline running continuously; new records on the raw topic flow through within seconds.")
         _run_pipeline(settings, until_caught_up=False, stop=stop)
     return 0
+
+
+def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool) -> str:
+    """Where the output is; what to stop only if something still runs (the pipeline, with
+    ``--once`` just the broker)."""
+    lines = [
+        "",
+        "Output:",
+        f"  SQLite:      {settings.sinks.sqlite_path.resolve()}  (table: articles)",
+        f"  JSON Lines:  {settings.sinks.jsonl_path.resolve()}",
+        f"  Kafka topic: {settings.topics.enriched} at {bootstrap}",
+        "Subscribe:     newswire tail enriched --from-beginning",
+    ]
+    if running_on:
+        observability = settings.observability
+        lines.append(f"Metrics:       http://{observability.metrics_host}:{observability.metrics_port}/metrics")
+        lines.append("Stop:          Ctrl-C here, then `newswire broker stop`")
+    else:
+        lines.append("Stop:          the broker still runs: `newswire broker stop`")
+    return "\n".join(lines)
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:

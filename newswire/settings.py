@@ -24,6 +24,8 @@ from pydantic_settings import (
 )
 
 from connectors.http.limits import FetchSettings
+from pipeline.enrichers import ENRICHERS
+from pipeline.sinks import POSTGRES_TABLE_NAME, POSTGRES_TABLE_NAME_RULE, SINKS
 
 ENV_PREFIX = "NEWSWIRE_"
 ENV_NESTED_DELIMITER = "__"
@@ -89,12 +91,19 @@ class BrokerSettings(Section):
 class ReplaySettings(Section):
     seeds_dir: Path = Path("seeds")
     rate: float = Field(0.0, ge=0, description="Articles per second; 0 means as fast as possible.")
+    loop_rate: float = Field(
+        5.0,
+        gt=0,
+        description="Articles per second for `replay --loop` when neither --rate nor replay.rate sets one: "
+        "an unpaced loop would fill the raw topic with thousands of copies a second.",
+    )
     max_file_bytes: int = Field(5_000_000, ge=1, description="Seed files larger than this are rejected.")
 
 
 class SinkSettings(Section):
-    enabled: tuple[Literal["sqlite", "jsonl", "postgres", "parquet"], ...] = Field(
-        ("sqlite", "jsonl"), description="Sinks the pipeline writes to, besides Kafka."
+    enabled: tuple[str, ...] = Field(
+        ("sqlite", "jsonl"),
+        description=f"Sinks the pipeline writes to, besides Kafka; any of: {', '.join(SINKS.names())}.",
     )
     output_dir: Path = Field(Path(".newswire/output"), description="Where the embedded sinks write.")
     sqlite_file: str = "articles.sqlite3"
@@ -108,7 +117,9 @@ class SinkSettings(Section):
         None, description="Password for postgres_dsn; unset means libpq's own (PGPASSWORD, ~/.pgpass, trust)."
     )
     postgres_table: str = Field(
-        "articles", pattern=r"^[a-z_][a-z0-9_]{0,55}$", description="Table the PostgreSQL sink upserts into."
+        "articles",
+        pattern=POSTGRES_TABLE_NAME,
+        description=f"Table the PostgreSQL sink upserts into: {POSTGRES_TABLE_NAME_RULE}.",
     )
     parquet_dir: Path | None = Field(
         None, description="Root of the date-partitioned Parquet dataset; unset means <output_dir>/parquet."
@@ -132,6 +143,11 @@ class SinkSettings(Section):
     @property
     def parquet_path(self) -> Path:
         return self.parquet_dir if self.parquet_dir is not None else self.output_dir / "parquet"
+
+    @field_validator("enabled")
+    @classmethod
+    def _registered_sinks(cls, enabled: tuple[str, ...]) -> tuple[str, ...]:
+        return SINKS.check(enabled)
 
     @field_validator("postgres_dsn")
     @classmethod
@@ -180,14 +196,12 @@ class PipelineSettings(Section):
     max_record_bytes: int = Field(
         2_000_000, ge=1, description="Raw records larger than this are dead-lettered, not decoded."
     )
-    enrichers: tuple[
-        Literal["text_stats", "language", "entities", "keywords", "summary", "countries", "dateline"], ...
-    ] = Field(
+    enrichers: tuple[str, ...] = Field(
         # entities, keywords and summary cost ~0.3 ms each per article in pure Python; with them
         # on, the throughput benchmark fell below half of its no-enricher rate (0.40, and 0.48
         # without keywords and summary), so they are opt-in.
         ("text_stats", "language", "countries", "dateline"),
-        description="Enrichers to run, in order. Also available: entities, keywords, summary.",
+        description=f"Enrichers to run, in order; any of: {', '.join(ENRICHERS.names())}.",
     )
     entity_recogniser: Literal["rules", "model"] = Field(
         "rules",
@@ -245,6 +259,12 @@ class PipelineSettings(Section):
     )
 
 
+    @field_validator("enrichers")
+    @classmethod
+    def _registered_enrichers(cls, enrichers: tuple[str, ...]) -> tuple[str, ...]:
+        return ENRICHERS.check(enrichers)
+
+
 class IngestSettings(Section):
     """The live connectors: which sources, where their memory and page archive live."""
 
@@ -261,6 +281,12 @@ class IngestSettings(Section):
     max_child_sitemaps: int = Field(50, ge=0, description="Child sitemaps followed per sitemap index per poll.")
     max_entries_per_poll: int = Field(1_000, ge=1, description="New entries queued per source per poll.")
     date_disagreement_s: float = Field(86_400.0, ge=0, description="Feed vs page date gap that flags an article.")
+    future_date_tolerance_s: float = Field(
+        21_600.0,
+        ge=0,
+        description="A publication time more than this after the fetch is not trusted: the article is flagged "
+        "and dated by the page, else the feed, else the fetch time.",
+    )
 
 
 class ObservabilitySettings(Section):

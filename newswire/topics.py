@@ -19,6 +19,7 @@ from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from newswire.settings import KafkaSettings, TopicSettings
+from schemas.client_config import ClientConfig
 
 # A record batch carries a header and per-record framing on top of the record itself, so a
 # topic must accept a little more than the largest record the producer may send.
@@ -29,8 +30,12 @@ class TopicError(Exception):
     """Kafka could not be reached or refused a topic operation; the message says what to change."""
 
 
-def client_config(kafka: KafkaSettings) -> dict[str, Any]:
-    """kafka-python keyword arguments shared by producers, consumers and admin clients."""
+def client_config(kafka: KafkaSettings) -> ClientConfig:
+    """kafka-python keyword arguments shared by producers, consumers and admin clients.
+
+    Frozen, with the SASL password masked in ``repr``: it travels in component configs and
+    DoFn state, which get logged and pickled.
+    """
     config: dict[str, Any] = {
         "bootstrap_servers": [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()],
         "client_id": kafka.client_id,
@@ -41,7 +46,7 @@ def client_config(kafka: KafkaSettings) -> dict[str, Any]:
         config["sasl_mechanism"] = kafka.sasl_mechanism
         config["sasl_plain_username"] = kafka.sasl_username
         config["sasl_plain_password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-    return config
+    return ClientConfig(config)
 
 
 def admin_client(kafka: KafkaSettings, *, bootstrap_timeout_ms: int | None = None) -> KafkaAdminClient:

@@ -7,9 +7,8 @@ constructors; components themselves never read settings or the environment.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.ingest import IngestConfig
 from connectors.page_verdicts import VerdictLimits
@@ -19,38 +18,30 @@ from newswire.topics import client_config
 from pipeline import runners
 from pipeline.dedup.decide import DedupConfig
 from pipeline.dedup.index import IndexLocation
-from pipeline.enrichers import (
-    CountryEnricher,
-    DatelineEnricher,
-    EntityEnricher,
-    KeywordEnricher,
-    LanguageEnricher,
-    SummaryEnricher,
-    TextStatsEnricher,
-)
+from pipeline.enrichers import ENRICHERS
 from pipeline.enrichers.base import Enricher
 from pipeline.graph import OutputTopics, PipelineConfig
 from pipeline.microbatch import BatchReport, MicroBatchService
+from pipeline.registry import Registered
 from pipeline.runners import RunnerConfig
+from pipeline.sinks import SINKS
 from pipeline.sinks.base import Sink
-from pipeline.sinks.jsonl import JsonLinesSink
-from pipeline.sinks.parquet import ParquetSink
-from pipeline.sinks.postgres import PostgresSink
-from pipeline.sinks.sqlite import SqliteSink
 from pipeline.streaming import StreamingService
+from schemas.client_config import ClientConfig
 
 if TYPE_CHECKING:
     from newswire.flink import FlinkJobServer, JobServerInfo
+
+T = TypeVar("T")
 
 # The job servers this process started, by home (one per home; see ``job_server``).
 _job_servers: dict[Path, FlinkJobServer] = {}
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
-    config = client_config(settings.kafka)
-    config["max_request_size"] = settings.kafka.max_message_bytes
+def producer_config(settings: Settings) -> ClientConfig:
+    config = client_config(settings.kafka).with_options(max_request_size=settings.kafka.max_message_bytes)
     if settings.kafka.compression_type != "none":
-        config["compression_type"] = settings.kafka.compression_type
+        config = config.with_options(compression_type=settings.kafka.compression_type)
     return config
 
 
@@ -61,33 +52,21 @@ def publisher(settings: Settings) -> KafkaPublisher:
 
 
 def enrichers(settings: Settings) -> list[Enricher]:
-    factories: dict[str, Callable[[], Enricher]] = {
-        TextStatsEnricher.name: lambda: TextStatsEnricher(words_per_minute=settings.pipeline.words_per_minute),
-        LanguageEnricher.name: LanguageEnricher,
-        EntityEnricher.name: lambda: EntityEnricher(recogniser=settings.pipeline.entity_recogniser),
-        KeywordEnricher.name: KeywordEnricher,
-        SummaryEnricher.name: SummaryEnricher,
-        CountryEnricher.name: CountryEnricher,
-        DatelineEnricher.name: DatelineEnricher,
-    }
-    return [factories[name]() for name in settings.pipeline.enrichers]
+    return [_build(ENRICHERS[name], settings.pipeline) for name in settings.pipeline.enrichers]
 
 
 def sinks(settings: Settings) -> list[Sink]:
-    factories: dict[str, Callable[[], Sink]] = {
-        SqliteSink.name: lambda: SqliteSink(settings.sinks.sqlite_path.resolve()),
-        JsonLinesSink.name: lambda: JsonLinesSink(settings.sinks.jsonl_path.resolve()),
-        PostgresSink.name: lambda: PostgresSink(
-            settings.sinks.postgres_dsn, password=settings.sinks.postgres_password, table=settings.sinks.postgres_table
-        ),
-        ParquetSink.name: lambda: ParquetSink(
-            settings.sinks.parquet_path.resolve(),
-            roll_bytes=settings.sinks.parquet_roll_bytes,
-            roll_interval_s=settings.sinks.parquet_roll_interval_s,
-            compression=settings.sinks.parquet_compression,
-        ),
-    }
-    return [factories[name]() for name in settings.sinks.enabled]
+    return [_build(SINKS[name], settings.sinks) for name in settings.sinks.enabled]
+
+
+def _build(entry: Registered[T], section: object) -> T:
+    """A registered component, its arguments read from the settings fields its entry names.
+
+    Paths are resolved here: the components are pickled to workers that may run elsewhere
+    than the working directory the settings were read in.
+    """
+    values = {argument: getattr(section, name) for argument, name in entry.settings.items()}
+    return entry.build({k: v.resolve() if isinstance(v, Path) else v for k, v in values.items()})
 
 
 def dedup_config(settings: Settings) -> DedupConfig:
@@ -137,6 +116,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
         max_child_sitemaps=settings.ingest.max_child_sitemaps,
         max_entries_per_poll=settings.ingest.max_entries_per_poll,
         date_disagreement_s=settings.ingest.date_disagreement_s,
+        future_date_tolerance_s=settings.ingest.future_date_tolerance_s,
     )
 
 

@@ -24,6 +24,8 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from schemas.client_config import ClientConfig
+
 # Offsets are int64 in Kafka; an unbounded range ends at the largest one.
 _END_OF_TIME_OFFSET = sys.maxsize
 _POLL_TIMEOUT_MS = 500
@@ -46,10 +48,6 @@ class KafkaRecord:
     value: bytes | None
     timestamp_ms: int
     headers: tuple[tuple[str, bytes], ...] = ()
-
-    @property
-    def position(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
     """Reads one partition's offset range; claims each offset before emitting its record."""
 
     def __init__(self, consumer_config: Mapping[str, Any], stall_timeout_s: float) -> None:
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._stall_timeout_s = stall_timeout_s
         self._records_read = Metrics.counter("kafka", "records_read")
         self._consumer: KafkaConsumer | None = None
@@ -230,7 +228,7 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
         self._bounded = stops == {False}
         if self._bounded and watermark_lag_s:
             raise ValueError("watermark_lag_s applies to unbounded reads only: bounded ones have no watermark")
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._stall_timeout_s = stall_timeout_s
         self._watermark_lag_s = watermark_lag_s
 
@@ -257,7 +255,7 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
     def __init__(
         self, producer_config: Mapping[str, Any], topic: str, to_message: Callable[[Element], KafkaMessage]
     ) -> None:
-        self._producer_config = dict(producer_config)
+        self._producer_config = ClientConfig(producer_config)
         self._topic = topic
         self._to_message = to_message
         self._written = Metrics.counter("kafka", f"written.{topic}")

@@ -25,6 +25,7 @@ from kafka.structs import OffsetAndMetadata
 
 from pipeline.graph import PipelineConfig, build_pipeline
 from pipeline.kafka_io import PartitionRange, ReadFromKafka
+from schemas.client_config import ClientConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class MicroBatchService:
     ) -> None:
         if max_batch_records < 1:
             raise ValueError("max_batch_records must be positive")
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._raw_topic = raw_topic
         self._config = config
         self._beam_args = list(beam_args)

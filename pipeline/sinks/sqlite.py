@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pipeline.sinks.base import Sink
 from pipeline.sqlite_files import open_shared, write_transaction
-from schemas import EnrichedArticle, encode
+from schemas import EnrichedArticle, decode, encode
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -87,7 +87,7 @@ class SqliteSink(Sink):
                 a.canonical_url,
                 a.title,
                 a.body,
-                a.detected_language.code if a.detected_language else a.language,
+                a.effective_language,
                 a.published_at.isoformat() if a.published_at else None,
                 a.fetched_at.isoformat(),
                 a.source.kind.value,
@@ -116,6 +116,15 @@ class SqliteSink(Sink):
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_db": None}
+
+
+def stored_article(path: Path, article_id: str) -> EnrichedArticle | None:
+    """The article the sink holds under ``article_id`` (read-only), or ``None``."""
+    if not path.exists():
+        return None
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT record FROM articles WHERE article_id = ?", (article_id,)).fetchone()
+    return decode(row[0].encode(), EnrichedArticle) if row else None
 
 
 @dataclass(frozen=True)
