@@ -118,7 +118,7 @@ def test_explain_reports_each_layer_and_the_recorded_decision(tmp_path: Path) ->
 def test_explain_prints_a_table_not_a_python_dict(tmp_path: Path) -> None:
     import json
 
-    from pipeline.dedup_explain import explain
+    from pipeline.dedup.explain import explain
 
     index = tmp_path / "index.sqlite3"
     first, copy = article("seed-first", STORY), article("seed-copy", edited(STORY), published=T0 + timedelta(hours=1))
