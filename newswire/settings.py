@@ -109,9 +109,9 @@ class LimitSettings(Section):
         256 * 1024,
         ge=16 * 1024,
         description="How much an enriched article may outgrow its cleaned article. The enrichers add at most "
-        "30 entities, 8 keywords, 3 summary sentences, countries and version fields: about 15 KiB measured on a "
-        "1.5 MB article; the rest is room for new enrichers. An enriched article still larger is dead-lettered "
-        "(stage encode, too_large) before any write.",
+        "30 entities, 8 keywords, 3 summary sentences, countries and version fields: about 3 KiB measured on a "
+        "1.5 MB article with every enricher on; the rest is room for new enrichers. An enriched article still "
+        "larger is dead-lettered (stage encode, too_large) before any write.",
     )
     max_duplicate_notice_bytes: int = Field(
         64 * 1024, ge=4 * 1024, description="Largest record on the duplicates topic (a notice: ids, URL, source)."

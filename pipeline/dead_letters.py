@@ -108,8 +108,8 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         self._topic = topic
         self._max_record_bytes = max_record_bytes
         self._clock_skew_ms = int(clock_skew_s * 1000)
-        self._written = Metrics.counter("dead_letter", "written")
-        self._skipped = Metrics.counter("dead_letter", "already_written")
+        self._written = Metrics.counter("dead_letter_writes", "written")
+        self._skipped = Metrics.counter("dead_letter_writes", "already_written")
         self._producer: DurableProducer | None = None
         self._consumer: KafkaConsumer | None = None
         self._pending: dict[str, DeadLetter] = {}
