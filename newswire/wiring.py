@@ -132,7 +132,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         max_record_bytes=settings.limits.max_article_bytes,
         max_enriched_bytes=settings.limits.max_enriched_bytes,
         max_dead_letter_bytes=settings.limits.max_dead_letter_bytes,
-        max_dead_letter_original_bytes=settings.limits.max_dead_letter_original_bytes,
+        dead_letter_original_bytes=settings.limits.max_dead_letter_original_bytes,
         enrichers=enrichers(settings),
         sinks=sinks(settings),
         sink_batch_size=settings.sinks.write_batch_size,

@@ -1,10 +1,4 @@
-"""Decode stage: raw Kafka records become validated ``CleanedArticle``s or dead letters.
-
-A record over the raw topic's limit (``limits.max_article_bytes``; it reached the topic
-compressed, or through a topic configured larger) is not decoded: it becomes a
-``too_large`` dead letter whose original is bounded to what the dead-letter topic takes,
-with its size, sha256 and coordinates, so it can be re-read from the raw topic.
-"""
+"""Decode stage: raw Kafka records become validated ``CleanedArticle``s or dead letters."""
 
 from __future__ import annotations
 
@@ -13,10 +7,11 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.dead_letters import DEAD_LETTERS
 from pipeline.kafka_io import KafkaRecord
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
 from schemas.dead_letter import DEFAULT_MAX_ORIGINAL_BYTES
+
+DEAD_LETTERS = "dead_letters"
 
 
 def dead_letter_for(
@@ -49,6 +44,9 @@ class _DecodeRecord(beam.DoFn):  # type: ignore[misc]
 
     def process(self, record: KafkaRecord) -> Iterator[CleanedArticle | beam.pvalue.TaggedOutput]:
         size = len(record.value or b"")
+        # Over the raw topic's limit (it came compressed, or through a topic set larger): not
+        # decoded, and its dead letter keeps only what the dead-letter topic takes of it,
+        # with its size, sha256 and coordinates to re-read the rest from the raw topic.
         if size > self._max_record_bytes:
             self._rejected.inc()
             yield beam.pvalue.TaggedOutput(

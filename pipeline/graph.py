@@ -14,7 +14,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import FixedWindows
 
-from pipeline.dead_letters import RefuseOversized, WriteDeadLetters
+from pipeline.dead_letter_writer import RefuseOversized, WriteDeadLetters
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
 from pipeline.dedup_decide import DedupConfig
@@ -23,6 +23,7 @@ from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaMessage, WriteToKafka
 from pipeline.sinks.base import Sink, WriteToSink
 from schemas import DeadLetter, DuplicateNotice, EnrichedArticle, encode, record_headers
+from schemas.dead_letter import DEFAULT_MAX_ORIGINAL_BYTES
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,11 @@ class PipelineConfig:
     max_record_bytes: int
     max_enriched_bytes: int
     max_dead_letter_bytes: int
-    max_dead_letter_original_bytes: int
     enrichers: Sequence[Enricher] = field(default_factory=list)
     sinks: Sequence[Sink] = field(default_factory=list)
     sink_batch_size: int = 500
+    # How much of a refused article a dead letter of a later stage keeps (DeadLetter.of bounds it).
+    dead_letter_original_bytes: int = DEFAULT_MAX_ORIGINAL_BYTES
     # Streaming runners need finite windows before GroupByKey; bounded batches do not.
     streaming_window_s: float | None = None
 
@@ -70,7 +72,7 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     if config.streaming_window_s:
         records = records | "Window" >> beam.WindowInto(FixedWindows(config.streaming_window_s))
     decoded = records | "Decode" >> DecodeArticles(
-        config.max_record_bytes, max_original_bytes=config.max_dead_letter_original_bytes
+        config.max_record_bytes, max_original_bytes=config.dead_letter_original_bytes
     )
     enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers)
     deduplicated = enriched | "Deduplicate" >> Deduplicate(config.dedup)
@@ -79,7 +81,7 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
         config.max_enriched_bytes,
         limit_name="limits.max_article_bytes + limits.enriched_headroom_bytes",
         key_of=lambda article: article.article_id,
-        max_original_bytes=config.max_dead_letter_original_bytes,
+        max_original_bytes=config.dead_letter_original_bytes,
     )
     originals = fitting.fitting
     demoted = (

@@ -2,9 +2,8 @@
 
 ``ReadFromKafka`` is a splittable DoFn over each partition's offset range: bounded when
 given end offsets (the local micro-batch service), unbounded otherwise (streaming
-runners). ``WriteToKafka`` produces through the one durable producer (acks=all,
-idempotent; ``schemas.producer``) and flushes at the end of every bundle, so a bundle
-only succeeds once Kafka holds its records.
+runners). ``WriteToKafka`` produces with acks=all and flushes at the end of every bundle,
+so a bundle only succeeds once Kafka holds its records.
 """
 
 from __future__ import annotations
@@ -23,9 +22,7 @@ from apache_beam.runners.sdf_utils import RestrictionTrackerView
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
-from kafka import KafkaConsumer, TopicPartition
-
-from schemas.producer import DurableProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 # Offsets are int64 in Kafka; an unbounded range ends at the largest one.
 _END_OF_TIME_OFFSET = sys.maxsize
@@ -264,22 +261,27 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
         self._topic = topic
         self._to_message = to_message
         self._written = Metrics.counter("kafka", f"written.{topic}")
-        self._producer: DurableProducer | None = None
+        self._producer: KafkaProducer | None = None
+        self._failures: list[BaseException] = []
 
     def setup(self) -> None:
-        self._producer = DurableProducer(self._producer_config)
+        self._producer = KafkaProducer(**self._producer_config, acks="all", enable_idempotence=True, linger_ms=20)
 
     def process(self, element: Element) -> None:
         assert self._producer is not None, "setup() opens the producer"
         message = self._to_message(element)
-        self._producer.send(self._topic, key=message.key, value=message.value, headers=message.headers)
+        future = self._producer.send(self._topic, key=message.key, value=message.value, headers=list(message.headers))
+        future.add_errback(self._failures.append)
         self._written.inc()
 
     def finish_bundle(self) -> None:
         assert self._producer is not None
-        # Raising (ProduceFailed) fails the bundle, so the runner retries it and the
-        # micro-batch never commits offsets for records that did not reach Kafka.
         self._producer.flush()
+        if self._failures:
+            failures, self._failures = self._failures, []
+            # Failing the bundle makes the runner retry it, and keeps the micro-batch
+            # from committing offsets for records that never reached Kafka.
+            raise RuntimeError(f"{len(failures)} record(s) to {self._topic} were not acknowledged: {failures[0]!r}")
 
     def teardown(self) -> None:
         if self._producer is not None:

@@ -14,7 +14,7 @@ and never weaken the durability its caller's configuration asks for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaProducer
@@ -49,10 +49,13 @@ class DurableProducer:
         value: bytes,
         headers: Sequence[tuple[str, bytes]] = (),
         partition: int | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
-        """Queue one record (on ``partition``, else where its key hashes); failures surface on ``flush``."""
+        """Queue one record (on ``partition``, else where its key hashes). Its failure surfaces on
+        ``flush``, or, with ``on_failure``, is handed to it instead (called by then), for a caller that
+        tells a refused record apart from an outage."""
         future = self._producer.send(topic, key=key, value=value, headers=list(headers), partition=partition)
-        future.add_errback(self._failures.append)
+        future.add_errback(on_failure or self._failures.append)
         self._topics.add(topic)
 
     def flush(self) -> None:

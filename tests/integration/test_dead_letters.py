@@ -16,7 +16,7 @@ from connectors.seeds import split_seed_text
 from newswire import wiring
 from newswire.settings import KafkaSettings, load_settings
 from newswire.testing.corpus import generated_seed_texts
-from newswire.topics import topic_offsets
+from newswire.topics import client_config, topic_offsets
 from pipeline.graph import build_pipeline
 from pipeline.kafka_io import PartitionRange, ReadFromKafka
 from schemas import CleanedArticle, DeadLetter, SourceKind, SourceRef, decode, encode
@@ -85,7 +85,7 @@ def test_a_batch_that_dies_after_writing_its_dead_letters_publishes_them_once_wh
     ends = topic_offsets(settings.kafka, raw)
     ranges = [PartitionRange(raw, partition, 0, end) for partition, end in ends.items() if end]
     pipeline = beam.Pipeline(options=PipelineOptions(wiring.beam_args(settings)))
-    build_pipeline(pipeline, ReadFromKafka(wiring.consumer_config(settings), ranges), wiring.pipeline_config(settings))
+    build_pipeline(pipeline, ReadFromKafka(client_config(settings.kafka), ranges), wiring.pipeline_config(settings))
     assert pipeline.run().wait_until_finish() == PipelineState.DONE
     [(key, first)] = _dead_letters(newswire_run)
     assert first.dead_letter_id is not None and key == first.dead_letter_id.encode()

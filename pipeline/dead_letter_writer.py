@@ -1,4 +1,4 @@
-"""The pipeline's dead-letter output: what cannot be written becomes a dead letter, and each
+"""Writing the pipeline's dead letters: what cannot be written becomes a dead letter, and each
 dead letter is published once.
 
 ``RefuseOversized`` is the last check before the writes: an element whose encoded record
@@ -29,13 +29,13 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
+from pipeline.decode import DEAD_LETTERS
 from schemas import DeadLetter, encode, record_headers
 from schemas.dead_letter import fit_dead_letter
 from schemas.producer import DurableProducer
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTERS = "dead_letters"
 # How far the clocks of whoever wrote a raw record and of this pipeline may disagree.
 DEFAULT_CLOCK_SKEW_S = 300.0
 _POLL_TIMEOUT_MS = 1_000
