@@ -31,7 +31,7 @@ from connectors.feed_document import FeedOutcome, ParsedFeed, parse_feed_documen
 from connectors.http import FetchResult, HttpClient, Outcome
 from connectors.page_archive import PageArchive
 from connectors.page_verdicts import VerdictLimits, page_verdict
-from connectors.publisher import KafkaPublisher
+from connectors.publisher import KafkaPublisher, PublishLimits
 from connectors.seen_store import FeedState, SeenStore
 from connectors.sources import SourceConfig, SourceType
 from schemas import (
@@ -68,6 +68,7 @@ class IngestConfig:
     state_file: Path
     archive_dir: Path
     archive_max_file_bytes: int
+    publish_limits: PublishLimits
     verdict_limits: VerdictLimits = field(default_factory=VerdictLimits)
     max_child_sitemaps: int = 50
     max_entries_per_poll: int = 1_000
@@ -79,6 +80,7 @@ class IngestConfig:
             self.producer_config,
             raw_topic=self.raw_topic,
             dead_letter_topic=self.dead_letter_topic,
+            limits=self.publish_limits,
             fetch_task_topic=self.fetch_topic,
         )
 

@@ -156,6 +156,30 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--once", action="store_true", help="stop after the first catch-up instead of running on")
     up.set_defaults(handler=_up, command="up")
 
+    dead_letters = commands.add_parser(
+        "dead-letters", help="inspect dead letters and send chosen ones back through the raw topic"
+    )
+    dead_letter_actions = dead_letters.add_subparsers(title="actions", metavar="ACTION", required=True)
+    for action, help_text in (
+        ("list", "dead letters newest first, one per dead_letter_id, filtered by stage, type, source and time"),
+        ("replay", "send chosen dead letters' originals back to the raw topic (after fixing their cause)"),
+    ):
+        sub = dead_letter_actions.add_parser(action, help=help_text, description=help_text)
+        if action == "replay":
+            sub.add_argument("ids", nargs="*", help="dead letter ids (or unique prefixes); or choose with filters")
+            sub.add_argument("--dry-run", action="store_true", help="say what would be sent; send nothing")
+        sub.add_argument("--stage", help="only this stage, e.g. decode, publish, fetch")
+        sub.add_argument("--type", dest="error_type", help="only this error type, e.g. too_large, invalid_record")
+        sub.add_argument("--source", help="only this source name (or part of its URL)")
+        sub.add_argument("--since", type=_iso_time, help="only those that occurred at or after this ISO date/time")
+        sub.add_argument("--until", type=_iso_time, help="only those that occurred before this ISO date/time")
+        if action == "list":
+            sub.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
+        sub.set_defaults(handler=_dead_letters, action=action, command="dead-letters")
+    show_letter = dead_letter_actions.add_parser("show", help="one dead letter: its error, coordinates, original")
+    show_letter.add_argument("id", help="dead letter id (or a unique prefix)")
+    show_letter.set_defaults(handler=_dead_letters, action="show", command="dead-letters")
+
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_settings, command="settings")
     return parser
@@ -186,7 +210,7 @@ def _since(value: str) -> str:
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.broker import BrokerError, LocalBroker
 
-    broker = LocalBroker(settings.broker, settings.topics, settings.kafka)
+    broker = LocalBroker(settings.broker, settings.topics, settings.limits)
     try:
         if args.action == "start":
             info = broker.start()
@@ -207,7 +231,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.topics import describe_topics, ensure_topics
 
     if args.action == "create":
-        created = ensure_topics(settings.kafka, settings.topics)
+        created = ensure_topics(settings.kafka, settings.topics, settings.limits, report=print)
         print(f"topics ready: {', '.join(created)}")
         return 0
     for line in describe_topics(settings.kafka, settings.topics, consumer_group=settings.pipeline.consumer_group):
@@ -231,7 +255,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     path = args.path or settings.replay.seeds_dir
     rate = _replay_rate(args, settings)
     try:
-        source = SeedSource(path, max_file_bytes=settings.replay.max_file_bytes)
+        source = SeedSource(path, max_file_bytes=settings.limits.max_seed_file_bytes)
         source.files()
     except FileNotFoundError as error:
         raise NewswireError(str(error)) from error
@@ -511,14 +535,14 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.topics import ensure_topics
 
     try:
-        info = LocalBroker(settings.broker, settings.topics, settings.kafka).start()
+        info = LocalBroker(settings.broker, settings.topics, settings.limits).start()
     except BrokerError as error:
         raise NewswireError(str(error)) from error
     print(f"kafka broker running at {info.bootstrap}; log: {info.log_path}")
-    ensure_topics(settings.kafka, settings.topics)
+    ensure_topics(settings.kafka, settings.topics, settings.limits, report=print)
     with wiring.publisher(settings) as publisher:
         totals = run_source(
-            SeedSource(settings.replay.seeds_dir, max_file_bytes=settings.replay.max_file_bytes),
+            SeedSource(settings.replay.seeds_dir, max_file_bytes=settings.limits.max_seed_file_bytes),
             publisher,
             rate=settings.replay.rate,
         )
@@ -551,6 +575,56 @@ def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool) -> str:
     else:
         lines.append("Stop:          the broker still runs: `newswire broker stop`")
     return "\n".join(lines)
+
+
+def _iso_time(text: str) -> datetime:
+    """An ISO 8601 date or date and time; without a zone it is UTC."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or time; use e.g. 2026-12-01 or 2026-12-01T09:30:00+00:00"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.dead_letters import DeadLetterFilter, Replayed, list_lines, read_dead_letters, replay, show_lines
+
+    found = read_dead_letters(settings.kafka, settings.topics.dead_letter)
+    if args.action == "show":
+        try:
+            print("\n".join(show_lines(found.find(args.id))))
+        except LookupError as error:
+            raise NewswireError(str(error)) from None
+        return 0
+    only = DeadLetterFilter(
+        stage=args.stage, error_type=args.error_type, source=args.source, since=args.since, until=args.until
+    )
+    if args.action == "list":
+        matching = found.matching(only)
+        for line in list_lines(matching[: args.limit]):
+            print(line)
+        shown = min(len(matching), args.limit)
+        note = f", {found.undecodable} record(s) that are not dead letters" if found.undecodable else ""
+        summary = f"{shown} of {len(matching)} dead letter(s) shown ({len(found.letters)} on the topic{note})"
+        print(summary, file=sys.stderr)
+        return 0
+    if not args.ids and not only.active():
+        raise NewswireError("choose what to replay: give dead letter ids, or filters such as --stage/--type/--since")
+    try:
+        chosen = [found.find(i) for i in args.ids] if args.ids else []
+    except LookupError as error:
+        raise NewswireError(str(error)) from None
+    chosen = [c for c in chosen if only.accepts(c.letter)] if args.ids else found.matching(only)
+    outcomes = replay(
+        chosen, kafka=settings.kafka, topics=settings.topics, limits=settings.limits, dry_run=args.dry_run
+    )
+    for outcome in outcomes:
+        print(outcome.line())
+    refused = sum(1 for o in outcomes if o.outcome is Replayed.REFUSED)
+    print(f"{len(outcomes) - refused} of {len(outcomes)} dead letter(s) {'would be ' if args.dry_run else ''}replayed")
+    return 1 if refused else 0
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.ingest import IngestConfig
 from connectors.page_verdicts import VerdictLimits
-from connectors.publisher import KafkaPublisher
+from connectors.publisher import KafkaPublisher, PublishLimits
 from newswire.settings import Settings
-from newswire.topics import client_config
+from newswire.topics import consumer_config as kafka_consumer_config
+from newswire.topics import producer_config as kafka_producer_config
 from pipeline import runners
 from pipeline.dedup.decide import DedupConfig
 from pipeline.dedup.index import IndexLocation
@@ -39,15 +40,29 @@ _job_servers: dict[Path, FlinkJobServer] = {}
 
 
 def producer_config(settings: Settings) -> ClientConfig:
-    config = client_config(settings.kafka).with_options(max_request_size=settings.kafka.max_message_bytes)
-    if settings.kafka.compression_type != "none":
-        config = config.with_options(compression_type=settings.kafka.compression_type)
-    return config
+    return kafka_producer_config(settings.kafka, settings.limits)
+
+
+def consumer_config(settings: Settings) -> ClientConfig:
+    return kafka_consumer_config(settings.kafka, settings.limits)
+
+
+def publish_limits(settings: Settings) -> PublishLimits:
+    limits = settings.limits
+    return PublishLimits(
+        max_article_bytes=limits.max_article_bytes,
+        max_dead_letter_bytes=limits.max_dead_letter_bytes,
+        max_dead_letter_original_bytes=limits.max_dead_letter_original_bytes,
+        max_fetch_task_bytes=limits.max_fetch_task_bytes,
+    )
 
 
 def publisher(settings: Settings) -> KafkaPublisher:
     return KafkaPublisher(
-        producer_config(settings), raw_topic=settings.topics.raw, dead_letter_topic=settings.topics.dead_letter
+        producer_config(settings),
+        raw_topic=settings.topics.raw,
+        dead_letter_topic=settings.topics.dead_letter,
+        limits=publish_limits(settings),
     )
 
 
@@ -94,7 +109,10 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
             dead_letter=settings.topics.dead_letter,
         ),
         dedup=dedup_config(settings),
-        max_record_bytes=settings.pipeline.max_record_bytes,
+        max_record_bytes=settings.limits.max_article_bytes,
+        max_enriched_bytes=settings.limits.max_enriched_bytes,
+        max_dead_letter_bytes=settings.limits.max_dead_letter_bytes,
+        dead_letter_original_bytes=settings.limits.max_dead_letter_original_bytes,
         enrichers=enrichers(settings),
         sinks=sinks(settings),
         sink_batch_size=settings.sinks.write_batch_size,
@@ -104,7 +122,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
 def ingest_config(settings: Settings) -> IngestConfig:
     return IngestConfig(
         producer_config=producer_config(settings),
-        consumer_config=client_config(settings.kafka),
+        consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         dead_letter_topic=settings.topics.dead_letter,
         fetch_topic=settings.topics.fetch_tasks,
@@ -112,6 +130,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
         state_file=settings.ingest.state_file.resolve(),
         archive_dir=settings.ingest.archive_dir.resolve(),
         archive_max_file_bytes=settings.ingest.archive_max_file_bytes,
+        publish_limits=publish_limits(settings),
         verdict_limits=VerdictLimits(min_article_words=settings.ingest.min_article_words),
         max_child_sitemaps=settings.ingest.max_child_sitemaps,
         max_entries_per_poll=settings.ingest.max_entries_per_poll,
@@ -188,7 +207,7 @@ def _state_dir(settings: Settings) -> Path:
 def streaming_service(settings: Settings) -> StreamingService:
     config = dataclasses.replace(pipeline_config(settings), streaming_window_s=settings.pipeline.streaming_window_s)
     return StreamingService(
-        consumer_config=client_config(settings.kafka),
+        consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         consumer_group=settings.pipeline.consumer_group,
         config=config,
@@ -199,7 +218,7 @@ def streaming_service(settings: Settings) -> StreamingService:
 
 def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchService:
     return MicroBatchService(
-        consumer_config=client_config(settings.kafka),
+        consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         consumer_group=settings.pipeline.consumer_group,
         config=pipeline_config(settings),

@@ -14,6 +14,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import FixedWindows
 
+from pipeline.dead_letter_writer import RefuseOversized, WriteDeadLetters
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
 from pipeline.dedup.decide import DedupConfig
@@ -22,6 +23,7 @@ from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaMessage, WriteToKafka
 from pipeline.sinks.base import Sink, WriteToSink
 from schemas import DeadLetter, DuplicateNotice, EnrichedArticle, encode, record_headers
+from schemas.dead_letter import DEFAULT_MAX_ORIGINAL_BYTES
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,13 @@ class PipelineConfig:
     topics: OutputTopics
     dedup: DedupConfig
     max_record_bytes: int
+    max_enriched_bytes: int
+    max_dead_letter_bytes: int
     enrichers: Sequence[Enricher] = field(default_factory=list)
     sinks: Sequence[Sink] = field(default_factory=list)
     sink_batch_size: int = 500
+    # How much of a refused article a dead letter of a later stage keeps (DeadLetter.of bounds it).
+    dead_letter_original_bytes: int = DEFAULT_MAX_ORIGINAL_BYTES
     # Streaming runners need finite windows before GroupByKey; bounded batches do not.
     streaming_window_s: float | None = None
 
@@ -57,7 +63,7 @@ def duplicate_message(duplicate: DuplicateNotice) -> KafkaMessage:
 
 
 def dead_letter_message(dead_letter: DeadLetter) -> KafkaMessage:
-    key = dead_letter.key.encode() if dead_letter.key else None
+    key = dead_letter.dead_letter_id.encode() if dead_letter.dead_letter_id else None
     return KafkaMessage(key=key, value=encode(dead_letter), headers=tuple(record_headers(dead_letter)))
 
 
@@ -65,10 +71,19 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     records = pipeline | "Read" >> source
     if config.streaming_window_s:
         records = records | "Window" >> beam.WindowInto(FixedWindows(config.streaming_window_s))
-    decoded = records | "Decode" >> DecodeArticles(config.max_record_bytes)
+    decoded = records | "Decode" >> DecodeArticles(
+        config.max_record_bytes, max_original_bytes=config.dead_letter_original_bytes
+    )
     enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers)
     deduplicated = enriched | "Deduplicate" >> Deduplicate(config.dedup)
-    originals = deduplicated[ORIGINALS]
+    # Checked before any write, so that the sinks and the enriched topic agree on what was published.
+    fitting = deduplicated[ORIGINALS] | "FitEnriched" >> RefuseOversized(
+        config.max_enriched_bytes,
+        limit_name="limits.max_article_bytes + limits.enriched_headroom_bytes",
+        key_of=lambda article: article.article_id,
+        max_original_bytes=config.dead_letter_original_bytes,
+    )
+    originals = fitting.fitting
     demoted = (
         deduplicated[DUPLICATES]
         | "Demoted" >> beam.Filter(lambda notice: notice.was_original)
@@ -82,6 +97,7 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     _ = deduplicated[DUPLICATES] | "WriteDuplicates" >> WriteToKafka(
         config.producer_config, config.topics.duplicates, duplicate_message
     )
-    _ = decoded[DEAD_LETTERS] | "WriteDeadLetters" >> WriteToKafka(
-        config.producer_config, config.topics.dead_letter, dead_letter_message
+    dead_letters = (decoded[DEAD_LETTERS], fitting[DEAD_LETTERS]) | "DeadLetters" >> beam.Flatten()
+    _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
+        config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
     )
