@@ -30,7 +30,7 @@ from pipeline.enrichers import (
 )
 from pipeline.enrichers.base import Enricher
 from pipeline.graph import OutputTopics, PipelineConfig
-from pipeline.microbatch import BatchReport, MicroBatchService
+from pipeline.microbatch import BatchReport, Health, MicroBatchService, RetryPolicy
 from pipeline.runners import RunnerConfig
 from pipeline.sinks.base import Sink
 from pipeline.sinks.jsonl import JsonLinesSink
@@ -217,7 +217,16 @@ def streaming_service(settings: Settings) -> StreamingService:
     )
 
 
-def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchService:
+def retry_policy(settings: Settings) -> RetryPolicy:
+    recovery = settings.recovery
+    return RetryPolicy(
+        attempts=recovery.batch_attempts,
+        initial_backoff_s=recovery.initial_backoff_s,
+        max_backoff_s=recovery.max_backoff_s,
+    )
+
+
+def micro_batch_service(settings: Settings, on_batch: Any = None, health: Health | None = None) -> MicroBatchService:
     return MicroBatchService(
         consumer_config=client_config(settings.kafka),
         raw_topic=settings.topics.raw,
@@ -227,6 +236,8 @@ def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchS
         max_batch_records=settings.pipeline.max_batch_records,
         interval_s=settings.pipeline.batch_interval_s,
         on_batch=on_batch,
+        retry=retry_policy(settings),
+        health=health,
     )
 
 
@@ -237,6 +248,7 @@ __all__ = [
     "micro_batch_service",
     "pipeline_config",
     "publisher",
+    "retry_policy",
     "runner_config",
     "sinks",
     "streaming_service",

@@ -3,6 +3,12 @@
 ``build_pipeline`` takes the source as a PTransform so that the same graph runs over a
 bounded micro-batch of Kafka offsets, an unbounded Kafka read on a streaming runner, or
 ``beam.Create`` in a test.
+
+Every stage that can refuse one element says so on a side output (decode's dead letters,
+and the ``StageFailure``s of enrich, dedup, each sink and each Kafka write); they all end
+in the one ``WriteDeadLetters``, located at their raw record's coordinates, and the rest
+of the batch goes on. A dependency that is down fails the batch instead (see
+``pipeline.dependencies``): that is never an element's fault.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import FixedWindows
 
+from pipeline.dead_letters import FAILURES, POSITIONS, LocateFailures, StageFailure
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
 from pipeline.dedup_decide import DedupConfig
@@ -22,6 +29,7 @@ from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaMessage, WriteToKafka
 from pipeline.sinks.base import Sink, WriteToSink
 from schemas import DeadLetter, DuplicateNotice, EnrichedArticle, encode, record_headers
+from schemas.dead_letter import DEFAULT_MAX_ORIGINAL_BYTES
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class PipelineConfig:
     enrichers: Sequence[Enricher] = field(default_factory=list)
     sinks: Sequence[Sink] = field(default_factory=list)
     sink_batch_size: int = 500
+    # How much of a refused article a dead letter of a later stage keeps (DeadLetter.of bounds it).
+    dead_letter_original_bytes: int = DEFAULT_MAX_ORIGINAL_BYTES
     # Streaming runners need finite windows before GroupByKey; bounded batches do not.
     streaming_window_s: float | None = None
 
@@ -61,13 +71,18 @@ def dead_letter_message(dead_letter: DeadLetter) -> KafkaMessage:
     return KafkaMessage(key=key, value=encode(dead_letter), headers=tuple(record_headers(dead_letter)))
 
 
+def refused_article(article: EnrichedArticle, error: BaseException) -> StageFailure:
+    return StageFailure.of(article, stage="kafka:enriched", error_type="write_refused", error=error)
+
+
 def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: PipelineConfig) -> None:
     records = pipeline | "Read" >> source
     if config.streaming_window_s:
         records = records | "Window" >> beam.WindowInto(FixedWindows(config.streaming_window_s))
     decoded = records | "Decode" >> DecodeArticles(config.max_record_bytes)
-    enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers)
-    deduplicated = enriched | "Deduplicate" >> Deduplicate(config.dedup)
+    enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers).with_failures()
+    deduplicated = enriched.articles | "Deduplicate" >> Deduplicate(config.dedup)
+    failures = [enriched[FAILURES], deduplicated[FAILURES]]
     originals = deduplicated[ORIGINALS]
     demoted = (
         deduplicated[DUPLICATES]
@@ -75,13 +90,23 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
         | "DemotedIds" >> beam.Map(lambda notice: notice.article_id)
     )
     for sink in config.sinks:
-        _ = originals | f"WriteTo{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size)
+        written = originals | f"WriteTo{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size)
+        failures.append(written[FAILURES])
         if sink.withdraws:
             _ = demoted | f"WithdrawFrom{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size, withdraw=True)
-    _ = originals | "WriteEnriched" >> WriteToKafka(config.producer_config, config.topics.enriched, article_message)
+    published = originals | "WriteEnriched" >> WriteToKafka(
+        config.producer_config, config.topics.enriched, article_message, to_failure=refused_article
+    )
+    failures.append(published[FAILURES])
     _ = deduplicated[DUPLICATES] | "WriteDuplicates" >> WriteToKafka(
         config.producer_config, config.topics.duplicates, duplicate_message
     )
-    _ = decoded[DEAD_LETTERS] | "WriteDeadLetters" >> WriteToKafka(
+    located = (
+        tuple(failures)
+        | "AllFailures" >> beam.Flatten()
+        | "LocateFailures"
+        >> LocateFailures(decoded[POSITIONS], max_original_bytes=config.dead_letter_original_bytes)
+    )
+    _ = (decoded[DEAD_LETTERS], located) | "AllDeadLetters" >> beam.Flatten() | "WriteDeadLetters" >> WriteToKafka(
         config.producer_config, config.topics.dead_letter, dead_letter_message
     )
