@@ -365,6 +365,35 @@ class PipelineSettings(Section):
         return ENRICHERS.check(enrichers)
 
 
+class RecoverySettings(Section):
+    """How the pipeline service retries a failing micro-batch and waits out an outage."""
+
+    batch_attempts: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Runs of a failing batch, while every dependency answers, before its range is split to find "
+        "the records at fault (each then dead-lettered as 'poison').",
+    )
+    initial_backoff_s: float = Field(
+        1.0, gt=0, le=600, description="Pause before the first retry of a failed batch, and between the first probes "
+        "of a dependency that is down; doubles each time."
+    )
+    max_backoff_s: float = Field(
+        30.0, gt=0, le=3600, description="Longest pause between retries and probes (each pause is jittered down by "
+        "up to half)."
+    )
+
+    @model_validator(mode="after")
+    def _initial_within_max(self) -> RecoverySettings:
+        if self.initial_backoff_s > self.max_backoff_s:
+            raise ValueError(
+                f"recovery.initial_backoff_s ({self.initial_backoff_s}) must not exceed recovery.max_backoff_s "
+                f"({self.max_backoff_s})"
+            )
+        return self
+
+
 class IngestSettings(Section):
     """The live connectors: which sources, where their memory and page archive live."""
 
@@ -414,6 +443,7 @@ class Settings(BaseSettings):
     replay: ReplaySettings = ReplaySettings()
     sinks: SinkSettings = SinkSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    recovery: RecoverySettings = RecoverySettings()
     ingest: IngestSettings = IngestSettings()
     fetch: FetchSettings = FetchSettings()
     observability: ObservabilitySettings = ObservabilitySettings()

@@ -22,7 +22,7 @@ from pipeline.dedup.index import IndexLocation
 from pipeline.enrichers import ENRICHERS
 from pipeline.enrichers.base import Enricher
 from pipeline.graph import OutputTopics, PipelineConfig
-from pipeline.microbatch import BatchReport, MicroBatchService
+from pipeline.microbatch import BatchReport, Health, MicroBatchService, RetryPolicy
 from pipeline.registry import Registered
 from pipeline.runners import RunnerConfig
 from pipeline.sinks import SINKS
@@ -216,7 +216,16 @@ def streaming_service(settings: Settings) -> StreamingService:
     )
 
 
-def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchService:
+def retry_policy(settings: Settings) -> RetryPolicy:
+    recovery = settings.recovery
+    return RetryPolicy(
+        attempts=recovery.batch_attempts,
+        initial_backoff_s=recovery.initial_backoff_s,
+        max_backoff_s=recovery.max_backoff_s,
+    )
+
+
+def micro_batch_service(settings: Settings, on_batch: Any = None, health: Health | None = None) -> MicroBatchService:
     return MicroBatchService(
         consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
@@ -226,6 +235,8 @@ def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchS
         max_batch_records=settings.pipeline.max_batch_records,
         interval_s=settings.pipeline.batch_interval_s,
         on_batch=on_batch,
+        retry=retry_policy(settings),
+        health=health,
     )
 
 
@@ -236,6 +247,7 @@ __all__ = [
     "micro_batch_service",
     "pipeline_config",
     "publisher",
+    "retry_policy",
     "runner_config",
     "sinks",
     "streaming_service",

@@ -20,7 +20,7 @@ fail a batch over the look-up: when it cannot look, it writes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -29,8 +29,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
-from pipeline.decode import DEAD_LETTERS
-from schemas import DeadLetter, encode, record_headers
+from pipeline.dead_letters import FAILURES, StageFailure
+from schemas import DeadLetter, EnrichedArticle, encode, record_headers
 from schemas.dead_letter import fit_dead_letter
 from schemas.producer import DurableProducer
 
@@ -42,50 +42,41 @@ _POLL_TIMEOUT_MS = 1_000
 
 
 class _RefuseOversized(beam.DoFn):  # type: ignore[misc]
-    def __init__(
-        self, max_record_bytes: int, limit_name: str, key_of: Callable[[Any], str], max_original_bytes: int
-    ) -> None:
+    def __init__(self, max_record_bytes: int, limit_name: str) -> None:
         self._max_record_bytes = max_record_bytes
-        self._max_original_bytes = max_original_bytes
         self._limit_name = limit_name
-        self._key_of = key_of
-        self._refused = Metrics.counter("dead_letter", "encode.too_large")
 
-    def process(self, element: Any) -> Iterator[Any]:
-        value = encode(element)
-        if len(value) <= self._max_record_bytes:
-            yield element
+    def process(self, article: EnrichedArticle) -> Iterator[Any]:
+        size = len(encode(article))
+        if size <= self._max_record_bytes:
+            yield article
             return
-        self._refused.inc()
-        key = self._key_of(element)
+        # A failure, not a dead letter yet: LocateFailures gives it the raw record's coordinates.
         yield beam.pvalue.TaggedOutput(
-            DEAD_LETTERS,
-            DeadLetter.of(
+            FAILURES,
+            StageFailure.of(
+                article,
                 stage="encode",
                 error_type="too_large",
-                error=f"{type(element).__name__} {key}: its record is {len(value)} bytes, over "
+                error=f"EnrichedArticle {article.article_id}: its record is {size} bytes, over "
                 f"{self._limit_name}={self._max_record_bytes}; raise that limit (every topic and client limit "
                 "follows it) and replay the article",
-                original=value,
-                max_original_bytes=self._max_original_bytes,
-                key=key,
             ),
         )
 
 
 class RefuseOversized(beam.PTransform):  # type: ignore[misc]
-    """Elements whose encoded record fits ``max_record_bytes`` (main output), the others as dead letters."""
+    """Articles whose encoded record fits ``max_record_bytes`` (main output ``fitting``), the others as
+    ``too_large`` stage failures (output ``FAILURES``)."""
 
-    def __init__(
-        self, max_record_bytes: int, *, limit_name: str, key_of: Callable[[Any], str], max_original_bytes: int
-    ) -> None:
+    def __init__(self, max_record_bytes: int, *, limit_name: str) -> None:
         super().__init__()
-        if max_record_bytes < 1 or max_original_bytes < 0:
+        if max_record_bytes < 1:
             raise ValueError(f"max_record_bytes must be positive, not {max_record_bytes}")
-        self._fn = _RefuseOversized(max_record_bytes, limit_name, key_of, max_original_bytes)
+        self._fn = _RefuseOversized(max_record_bytes, limit_name)
 
-    def expand(self, elements: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return elements | beam.ParDo(self._fn).with_outputs(DEAD_LETTERS, main="fitting")
+    def expand(self, articles: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return articles | beam.ParDo(self._fn).with_outputs(FAILURES, main="fitting")
 
 
 def dead_letter_partition(dead_letter_id: str, partitions: int) -> int:

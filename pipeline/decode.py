@@ -1,4 +1,8 @@
-"""Decode stage: raw Kafka records become validated ``CleanedArticle``s or dead letters."""
+"""Decode stage: raw Kafka records become validated ``CleanedArticle``s or dead letters.
+
+Beside each article it emits the record's position (``positions`` output), by which the
+dead letters of later stages find their coordinates (``pipeline.dead_letters``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.dead_letters import POSITIONS, position_of
 from pipeline.kafka_io import KafkaRecord
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
 from schemas.dead_letter import DEFAULT_MAX_ORIGINAL_BYTES
@@ -76,11 +81,13 @@ class _DecodeRecord(beam.DoFn):  # type: ignore[misc]
             )
             return
         self._decoded.inc()
+        yield beam.pvalue.TaggedOutput(POSITIONS, position_of(record.topic, record.partition, record.offset, article))
         yield article
 
 
 class DecodeArticles(beam.PTransform):  # type: ignore[misc]
-    """KafkaRecord -> CleanedArticle (main output) and DeadLetter (``dead_letters`` output)."""
+    """KafkaRecord -> CleanedArticle (main output), DeadLetter (``dead_letters`` output) and
+    (article id, RecordPosition) (``positions`` output)."""
 
     def __init__(self, max_record_bytes: int, *, max_original_bytes: int = DEFAULT_MAX_ORIGINAL_BYTES) -> None:
         super().__init__()
@@ -93,4 +100,4 @@ class DecodeArticles(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         decode_records = _DecodeRecord(self._max_record_bytes, self._max_original_bytes)
-        return records | beam.ParDo(decode_records).with_outputs(DEAD_LETTERS, main="articles")
+        return records | beam.ParDo(decode_records).with_outputs(DEAD_LETTERS, POSITIONS, main="articles")

@@ -3,6 +3,12 @@
 ``build_pipeline`` takes the source as a PTransform so that the same graph runs over a
 bounded micro-batch of Kafka offsets, an unbounded Kafka read on a streaming runner, or
 ``beam.Create`` in a test.
+
+Every stage that can refuse one element says so on a side output (decode's dead letters,
+and the ``StageFailure``s of enrich, dedup, each sink and each Kafka write); they all end
+in the one ``WriteDeadLetters``, located at their raw record's coordinates, and the rest
+of the batch goes on. A dependency that is down fails the batch instead (see
+``pipeline.dependencies``): that is never an element's fault.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import apache_beam as beam
 from apache_beam.transforms.window import FixedWindows
 
 from pipeline.dead_letter_writer import RefuseOversized, WriteDeadLetters
+from pipeline.dead_letters import FAILURES, POSITIONS, LocateFailures, StageFailure
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
 from pipeline.dedup.decide import DedupConfig
@@ -67,6 +74,10 @@ def dead_letter_message(dead_letter: DeadLetter) -> KafkaMessage:
     return KafkaMessage(key=key, value=encode(dead_letter), headers=tuple(record_headers(dead_letter)))
 
 
+def refused_article(article: EnrichedArticle, error: BaseException) -> StageFailure:
+    return StageFailure.of(article, stage="kafka:enriched", error_type="write_refused", error=error)
+
+
 def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: PipelineConfig) -> None:
     records = pipeline | "Read" >> source
     if config.streaming_window_s:
@@ -74,15 +85,13 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     decoded = records | "Decode" >> DecodeArticles(
         config.max_record_bytes, max_original_bytes=config.dead_letter_original_bytes
     )
-    enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers)
-    deduplicated = enriched | "Deduplicate" >> Deduplicate(config.dedup)
+    enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers).with_failures()
+    deduplicated = enriched.articles | "Deduplicate" >> Deduplicate(config.dedup)
     # Checked before any write, so that the sinks and the enriched topic agree on what was published.
     fitting = deduplicated[ORIGINALS] | "FitEnriched" >> RefuseOversized(
-        config.max_enriched_bytes,
-        limit_name="limits.max_article_bytes + limits.enriched_headroom_bytes",
-        key_of=lambda article: article.article_id,
-        max_original_bytes=config.dead_letter_original_bytes,
+        config.max_enriched_bytes, limit_name="limits.max_article_bytes + limits.enriched_headroom_bytes"
     )
+    failures = [enriched[FAILURES], deduplicated[FAILURES], fitting[FAILURES]]
     originals = fitting.fitting
     demoted = (
         deduplicated[DUPLICATES]
@@ -90,14 +99,24 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
         | "DemotedIds" >> beam.Map(lambda notice: notice.article_id)
     )
     for sink in config.sinks:
-        _ = originals | f"WriteTo{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size)
+        written = originals | f"WriteTo{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size)
+        failures.append(written[FAILURES])
         if sink.withdraws:
             _ = demoted | f"WithdrawFrom{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size, withdraw=True)
-    _ = originals | "WriteEnriched" >> WriteToKafka(config.producer_config, config.topics.enriched, article_message)
+    published = originals | "WriteEnriched" >> WriteToKafka(
+        config.producer_config, config.topics.enriched, article_message, to_failure=refused_article
+    )
+    failures.append(published[FAILURES])
     _ = deduplicated[DUPLICATES] | "WriteDuplicates" >> WriteToKafka(
         config.producer_config, config.topics.duplicates, duplicate_message
     )
-    dead_letters = (decoded[DEAD_LETTERS], fitting[DEAD_LETTERS]) | "DeadLetters" >> beam.Flatten()
+    located = (
+        tuple(failures)
+        | "AllFailures" >> beam.Flatten()
+        | "LocateFailures"
+        >> LocateFailures(decoded[POSITIONS], max_original_bytes=config.dead_letter_original_bytes)
+    )
+    dead_letters = (decoded[DEAD_LETTERS], located) | "AllDeadLetters" >> beam.Flatten()
     _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
         config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
     )
