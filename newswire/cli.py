@@ -6,16 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -325,9 +322,7 @@ def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from connectors.http import HttpClient
-    from connectors.ingest import FeedPoller, PollSchedule
-    from connectors.seen_store import SeenStore
+    from connectors.ingest import FetchEvent, PollReport
     from connectors.sources import SourcesFileError, load_sources
     from newswire import wiring
     from newswire.metrics import IngestMetrics
@@ -336,126 +331,28 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         sources = load_sources(args.sources or settings.ingest.sources_file)
     except SourcesFileError as error:
         raise NewswireError(str(error)) from error
-    workers = args.workers or settings.ingest.fetch_workers
-    config = wiring.ingest_config(settings)
-    stop = _stop_on_signals()
-    schedule = PollSchedule(tuple(s for s in sources if s.enabled))
-    store = SeenStore(settings.ingest.state_file)
-    http = HttpClient(settings.fetch)
-
-    def poll_due() -> None:
-        for source in schedule.due(time.time()):
-            if stop.is_set():
-                return
-            try:
-                report = poller.poll(source)
-            except Exception:  # a bug with one source must not stop the others
-                log.exception("poll failed", extra={"source": source.name})
-                continue
-            schedule.record(source, report, time.time())
-            metrics.polls.labels(source=source.name, outcome=report.outcome).inc()
-            progress.total = (progress.total or 0) + report.entries_queued
-            progress.refresh()
-            log.info(
-                "polled",
-                extra={
-                    "source": source.name,
-                    "outcome": report.outcome,
-                    "detail": report.detail,
-                    "queued": report.entries_queued,
-                },
-            )
-
     metrics = IngestMetrics()
     if not args.once:
         metrics.serve(settings.observability.metrics_host, settings.observability.ingest_metrics_port)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
-    def fetched(source: str, outcome: str) -> None:
-        metrics.fetches.labels(source=source, outcome=outcome).inc()
-        progress.update(1)
-        progress.set_postfix_str(f"{source}: {outcome}", refresh=False)
+    def polled(report: PollReport) -> None:
+        metrics.polls.labels(source=report.source, outcome=report.outcome).inc()
+        progress.total = (progress.total or 0) + report.entries_queued
+        progress.refresh()
 
-    try:
-        with config.publisher() as publisher:
-            poller = FeedPoller(config, http, store, publisher)
-            if args.once:
-                poll_due()
-                counts = _run_fetch_workers(settings, workers, stop, until_drained=True, on_outcome=fetched)
-                progress.close()
-                _print_outcomes(counts)
-                return 0
-            poller_thread = threading.Thread(
-                target=_poll_forever, args=(poll_due, schedule, stop), name="newswire-poller", daemon=True
-            )
-            poller_thread.start()
-            _run_fetch_workers(settings, workers, stop, until_drained=False, on_outcome=fetched)
-            poller_thread.join(timeout=30)
-    finally:
-        http.close()
-        store.close()
+    def fetched(event: FetchEvent) -> None:
+        metrics.fetches.labels(source=event.source, outcome=event.outcome).inc()
+        if event.final:
+            progress.update(1)
+        progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
+
+    service = wiring.ingest_service(settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched)
+    report = service.run(once=args.once, stop=_stop_on_signals())
+    progress.close()
+    if args.once:
+        _print_outcomes(report.fetches.as_dict())
     return 0
-
-
-def _poll_forever(poll_due: Callable[[], None], schedule: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        poll_due()
-        stop.wait(max(0.5, min(60.0, schedule.next_due() - time.time())))
-
-
-def _run_fetch_workers(
-    settings: Settings,
-    workers: int,
-    stop: threading.Event,
-    *,
-    until_drained: bool,
-    on_outcome: Callable[[str, str], None] | None = None,
-) -> dict[str, dict[str, int]]:
-    """Run the fetch workers; with one, in this process (live progress and metrics per
-    outcome); with several, as processes that report their counts when they finish."""
-    from newswire import wiring
-
-    config = wiring.ingest_config(settings)
-    if workers == 1:
-        from connectors.ingest import fetch_worker_process
-
-        return fetch_worker_process(config, settings.fetch, stop, until_drained, on_outcome)
-    context = multiprocessing.get_context("spawn")
-    shared_stop = context.Event()
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=_fetch_child, args=(config, settings.fetch, shared_stop, until_drained, results), daemon=True
-        )
-        for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    while any(p.is_alive() for p in processes):
-        if stop.wait(0.5):
-            shared_stop.set()
-    merged: dict[str, dict[str, int]] = {}
-    for process in processes:
-        if process.exitcode != 0:
-            raise NewswireError(f"a fetch worker process failed (exit code {process.exitcode}); see its log above")
-        for source, counts in results.get(timeout=10).items():
-            for outcome, n in counts.items():
-                merged.setdefault(source, {}).setdefault(outcome, 0)
-                merged[source][outcome] += n
-    return merged
-
-
-def _ignore_signals() -> None:
-    # Workers stop through the shared event once the parent has been asked to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _fetch_child(config: Any, fetch: Any, stop: Any, until_drained: bool, results: Any) -> None:
-    from connectors.ingest import fetch_worker_process
-
-    _ignore_signals()
-    results.put(fetch_worker_process(config, fetch, stop, until_drained))
 
 
 def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:

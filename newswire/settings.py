@@ -416,6 +416,46 @@ class IngestSettings(Section):
         description="A publication time more than this after the fetch is not trusted: the article is flagged "
         "and dated by the page, else the feed, else the fetch time.",
     )
+    # Retries of transient failures (timeouts, connection errors, DNS, 429, 5xx), held in the
+    # persistent schedule beside state_file so that a restart keeps them.
+    retry_max_attempts: int = Field(
+        6,
+        ge=1,
+        description="Fetches of one page ending in a transient failure before it is dead-lettered gave_up "
+        "(each fetch may itself make fetch.max_retries quick retries).",
+    )
+    retry_max_age_s: float = Field(
+        86_400.0, gt=0, description="Longest a page is retried, from when it was queued, before it is gave_up."
+    )
+    retry_backoff_s: float = Field(
+        30.0, gt=0, description="Wait before the first retry of a page or a failed poll; doubles per failure."
+    )
+    retry_backoff_max_s: float = Field(3_600.0, gt=0, description="Longest wait between two retries (before jitter).")
+    retry_jitter: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of each backoff drawn at random (0.5: between half and the whole), so hosts that "
+        "failed together do not all come back together.",
+    )
+    retry_after_max_s: float = Field(
+        3_600.0, gt=0, description="A publisher's Retry-After is honoured up to this wait; a longer one is cut to it."
+    )
+    max_task_deliveries: int = Field(
+        3,
+        ge=1,
+        description="Times a fetch task may be handed to a worker that dies before finishing it; then it is "
+        "dead-lettered worker_crashed instead of crash-looping.",
+    )
+    poll_gave_up_after: int = Field(
+        6,
+        ge=1,
+        description="Consecutive failed polls of a source before one gave_up dead letter says so (polling goes on, "
+        "backed off up to retry_backoff_max_s).",
+    )
+    schedule_check_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often due retries and due polls are looked for."
+    )
 
 
 class ObservabilitySettings(Section):
