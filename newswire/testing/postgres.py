@@ -8,7 +8,9 @@ gives each test a fresh, empty database.
 
 PostgreSQL refuses to run as root, so as root the cluster runs as the ``postgres`` system
 user (the package creates it) in a directory that user owns, outside pytest's root-only
-temp tree. Durability settings are off: tests kill newswire, never this server.
+temp tree. Durability settings are off: tests kill newswire, never this server. A test
+may ``stop()`` the running server (a database outage) and ``start()`` it again on the
+same port with the same data.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,8 @@ class PostgresServer:
     user: str
     password: SecretStr
     database_name: str = "postgres"
+    # The cluster's process, when this server came from ``postgres_cluster``.
+    postmaster: _Postmaster | None = field(default=None, repr=False, compare=False)
 
     @property
     def dsn(self) -> str:
@@ -59,7 +63,64 @@ class PostgresServer:
         name = name or f"test_{uuid.uuid4().hex[:12]}"
         with self.connect(autocommit=True) as db:
             db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return PostgresServer(self.host, self.port, self.user, self.password, name)
+        return PostgresServer(self.host, self.port, self.user, self.password, name, self.postmaster)
+
+    def stop(self) -> None:
+        """Shut the whole cluster down (every database on it) until ``start()``."""
+        self._postmaster_or_raise().stop()
+
+    def start(self) -> None:
+        """Start the stopped cluster again on the same port; returns once it answers."""
+        self._postmaster_or_raise().start(self)
+
+    def _postmaster_or_raise(self) -> _Postmaster:
+        if self.postmaster is None:
+            raise RuntimeError(f"{self.dsn} was not started by postgres_cluster(); it cannot be stopped from here")
+        return self.postmaster
+
+
+class _Postmaster:
+    """The ``postgres`` process of one cluster: started, stopped and started again with one command line."""
+
+    def __init__(self, command: list[str], cwd: Path, run_as: dict[str, Any], start_timeout_s: float) -> None:
+        self._command = command
+        self._cwd = cwd
+        self._run_as = run_as
+        self._start_timeout_s = start_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, server: PostgresServer) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        # Its output goes to a file: a pipe nobody reads fills up and blocks the server.
+        log_path = self._cwd / "postgres.log"
+        with log_path.open("ab") as log:
+            self.process = process = subprocess.Popen(
+                self._command, stdout=log, stderr=subprocess.STDOUT, cwd=self._cwd, **self._run_as
+            )
+        deadline = time.monotonic() + self._start_timeout_s
+        while True:
+            try:
+                with server.connect(connect_timeout=2) as db:
+                    db.execute("SELECT 1")
+                return
+            except psycopg.OperationalError as error:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    output = log_path.read_text(errors="replace")[-4000:]
+                    raise RuntimeError(f"postgres did not start on port {server.port} ({error}):\n{output}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)  # "fast" shutdown: disconnect clients, no checkpoint wait
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def postgres_binaries(installed: Path = Path("/usr/lib/postgresql")) -> Path:
@@ -113,7 +174,7 @@ def postgres_cluster(workdir: Path | None = None, *, start_timeout_s: float = 60
     password_file.write_text(password.get_secret_value() + "\n", encoding="utf-8")
     if run_as:
         shutil.chown(password_file, "postgres", "postgres")
-    process: subprocess.Popen[bytes] | None = None
+    postmaster: _Postmaster | None = None
     try:
         initdb = subprocess.run(
             [
@@ -128,35 +189,19 @@ def postgres_cluster(workdir: Path | None = None, *, start_timeout_s: float = 60
         if run_as:
             shutil.chown(sockets, "postgres", "postgres")
         port = _free_port()
-        process = subprocess.Popen(
+        postmaster = _Postmaster(
             [
                 str(binaries / "postgres"), "-D", str(data), "-p", str(port),
                 "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={sockets}",
                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=50", "-c", "shared_buffers=64MB",
             ],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=base, **run_as,
+            base, run_as, start_timeout_s,
         )  # fmt: skip
-        server = PostgresServer("127.0.0.1", port, SUPERUSER, password)
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            try:
-                with server.connect(connect_timeout=2) as db:
-                    db.execute("SELECT 1")
-                break
-            except psycopg.OperationalError as error:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                    raise RuntimeError(f"postgres did not start on port {port} ({error}):\n{output}") from None
-                time.sleep(0.1)
+        server = PostgresServer("127.0.0.1", port, SUPERUSER, password, postmaster=postmaster)
+        postmaster.start(server)
         yield server
     finally:
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)  # "fast" shutdown: disconnect clients, no checkpoint wait
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        if postmaster is not None:
+            postmaster.stop()
         shutil.rmtree(base, ignore_errors=True)
