@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -74,6 +75,7 @@ def print_report(report: ChaosReport) -> None:
         print(f"  {exit.at_s:6.1f}s {exit.service} exit code {exit.code}: {tail}")
     if len(report.exits) > 10:
         print(f"  ... and {len(report.exits) - 10} more")
+    print(f"fetch worker processes of `newswire ingest` at the end: {report.fetch_workers_at_end}/{plan.fetch_workers}")
     if report.slow_stops:
         print(f"did not stop within 30 s of SIGTERM: {', '.join(report.slow_stops)}")
     print("WARNING/ERROR log lines: " + ", ".join(f"{n} {c}" for n, c in report.problem_lines.items()))
@@ -99,6 +101,8 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=default.settle_s, help="seconds of no progress that end a run")
     parser.add_argument("--keep-logs", type=Path, help="copy the services' logs here")
     args = parser.parse_args()
+    # The benchmark's own Kafka clients narrate every reconnect while it stops the broker on purpose.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
     outages = 0.0 if args.no_outages else None
     plan = ChaosPlan(
         articles=args.articles,

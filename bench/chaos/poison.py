@@ -131,7 +131,7 @@ def poison_records(total: int, *, seed: int) -> list[Poison]:
                 continue
             made[kind] += 1
             slug = kind.name.lower().replace("_", "-")
-            article_id = f"seed-chaos-{slug}-{made[kind]}"
+            article_id = f"seed-chaos-{slug}-{made[kind]:03d}"  # fixed width: no id is a prefix of another
             title, body = text()
             value: bytes
             if kind is Kind.INVALID_JSON:

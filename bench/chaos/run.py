@@ -48,8 +48,6 @@ from newswire.topics import client_config, ensure_topics
 from pipeline.sinks.postgres import PostgresSink
 
 TABLE = "articles"
-# What `newswire ingest` starts one fetch worker process as (multiprocessing's spawn).
-FETCH_WORKER_MARKER = "multiprocessing.spawn"
 
 
 @dataclass(frozen=True)
@@ -133,6 +131,8 @@ class ChaosReport:
     longest_stall_at_s: tuple[float, float]
     wall_s: float
     finished: str
+    # Worker processes `newswire ingest` ran at the end (after one was SIGKILLed: was it replaced?).
+    fetch_workers_at_end: int
     problems: list[str] = field(default_factory=list)
 
     def targets(self) -> list[tuple[str, str, bool]]:
@@ -304,7 +304,10 @@ def run_chaos(plan: ChaosPlan, *, progress: Callable[[str], None] = print, keep:
                         say(f"{event.name}: {detail}")
             if now - last_report >= 15:
                 last_report = now
-                say(f"articles in SQLite {sampler.articles}/{plan.articles}; raw+dead-letter records {sampler.records}")
+                say(
+                    f"articles in SQLite {sampler.articles}/{plan.articles}; raw+dead-letter records "
+                    f"{sampler.records}; fetch worker processes {supervisor.count_children('ingest')}"
+                )
             events_done = not pending and active is None
             quiet_s = now - sampler.last_change
             if events_done and sampler.articles >= plan.articles and quiet_s >= 20 and sampler.holds(expected):
@@ -316,6 +319,7 @@ def run_chaos(plan: ChaosPlan, *, progress: Callable[[str], None] = print, keep:
             if now >= deadline - min(60.0, plan.deadline_s / 4):  # time kept for stopping and the accounting
                 break
             time.sleep(1)
+        workers_at_end = supervisor.count_children("ingest")
         say(f"stopping ({finished}); stopping the services, then reading every output")
         supervisor.stop_all()
         outputs = read_outputs(
@@ -324,8 +328,9 @@ def run_chaos(plan: ChaosPlan, *, progress: Callable[[str], None] = print, keep:
         )  # fmt: skip
         problems += outputs.read_errors
         return _report(
-            plan, started, sampler, publishers, poison, outputs, topics, supervisor, records, finished, problems
-        )
+            plan, started, sampler, publishers, poison, outputs, topics, supervisor, records, finished, problems,
+            workers_at_end,
+        )  # fmt: skip
     finally:
         stack.close()
         if keep is not None:
@@ -366,8 +371,8 @@ def _begin(
         supervisor.kill("pipeline")
         return (lambda: ""), "killed and restarted"
     if name.startswith("SIGKILL fetch worker"):
-        before = supervisor.count_children("ingest", FETCH_WORKER_MARKER)
-        pid = supervisor.kill_child("ingest", FETCH_WORKER_MARKER)
+        before = supervisor.count_children("ingest")
+        pid = supervisor.kill_child("ingest")
         if pid is None:
             # No separate worker processes: the ingest process is the fetch worker.
             supervisor.kill("ingest")
@@ -410,6 +415,7 @@ def _stop_broker(work: Path, port: int, controller_port: int) -> None:
 def _report(
     plan: ChaosPlan, started: float, sampler: _Progress, publishers: Publishers, poison: list[Poison], outputs: Outputs,
     topics: TopicSettings, supervisor: Supervisor, events: list[EventRecord], finished: str, problems: list[str],
+    workers_at_end: int,
 ) -> ChaosReport:  # fmt: skip
     expected = {page.article_id for page in publishers.pages}
     behind = publishers.behind_a_failure()
@@ -436,5 +442,6 @@ def _report(
         longest_stall_at_s=(stall_from - started, stall_to - started),
         wall_s=time.monotonic() - started,
         finished=finished,
+        fetch_workers_at_end=workers_at_end,
         problems=problems,
     )

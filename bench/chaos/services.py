@@ -126,20 +126,18 @@ class Supervisor:
         service.kill()
         service.start()
 
-    def kill_child(self, name: str, marker: str) -> int | None:
-        """SIGKILL one child process of ``name`` whose command line holds ``marker``; its pid, or None if none."""
+    def kill_child(self, name: str) -> int | None:
+        """SIGKILL one worker process started by ``name``; its pid, or None if it has none."""
         service = self.services[name]
-        for pid in children(service.pid) if service.pid is not None else []:
-            if marker in command_line(pid):
-                os.kill(pid, signal.SIGKILL)
-                return pid
-        return None
+        workers = worker_children(service.pid) if service.pid is not None else []
+        if not workers:
+            return None
+        os.kill(workers[0], signal.SIGKILL)
+        return workers[0]
 
-    def count_children(self, name: str, marker: str) -> int:
+    def count_children(self, name: str) -> int:
         service = self.services[name]
-        if service.pid is None:
-            return 0
-        return sum(1 for pid in children(service.pid) if marker in command_line(pid))
+        return len(worker_children(service.pid)) if service.pid is not None else 0
 
     def stop_all(self, timeout_s: float = 30) -> None:
         """SIGTERM every service (finish the work in flight), then SIGKILL what still runs."""
@@ -178,6 +176,13 @@ def children(pid: int) -> list[int]:
         if len(fields) > 1 and fields[1] == str(pid):
             found.append(int(entry.name))
     return sorted(found)
+
+
+def worker_children(pid: int) -> list[int]:
+    """The child processes of ``pid`` that do its work: not multiprocessing's own helpers
+    (the resource tracker, a fork server), whichever start method made them."""
+    helpers = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "semaphore_tracker")
+    return [child for child in children(pid) if not any(h in command_line(child) for h in helpers)]
 
 
 def command_line(pid: int) -> str:
