@@ -10,6 +10,7 @@ service commit Kafka offsets only after the sinks have written.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -52,6 +53,9 @@ class _WriteBatches(beam.DoFn):  # type: ignore[misc]
         self._withdraw = withdraw
         self._batch: list[Any] = []
         self._written = Metrics.counter("sink", f"{sink.name}.{'withdrawn' if withdraw else 'written'}")
+        self._errors = Metrics.counter("sink_errors", sink.name)
+        self._write_ms = Metrics.counter("sink_latency", f"{sink.name}.ms")
+        self._writes = Metrics.counter("sink_latency", f"{sink.name}.writes")
 
     def setup(self) -> None:
         self._sink.open()
@@ -72,10 +76,17 @@ class _WriteBatches(beam.DoFn):  # type: ignore[misc]
 
     def _flush(self) -> None:
         if self._batch:
-            if self._withdraw:
-                self._sink.withdraw(self._batch)
-            else:
-                self._sink.write(self._batch)
+            started = time.monotonic()
+            try:
+                if self._withdraw:
+                    self._sink.withdraw(self._batch)
+                else:
+                    self._sink.write(self._batch)
+            except Exception:
+                self._errors.inc()  # counted, then the bundle fails and is retried as before
+                raise
+            self._write_ms.inc(round((time.monotonic() - started) * 1000))
+            self._writes.inc()
             self._written.inc(len(self._batch))
             self._batch = []
 
