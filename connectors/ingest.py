@@ -410,13 +410,14 @@ def fetch_worker_process(
     stop: Any,
     until_drained: bool,
     on_outcome: Callable[[str, str], None] | None = None,
+    on_fetch: Callable[[FetchResult], None] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Entry point of one fetch-worker process (or of the main process with one worker).
 
     Everything it needs arrives as picklable arguments; it builds its own HTTP client,
     archive and Kafka clients, so workers share nothing but the topics.
     """
-    http = HttpClient(fetch_settings)
+    http = HttpClient(fetch_settings, on_result=on_fetch)
     archive = PageArchive(config.archive_dir, max_file_bytes=config.archive_max_file_bytes)
     drained = TasksDrained(config.consumer_config, config.fetch_topic, config.fetch_group) if until_drained else None
     try:

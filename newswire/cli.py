@@ -145,6 +145,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--once", action="store_true", help="stop after the first catch-up instead of running on")
     up.set_defaults(handler=_up, command="up")
 
+    console = commands.add_parser(
+        "console", help="the read-only web console: sources, pipeline, dead letters, articles; and quality drift"
+    )
+    console.set_defaults(handler=_console, command="console")
+
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_settings, command="settings")
     return parser
@@ -240,18 +245,24 @@ def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.Event) -> None:
+def _run_pipeline(
+    settings: Settings, *, until_caught_up: bool, stop: threading.Event, observers: Any = None
+) -> None:
+    """``observers``: the process's ``PipelineObservers`` when it outlives this run (``up``
+    runs a catch-up, then the continuous pipeline: both count into the one endpoint)."""
     from newswire import wiring
-    from newswire.metrics import ServiceMetrics
+    from newswire.monitoring import PipelineObservers
 
-    metrics = ServiceMetrics()
-    if not until_caught_up:
-        metrics.serve(settings.observability.metrics_host, settings.observability.metrics_port)
-    service = wiring.micro_batch_service(settings, on_batch=metrics.observe_batch)
+    own = observers is None
+    if observers is None:
+        observers = PipelineObservers.start(settings, serve=not until_caught_up)
+    service = wiring.micro_batch_service(settings, on_batch=observers.observe_batch)
     try:
         reports = service.run(until_caught_up=until_caught_up, stop=stop)
     finally:
         service.close()
+        if own:
+            observers.close()
     consumed = sum(r.records for r in reports)
     print(f"pipeline: {len(reports)} batch(es), {consumed} record(s) consumed", file=sys.stderr)
 
@@ -264,7 +275,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.seen_store import SeenStore
     from connectors.sources import SourcesFileError, load_sources
     from newswire import wiring
-    from newswire.metrics import IngestMetrics
+    from newswire.metrics import multiprocess_directory
+    from newswire.monitoring import IngestObservers
 
     try:
         sources = load_sources(args.sources or settings.ingest.sources_file)
@@ -275,7 +287,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     stop = _stop_on_signals()
     schedule = PollSchedule(tuple(s for s in sources if s.enabled))
     store = SeenStore(settings.ingest.state_file)
-    http = HttpClient(settings.fetch)
+    # Several workers are processes: they write their metrics to this run's files, read back here.
+    worker_metrics = multiprocess_directory(_metrics_files_dir(settings)) if workers > 1 else None
+    observers = IngestObservers.start(settings, serve=not args.once, worker_metrics_dir=worker_metrics)
+    http = HttpClient(settings.fetch, on_result=observers.fetch.observe_http)
 
     def poll_due() -> None:
         for source in schedule.due(time.time()):
@@ -286,8 +301,16 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             except Exception:  # a bug with one source must not stop the others
                 log.exception("poll failed", extra={"source": source.name})
                 continue
-            schedule.record(source, report, time.time())
-            metrics.polls.labels(source=source.name, outcome=report.outcome).inc()
+            now = time.time()
+            schedule.record(source, report, now)
+            observers.metrics.polled(
+                source.name,
+                report.outcome,
+                report.entries_queued,
+                next_due=schedule.due_at[source.name],
+                interval_s=schedule.interval_s[source.name],
+                now=now,
+            )
             progress.total = (progress.total or 0) + report.entries_queued
             progress.refresh()
             log.info(
@@ -300,13 +323,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
                 },
             )
 
-    metrics = IngestMetrics()
-    if not args.once:
-        metrics.serve(settings.observability.metrics_host, settings.observability.ingest_metrics_port)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
     def fetched(source: str, outcome: str) -> None:
-        metrics.fetches.labels(source=source, outcome=outcome).inc()
+        observers.fetch.fetched(source, outcome)
         progress.update(1)
         progress.set_postfix_str(f"{source}: {outcome}", refresh=False)
 
@@ -315,7 +335,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             poller = FeedPoller(config, http, store, publisher)
             if args.once:
                 poll_due()
-                counts = _run_fetch_workers(settings, workers, stop, until_drained=True, on_outcome=fetched)
+                on_fetch = observers.fetch.observe_http
+                counts = _run_fetch_workers(
+                    settings, workers, stop, until_drained=True, on_outcome=fetched, on_fetch=on_fetch
+                )
                 progress.close()
                 _print_outcomes(counts)
                 return 0
@@ -323,11 +346,14 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
                 target=_poll_forever, args=(poll_due, schedule, stop), name="newswire-poller", daemon=True
             )
             poller_thread.start()
-            _run_fetch_workers(settings, workers, stop, until_drained=False, on_outcome=fetched)
+            _run_fetch_workers(
+                settings, workers, stop, until_drained=False, on_outcome=fetched, on_fetch=observers.fetch.observe_http
+            )
             poller_thread.join(timeout=30)
     finally:
         http.close()
         store.close()
+        observers.close()
     return 0
 
 
@@ -344,16 +370,18 @@ def _run_fetch_workers(
     *,
     until_drained: bool,
     on_outcome: Callable[[str, str], None] | None = None,
+    on_fetch: Callable[[Any], None] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Run the fetch workers; with one, in this process (live progress and metrics per
-    outcome); with several, as processes that report their counts when they finish."""
+    outcome); with several, as processes that count into the run's metric files as they go
+    and report their totals when they finish."""
     from newswire import wiring
 
     config = wiring.ingest_config(settings)
     if workers == 1:
         from connectors.ingest import fetch_worker_process
 
-        return fetch_worker_process(config, settings.fetch, stop, until_drained, on_outcome)
+        return fetch_worker_process(config, settings.fetch, stop, until_drained, on_outcome, on_fetch)
     context = multiprocessing.get_context("spawn")
     shared_stop = context.Event()
     results = context.Queue()
@@ -387,9 +415,17 @@ def _ignore_signals() -> None:
 
 def _fetch_child(config: Any, fetch: Any, stop: Any, until_drained: bool, results: Any) -> None:
     from connectors.ingest import fetch_worker_process
+    from newswire.metrics import FetchMetrics
 
     _ignore_signals()
-    results.put(fetch_worker_process(config, fetch, stop, until_drained))
+    # PROMETHEUS_MULTIPROC_DIR came with the environment: these land in this run's files.
+    metrics = FetchMetrics()
+    results.put(fetch_worker_process(config, fetch, stop, until_drained, metrics.fetched, metrics.observe_http))
+
+
+def _metrics_files_dir(settings: Settings) -> Path:
+    """Where fetch-worker processes keep their metric files: beside the connectors' state."""
+    return settings.ingest.state_file.resolve().parent / "prometheus"
 
 
 def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
@@ -478,20 +514,50 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             rate=settings.replay.rate,
         )
     print(f"replayed {totals.published} seed article(s) to {settings.topics.raw}")
+    from newswire.monitoring import PipelineObservers
+
     stop = _stop_on_signals()
-    _run_pipeline(settings, until_caught_up=True, stop=stop)
+    # One endpoint for the whole run: batches of the catch-up count where /metrics is scraped.
+    observers = PipelineObservers.start(settings, serve=not args.once)
+    if not args.once:
+        from newswire.console.app import serve_console
+
+        threading.Thread(target=serve_console, args=(settings, stop), name="newswire-console", daemon=True).start()
+    try:
+        _run_pipeline(settings, until_caught_up=True, stop=stop, observers=observers)
+        _after_catch_up(args, settings, info.bootstrap, stop, observers)
+    finally:
+        observers.close()
+    return 0
+
+
+def _after_catch_up(
+    args: argparse.Namespace, settings: Settings, bootstrap: str, stop: threading.Event, observers: Any
+) -> None:
+    observability = settings.observability
+    console = f"Console:       http://{observability.console_host}:{observability.console_port}/\n"
     print(
         "\nOutput:\n"
         f"  SQLite:      {settings.sinks.sqlite_path.resolve()}  (table: articles)\n"
         f"  JSON Lines:  {settings.sinks.jsonl_path.resolve()}\n"
-        f"  Kafka topic: {settings.topics.enriched} at {info.bootstrap}\n"
+        f"  Kafka topic: {settings.topics.enriched} at {bootstrap}\n"
         f"Subscribe:     newswire tail enriched --from-beginning\n"
-        f"Metrics:       http://{settings.observability.metrics_host}:{settings.observability.metrics_port}/metrics\n"
-        f"Stop:          Ctrl-C here, then `newswire broker stop`"
+        f"Metrics:       http://{observability.metrics_host}:{observers.port or observability.metrics_port}/metrics"
+        " (and /healthz, /readyz)\n"
+        + (console if not args.once else "")
+        + "Stop:          Ctrl-C here, then `newswire broker stop`"
     )
     if not args.once and not stop.is_set():
-        print("pipeline running continuously; new records on the raw topic flow through within seconds.")
-        _run_pipeline(settings, until_caught_up=False, stop=stop)
+        print("pipeline running continuously; new records on the raw topic flow through within seconds.", flush=True)
+        _run_pipeline(settings, until_caught_up=False, stop=stop, observers=observers)
+
+
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.console.app import serve_console
+
+    observability = settings.observability
+    print(f"console: http://{observability.console_host}:{observability.console_port}/", file=sys.stderr)
+    serve_console(settings, _stop_on_signals())
     return 0
 
 

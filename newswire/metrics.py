@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from pipeline.microbatch import BatchReport
@@ -181,6 +181,11 @@ class ConsumerLag:
         self._group = group
         self._report = report
         self._interval_s = interval_s
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Measure now (a batch just committed) rather than at the next interval."""
+        self._wake.set()
 
     def measure(self) -> tuple[dict[int, int], dict[int, int]]:
         from kafka import KafkaConsumer, TopicPartition
@@ -204,7 +209,8 @@ class ConsumerLag:
                 log.debug("consumer lag not measured", extra={"topic": self._topic, "error": str(error)})
             else:
                 self._report(self._topic, committed, ends)
-            stop.wait(self._interval_s)
+            self._wake.wait(self._interval_s)
+            self._wake.clear()
 
     def start(self, stop: threading.Event) -> threading.Thread:
         thread = threading.Thread(target=self.run, args=(stop,), name="newswire-lag", daemon=True)
@@ -240,10 +246,15 @@ class IngestMetrics:
             ["source"],
             registry=r,
         )
+        self.consecutive_failures = Gauge(
+            "newswire_source_consecutive_failures", "Polls of a source that failed since its last success.", ["source"],
+            registry=r,
+        )
         self.retries_pending = Gauge(
             "newswire_ingest_retries_pending", "Polls and fetches waiting to be retried after a failure.", registry=r
         )
         self.archive_bytes = Gauge("newswire_archive_bytes", "Size on disk of the WARC page archive.", registry=r)
+        self._failures: dict[str, int] = {}
 
     def polled(self, source: str, outcome: str, queued: int, *, next_due: float, interval_s: float, now: float) -> None:
         self.polls.labels(source=source, outcome=outcome).inc()
@@ -252,6 +263,10 @@ class IngestMetrics:
         self.poll_interval.labels(source=source).set(interval_s)
         if outcome in ("ok", "not_modified"):
             self.last_success.labels(source=source).set(now)
+            self._failures[source] = 0
+        else:
+            self._failures[source] = self._failures.get(source, 0) + 1
+        self.consecutive_failures.labels(source=source).set(self._failures[source])
 
     def watch_archive(self, directory: Path) -> None:
         self.archive_bytes.set_function(lambda: _file_bytes(directory.glob("*.warc*")) if directory.is_dir() else 0)
@@ -293,12 +308,21 @@ class FetchMetrics:
             ["host"],
             registry=r,
         )
+        self.last_article = Gauge(
+            "newswire_source_last_article_timestamp_seconds",
+            "Unix time a fetch worker last published an article of the source.",
+            ["source"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.robots_refusals = Counter(
             "newswire_robots_refusals_total", "Fetches robots.txt did not allow, by host.", ["host"], registry=r
         )
 
     def fetched(self, source: str, outcome: str) -> None:
         self.fetches.labels(source=source, outcome=outcome).inc()
+        if outcome == "ok":
+            self.last_article.labels(source=source).set_to_current_time()
 
     def observe_http(self, result: Any) -> None:
         """One ``connectors.http.FetchResult``."""
@@ -321,9 +345,40 @@ def multiprocess_directory(base: Path) -> Path:
     return directory
 
 
-def collect_workers(registry: CollectorRegistry, directory: Path) -> None:
-    """Serve, from ``registry``, the metrics every worker process wrote under ``directory``."""
-    MultiProcessCollector(registry, path=str(directory))
+class WorkersCollector:
+    """The fetch metrics of every worker process (their files under ``directory``) summed with
+    this process's own (``own``: the poller's HTTP fetches), as one family per metric name."""
+
+    def __init__(self, directory: Path, own: CollectorRegistry) -> None:
+        self._workers = MultiProcessCollector(None, path=str(directory))
+        self._own = own
+
+    def collect(self) -> Iterable[Metric]:
+        families: dict[str, Metric] = {}
+        totals: dict[tuple[str, str, tuple[tuple[str, str], ...]], float] = {}
+        for family in (*self._own.collect(), *self._workers.collect()):
+            merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
+            for sample in family.samples:
+                key = (family.name, sample.name, tuple(sorted(sample.labels.items())))
+                if key not in totals:
+                    merged.samples.append(sample)
+                # Counters add up across processes; a gauge (a time) is the latest of them.
+                combine = max if family.type == "gauge" else _add
+                totals[key] = combine(totals[key], sample.value) if key in totals else sample.value
+        for family in families.values():
+            family.samples = [
+                s._replace(value=totals[(family.name, s.name, tuple(sorted(s.labels.items())))]) for s in family.samples
+            ]
+        return families.values()
+
+
+def collect_workers(registry: CollectorRegistry, directory: Path) -> FetchMetrics:
+    """Serve, from ``registry``, the metrics every worker process writes under ``directory``,
+    summed with those of the ``FetchMetrics`` returned (this process's own fetches)."""
+    own = CollectorRegistry()
+    fetch = FetchMetrics(own)
+    registry.register(WorkersCollector(directory, own))
+    return fetch
 
 
 class QualityMetrics:
@@ -378,6 +433,10 @@ class QualityMetrics:
                 )
             self.median_body_chars.labels(source=status.source, period="window").set(status.window_median_body)
             self.median_body_chars.labels(source=status.source, period="baseline").set(status.baseline_median_body)
+
+
+def _add(a: float, b: float) -> float:
+    return a + b
 
 
 def _host(url: str) -> str:

@@ -22,6 +22,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ResolveTimeout
 from contextvars import ContextVar
@@ -75,8 +76,16 @@ _RESOLVER_THREADS = 4
 class HttpClient:
     """Fetches URLs politely and safely; thread-safe, and meant to be shared."""
 
-    def __init__(self, settings: FetchSettings, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        rng: random.Random | None = None,
+        on_result: Callable[[FetchResult], None] | None = None,
+    ) -> None:
         self._settings = settings
+        # Told every finished fetch (bytes, waits, outcome) so metrics need no wrapper of their own.
+        self._on_result = on_result
         self._rng = rng or random.Random()
         self._addresses = AddressPolicy(settings.allow_addresses)
         self._gate = HostGate(settings.per_host_interval_s, settings.per_host_concurrency)
@@ -91,7 +100,7 @@ class HttpClient:
     def fetch(self, url: str, *, validators: Validators | None = None, accept: str = DEFAULT_ACCEPT) -> FetchResult:
         """GET ``url``; with ``validators`` from an earlier result, a conditional GET."""
         run = _Run(deadline=time.monotonic() + self._settings.total_timeout_s)
-        return self._follow(
+        result = self._follow(
             url,
             run,
             validators=validators or Validators(),
@@ -100,6 +109,9 @@ class HttpClient:
             max_redirects=self._settings.max_redirects,
             check_robots=self._settings.respect_robots_txt,
         )
+        if self._on_result is not None:
+            self._on_result(result)
+        return result
 
     def close(self) -> None:
         self._pools.clear()
