@@ -331,7 +331,7 @@ class FetchMetrics:
         self.bytes.labels(host=host).inc(result.wire_bytes or 0)
         self.politeness_wait.labels(host=host).inc(result.timings.queued_s)
         self.retry_wait.labels(host=host).inc(result.timings.retry_wait_s)
-        if str(result.outcome) == "robots_disallowed":
+        if str(result.refusal or "") == "robots_txt":
             self.robots_refusals.labels(host=host).inc()
 
 
@@ -409,12 +409,6 @@ class QualityMetrics:
             "newswire_source_median_body_chars",
             "Median body length of a source's articles.",
             ["source", "period"],
-            registry=r,
-        )
-        self.observed = Counter(
-            "newswire_quality_observations_total",
-            "Articles and dead letters the monitor judged, by source and kind.",
-            ["source", "kind"],
             registry=r,
         )
 
