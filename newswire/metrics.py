@@ -18,12 +18,13 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from pipeline.microbatch import BatchReport
+if TYPE_CHECKING:  # fetch-worker processes import this module: they must not pay for Beam
+    from pipeline.microbatch import BatchReport
 
 log = logging.getLogger(__name__)
 

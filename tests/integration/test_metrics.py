@@ -105,3 +105,60 @@ def test_a_batch_counts_what_it_wrote_to_each_topic(newswire_run: NewswireRun, t
     assert found.total("newswire_sink_writes_total") >= 2
     assert found.total("newswire_dedup_index_bytes") > 0
     assert len(lag.series("newswire_consumer_lag_records")) == newswire_run.topics.partitions
+
+
+def test_two_fetch_worker_processes_count_what_they_published(newswire_run: NewswireRun, tmp_path: Path) -> None:
+    """Two publishers on two loopback hosts whose fetch tasks land on partitions 1 and 2 of the
+    fetch-task topic: whichever way the group assigns them, each worker process fetches one."""
+    from newswire.testing.http_server import LoopbackServer
+    from newswire.testing.publisher import LoopbackPublisher, Template
+    from schemas import CleanedArticle
+
+    state = tmp_path / "state"
+    port = free_port()
+    newswire_run.env.update(
+        {
+            "NEWSWIRE_FETCH__ALLOW_ADDRESSES": '["127.0.0.0/8"]',
+            "NEWSWIRE_FETCH__PER_HOST_INTERVAL_S": "0.02",
+            "NEWSWIRE_INGEST__STATE_FILE": str(state / "connectors.sqlite3"),
+            "NEWSWIRE_INGEST__ARCHIVE_DIR": str(tmp_path / "archive"),
+            "NEWSWIRE_INGEST__FETCH_GROUP": f"fetchers-{tmp_path.name}",
+            "NEWSWIRE_OBSERVABILITY__INGEST_METRICS_PORT": str(port),
+        }
+    )
+    with LoopbackServer("127.0.0.1") as first_host, LoopbackServer("127.0.0.2") as second_host:
+        first = LoopbackPublisher(first_host, "first-news")
+        first.publish(5)
+        # The feeds answer late: by then both workers have joined the group and split its partitions.
+        first.publish(2, Template.NO_BODY, feed_delay_s=6)
+        second = LoopbackPublisher(second_host, "second-news")
+        second.publish(3)
+        second.publish(1, Template.NO_BODY, feed_delay_s=6)
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(first.sources_yaml() + second.sources_yaml().removeprefix("sources:\n"))
+        ingest = newswire_run.start("ingest", "--workers", "2", "--sources", str(sources), log=tmp_path / "ingest.log")
+        try:
+            found = wait_for(port, ingest, lambda s: s.total("newswire_page_fetches_total") >= 11, timeout_s=120)
+        finally:
+            ingest.terminate()
+            ingest.wait(timeout=60)
+
+    articles = [decode(v, CleanedArticle) for _, v in newswire_run.topic_values(newswire_run.topics.raw)]
+    dead = [decode(v, DeadLetter) for _, v in newswire_run.topic_values(newswire_run.topics.dead_letter)]
+    on_topics = Counter((a.source.name, "ok") for a in articles) + Counter((d.source_name, d.error_type) for d in dead)
+    assert by_label(found, "newswire_page_fetches_total", "source", "outcome") == on_topics
+    assert on_topics == {
+        ("first-news", "ok"): 5,
+        ("first-news", "not_an_article"): 2,
+        ("second-news", "ok"): 3,
+        ("second-news", "not_an_article"): 1,
+    }
+    assert by_label(found, "newswire_polls_total", "source", "outcome") == {
+        ("first-news", "ok"): 1,
+        ("second-news", "ok"): 1,
+    }
+    fetched_bytes = by_label(found, "newswire_fetched_bytes_total", "host")
+    assert fetched_bytes[("127.0.0.1",)] > 0 and fetched_bytes[("127.0.0.2",)] > 0
+    # Each worker process wrote its own metric file: both were counted.
+    files = {f.name for f in (state / "prometheus").glob("run-*/counter_*.db")}
+    assert len(files) >= 2, files
