@@ -371,6 +371,17 @@ def create_app(console: Console) -> Starlette:
                 "flags",
             )
         ]
+        detected = record.get("detected_language")
+        if detected:
+            fields.insert(
+                5,
+                {
+                    "name": "detected_language",
+                    "value": f"{detected['code']} ({detected['confidence']:.2f})",
+                    "source": "pipeline language enricher",
+                },
+            )
+        fields.insert(6, {"name": "word_count", "value": _field_value(record.get("word_count")), "source": "pipeline"})
         story = record.get("story_id")
         siblings = [
             s

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,15 +42,23 @@ class LoopbackPublisher:
     def feed_url(self) -> str:
         return self.server.url(self.feed_path)
 
-    def publish(self, count: int, template: Template = Template.FULL, *, feed_delay_s: float = 0.0) -> list[str]:
+    def publish(
+        self,
+        count: int,
+        template: Template = Template.FULL,
+        *,
+        feed_delay_s: float = 0.0,
+        titles: Sequence[str] = (),
+    ) -> list[str]:
         """``count`` new stories in ``template``, listed first in the feed; returns their URLs.
-        ``feed_delay_s``: the next fetch of the feed waits that long before it is answered."""
+        ``feed_delay_s``: the next fetch of the feed waits that long before it is answered.
+        ``titles``: the first stories' titles as given (e.g. hostile markup), not generated."""
         urls = []
-        for _ in range(count):
+        for position in range(count):
             number = len(self.stories)
             _, text = next(self._bodies)
             title, _, body = text.partition("\n\n")
-            title = f"{title} ({self.name} story {number})"
+            title = titles[position] if position < len(titles) else f"{title} ({self.name} story {number})"
             path = f"/news/{self.name}/story-{number}"
             self.server.route(
                 path, Reply(200, {"Content-Type": "text/html; charset=utf-8"}, page(title, body, template))
