@@ -141,7 +141,7 @@ def sqlite_writable_probe(path: Path, what: str) -> Probe:
 
     def probe() -> tuple[bool, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=2)
+        db = sqlite3.connect(path, timeout=0.5)
         try:
             db.execute("BEGIN IMMEDIATE")
             db.execute("ROLLBACK")
