@@ -140,6 +140,7 @@ class Console:
                 polls=int(metric["polls"]),
                 poll_interval_s=metric["interval"],
                 last_article_at=last_article,
+                configured=name in configured,
             )
             status, reason = source_status(
                 signals, now=now, silent_factor=self.settings.observability.console_silent_factor

@@ -3,7 +3,7 @@
 The rule, in order: ``drifting`` when the quality monitor finds a field drifting;
 ``failing`` after three polls in a row failed; ``retrying`` after one or two; ``silent``
 when no article came for ``silent_factor`` poll intervals (or, never having had one, after
-that many polls); else ``healthy``. The same rule is in the alert rules
+that many polls, or a configured source never polled at all); else ``healthy``. The same rule is in the alert rules
 (``newswire/observability/alerts.yml``). Pure: no reading, no clock of its own.
 """
 
@@ -30,6 +30,7 @@ class SourceSignals:
     polls: int = 0
     poll_interval_s: float | None = None
     last_article_at: float | None = None
+    configured: bool = False  # in the sources file, so it should be polled
 
 
 def source_status(signals: SourceSignals, *, now: float, silent_factor: float) -> tuple[Status, str]:
@@ -40,6 +41,8 @@ def source_status(signals: SourceSignals, *, now: float, silent_factor: float) -
         return Status.FAILING, f"{signals.consecutive_failures} polls in a row failed"
     if signals.consecutive_failures:
         return Status.RETRYING, f"{signals.consecutive_failures} poll(s) failed; retrying"
+    if signals.configured and signals.polls == 0:
+        return Status.SILENT, "never polled: is `newswire ingest` running?"
     if signals.poll_interval_s:
         quiet_for = silent_factor * signals.poll_interval_s
         if signals.last_article_at is not None and now - signals.last_article_at > quiet_for:

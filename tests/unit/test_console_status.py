@@ -24,6 +24,8 @@ def test_the_status_rule_in_its_order() -> None:
     assert status(poll_interval_s=60, last_article_at=NOW - 181) is Status.SILENT
     assert status(poll_interval_s=60, last_article_at=NOW - 179) is Status.HEALTHY
     assert status(poll_interval_s=60, polls=3) is Status.SILENT  # polled thrice, never an article
+    assert status(configured=True) is Status.SILENT  # in sources.yaml, never polled
+    assert status(configured=True, polls=1) is Status.HEALTHY
 
 
 def test_rates_and_means_between_scrapes() -> None:
