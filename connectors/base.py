@@ -24,6 +24,7 @@ from typing import Protocol
 
 from tqdm import tqdm
 
+from connectors.publisher import Published
 from schemas import CleanedArticle, DeadLetter
 from schemas.feed_entry import FeedEntry
 
@@ -114,7 +115,7 @@ class Source(ABC):
 
 
 class Publisher(Protocol):
-    def publish_article(self, article: CleanedArticle) -> None: ...
+    def publish_article(self, article: CleanedArticle) -> Published: ...
 
     def publish_dead_letter(self, dead_letter: DeadLetter) -> None: ...
 
@@ -170,8 +171,18 @@ def run_source(
                 publisher.publish_dead_letter(item.to_dead_letter())
                 totals.rejected += 1
                 totals.rejections.append(item)
+            elif publisher.publish_article(item) is Published.TOO_LARGE:
+                # The publisher refused it where it entered and sent its dead letter.
+                totals.rejected += 1
+                totals.rejections.append(
+                    Rejected(
+                        stage="publish",
+                        error_type="too_large",
+                        reason=f"article {item.article_id} is larger than limits.max_article_bytes (dead-lettered)",
+                        source_name=item.source.name,
+                    )
+                )
             else:
-                publisher.publish_article(item)
                 totals.published += 1
             progress.update(1)
     publisher.flush()

@@ -24,14 +24,17 @@ from connectors.feed_entries import (
     FeedOutcome,
     FoundEntry,
     ParsedFeed,
-    build_entry,
     is_click_redirect,
     normalise_language,
     plain_text,
+    read_entries,
 )
-from schemas.feed_entry import FeedEntry, FeedKind
+from schemas.feed_entry import FeedKind
 
 _RDF_VERSIONS = frozenset({"rss090", "rss10"})
+# An HTML <time datetime="..."> in an item's description or content (Drupal and others
+# write the machine-readable date there beside a localised pubDate).
+_TIME_DATETIME = re.compile(r"<time\b[^>]*\bdatetime\s*=\s*[\"']([^\"'<>]{10,40})[\"']", re.IGNORECASE)
 _ABSOLUTE_HTTP = re.compile(r"\s*https?://[^\s/?#]+", re.IGNORECASE)
 
 
@@ -58,38 +61,18 @@ def parse_rss_atom(body: bytes, *, url: str, content_type: str | None, source_na
     context = FeedContext(
         feed_url=url, source_name=source_name, kind=kind, feed_title=feed_title, language=language, base_url=url
     )
-    entries: list[FeedEntry] = []
-    skipped: list[str] = []
-    for position, item in enumerate(result.get("entries", []), start=1):
-        built = build_entry(_found_entry(position, item), context)
-        if isinstance(built, str):
-            skipped.append(built)
-        else:
-            entries.append(built)
-    warnings = (f"recovered from: {problem}",) if problem else ()
-    found = f"{version} feed"
-    if entries:
-        detail = f"{found} with {len(entries)} entries" + (f" ({len(skipped)} skipped)" if skipped else "")
-        outcome = FeedOutcome.OK
-    elif skipped:
-        detail = f"{found}: none of its {len(skipped)} entries has a usable link"
-        outcome = FeedOutcome.EMPTY
-    elif problem:
-        detail = f"{found} with no entries recovered; XML error: {problem}"
-        outcome = FeedOutcome.MALFORMED
-    else:
-        detail = f"{found} with no entries"
-        outcome = FeedOutcome.EMPTY
+    found = (_found_entry(position, item) for position, item in enumerate(result.get("entries", []), start=1))
+    read = read_entries(found, context, described=f"{version} feed", unit="entries", problem=problem)
     return ParsedFeed(
         url=url,
-        outcome=outcome,
-        detail=detail,
+        outcome=read.outcome,
+        detail=read.detail,
         kind=kind,
         title=feed_title,
         language=language,
-        entries=tuple(entries),
-        skipped=tuple(skipped),
-        warnings=warnings,
+        entries=read.entries,
+        skipped=read.skipped,
+        warnings=(f"recovered from: {problem}",) if problem else (),
     )
 
 
@@ -140,12 +123,24 @@ def _found_entry(position: int, item: Any) -> FoundEntry:
         published=("published", published) if published else None,
         updated=("updated", updated) if updated else None,
         language=_text(title_detail.get("language")),
+        machine_date=_machine_date(item),
     )
     if published is None and updated is not None:
         # RSS has no update date of its own: dc:date and atom:updated land in ``updated``
         # and are then the only date the item has, so they stand in for publication too.
         found.published = ("updated, for want of a publication date", updated)
     return found
+
+
+def _machine_date(item: Any) -> tuple[str, str] | None:
+    """The first ``<time datetime>`` in the item's description or content, if any."""
+    texts = [("description", _text(item.get("summary")))]
+    texts += [("content", _text(c.get("value"))) for c in item.get("content") or [] if isinstance(c, dict)]
+    for origin, text in texts:
+        match = _TIME_DATETIME.search(text or "")
+        if match:
+            return f"<time datetime> in the {origin}", match.group(1).strip()
+    return None
 
 
 def _authors(item: Any) -> list[str]:

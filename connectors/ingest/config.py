@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.page_verdicts import VerdictLimits
-from connectors.publisher import KafkaPublisher
+from connectors.publisher import KafkaPublisher, PublishLimits
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,12 @@ class IngestConfig:
     state_file: Path
     archive_dir: Path
     archive_max_file_bytes: int
+    publish_limits: PublishLimits
     verdict_limits: VerdictLimits = field(default_factory=VerdictLimits)
     max_child_sitemaps: int = 50
     max_entries_per_poll: int = 1_000
     date_disagreement_s: float = 86_400.0
+    future_date_tolerance_s: float = 21_600.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     schedule_check_interval_s: float = 1.0
     fetch_session_timeout_s: float = 15.0
@@ -67,5 +69,6 @@ class IngestConfig:
             self.producer_config,
             raw_topic=self.raw_topic,
             dead_letter_topic=self.dead_letter_topic,
+            limits=self.publish_limits,
             fetch_task_topic=self.fetch_topic,
         )

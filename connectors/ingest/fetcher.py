@@ -22,6 +22,7 @@ from typing import Any
 
 from connectors.base import PageOutcome, Rejected, Retry
 from connectors.cleaning.extract import ExtractedPage, extract_article_or_raise
+from connectors.feed_dates import AMBIGUOUS_DAY_MONTH, trusted_publication
 from connectors.http import FetchResult, HttpClient, Outcome
 from connectors.ingest.config import IngestConfig
 from connectors.page_archive import PageArchive
@@ -109,11 +110,22 @@ class PageFetcher:
         page_published = page.published_at or (
             datetime.combine(page.published_on, datetime.min.time(), tzinfo=UTC) if page.published_on else None
         )
-        flags = []
-        if page_published and entry.published_at:
-            gap = abs(page_published - entry.published_at)
+        fetched_at = fetched.timings.started_at
+        trusted = trusted_publication(
+            page_published, entry.published_at, fetched_at, future_tolerance_s=self._config.future_date_tolerance_s
+        )
+        flags = list(trusted.flags)
+        if trusted.page and trusted.feed:
+            gap = abs(trusted.page - trusted.feed)
             if gap > timedelta(seconds=self._config.date_disagreement_s):
                 flags.append("feed_and_page_dates_disagree")
+        published = pick("published", trusted.page, trusted.feed)
+        if published is None and trusted.fallback:
+            published, sources["published"] = fetched_at, trusted.fallback
+        if sources.get("published", "").startswith("feed") and AMBIGUOUS_DAY_MONTH in entry.provenance.get(
+            "published_at", ""
+        ):
+            flags.append("published_at_day_month_ambiguous")
         canonical = canonicalize_url(fetched.final_url) if fetched.redirects else entry.canonical_url
         return CleanedArticle(
             article_id=article_id_for_url(canonical),
@@ -124,8 +136,8 @@ class PageFetcher:
             authors=list(pick("authors", list(page.authors), entry.authors) or []),
             tags=list(dict.fromkeys([*(pick("topics", [*page.categories, *page.tags], entry.tags) or [])])),
             language=_language(pick("language", page.language, entry.language)),
-            published_at=pick("published", page_published, entry.published_at),
-            fetched_at=fetched.timings.started_at,
+            published_at=published,
+            fetched_at=fetched_at,
             source=SourceRef(kind=source_kind(entry.found_in), name=entry.source_name, url=entry.feed_url),
             image_url=page.image,
             feed_item=FeedItem(

@@ -98,8 +98,7 @@ class FeedSource:
                 detail = f"source {source.name}: {child_fetch.detail or child_fetch.outcome.value}"
                 problems.append(self._rejected("poll", child_fetch.outcome.value, detail, child_fetch))
         # Saved once the entries are queued (``queued``): a 304 must never hide entries not yet queued.
-        changed_at = now if entries else state.last_changed_at
-        self._read = FeedState(fetched.validators, state.poll_interval_s, now, changed_at)
+        self._read = FeedState(fetched.validators, state.poll_interval_s, now)
         min_interval = publisher_poll_interval(fetched)
         if parsed.outcome is not FeedOutcome.OK and not entries:
             # Zero entries is an outcome to report, never a silent success.

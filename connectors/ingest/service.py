@@ -70,7 +70,8 @@ class IngestStatus:
 
 
 class _Health:
-    """Passes on a dependency's state only when it changes, with one log line per change."""
+    """Passes on a dependency's state only when it changes, with one log line per change
+    (the callback's, when one is given: ``newswire.health.Readiness.report`` logs itself)."""
 
     def __init__(self, report: HealthReport | None) -> None:
         self._report = report
@@ -83,10 +84,10 @@ class _Health:
             if previous == ok:
                 return
             self._state[check] = ok
-        if previous is not None or not ok:
-            (log.info if ok else log.warning)(f"{check} {'healthy' if ok else 'not healthy'}", extra={"detail": detail})
         if self._report is not None:
             self._report(check, ok, detail)
+        elif previous is not None or not ok:
+            (log.info if ok else log.warning)(f"{check} {'healthy' if ok else 'not healthy'}", extra={"detail": detail})
 
 
 class IngestService:
