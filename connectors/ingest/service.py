@@ -9,7 +9,8 @@ shares per-host politeness and robots.txt through the host ledger, and fetch tas
 keyed by host, so one host is fetched by one worker at a time (``connectors.http.host_ledger``).
 
 What the shell attaches: ``on_poll(PollReport)`` and ``on_fetch(FetchEvent)`` are called
-in this process for every poll and every handled task, including those of worker processes
+in this process for every poll and every handled task, and ``on_http(FetchResult)`` for every
+HTTP fetch (feeds, sitemaps, pages; the body left out), including those of worker processes
 (they send their events home on a queue; ``fetch_worker_process`` takes any picklable
 ``on_event`` a child may call itself); ``health(check, ok, detail)`` is called on each change
 of state of a dependency (``"broker"``); ``status()`` gives the schedule's gauges (entries
@@ -28,10 +29,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from connectors.http import HttpClient
+from connectors.http import FetchResult, HttpClient
 from connectors.http.limits import FetchSettings
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.fetcher import PageFetcher
@@ -101,6 +102,7 @@ class IngestService:
         health: HealthReport | None = None,
         on_poll: Callable[[PollReport], None] | None = None,
         on_fetch: Callable[[FetchEvent], None] | None = None,
+        on_http: Callable[[FetchResult], None] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers} (--workers, ingest.fetch_workers)")
@@ -111,6 +113,7 @@ class IngestService:
         self._health = _Health(health)
         self._on_poll = on_poll
         self._on_fetch = on_fetch
+        self._on_http = on_http
         self._schedule: Schedule | None = None
         self._poller: Poller | None = None
         self.report = IngestReport()
@@ -134,7 +137,7 @@ class IngestService:
         config = self._config
         store = SeenStore(config.state_file)
         schedule = self._schedule = Schedule(config.state_file)
-        http = HttpClient(self._fetch_settings, shared_state=config.host_ledger_file)
+        http = HttpClient(self._fetch_settings, shared_state=config.host_ledger_file, on_result=self._http_fetched)
         try:
             with config.publisher() as publisher:
                 poller = self._poller = Poller(
@@ -178,6 +181,10 @@ class IngestService:
             self.report.polls.add(report.source, report.outcome)
         if self._on_poll is not None:
             self._on_poll(report)
+
+    def _http_fetched(self, result: FetchResult) -> None:
+        if self._on_http is not None:
+            self._on_http(result)
 
     def _fetched(self, event: FetchEvent) -> None:
         with self._report_lock:
@@ -315,6 +322,8 @@ class IngestService:
                 kind, payload = message
                 if kind == "fetch":
                     self._fetched(payload)
+                elif kind == "http":
+                    self._http_fetched(payload)
                 else:
                     self._health(*payload)
                 message = events.get_nowait()
@@ -331,6 +340,10 @@ class _QueueSender:
     def __call__(self, event: FetchEvent) -> None:
         self._events.put(("fetch", event))
 
+    def http(self, result: FetchResult) -> None:
+        # Only what metrics read travels: the body and headers stay in the worker.
+        self._events.put(("http", replace(result, body=b"", text=None, headers={})))
+
     def health(self, check: str, ok: bool, detail: str) -> None:
         self._events.put(("health", (check, ok, detail)))
 
@@ -339,7 +352,7 @@ def _fetch_child(config: IngestConfig, fetch_settings: FetchSettings, stop: Any,
     # Workers stop through the shared event once the parent has been asked to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    fetch_worker_process(config, fetch_settings, stop, on_event=sender, health=sender.health)
+    fetch_worker_process(config, fetch_settings, stop, on_event=sender, health=sender.health, on_http=sender.http)
 
 
 def fetch_worker_process(
@@ -349,11 +362,13 @@ def fetch_worker_process(
     *,
     on_event: Callable[[FetchEvent], None] | None = None,
     health: HealthReport | None = None,
+    on_http: Callable[[FetchResult], None] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Entry point of one fetch-worker process. Everything arrives as picklable arguments; it
     builds its own HTTP client (sharing politeness through the host ledger), archive, schedule
-    connection and Kafka clients. ``on_event`` is the hook a child calls for each task."""
-    http = HttpClient(fetch_settings, shared_state=config.host_ledger_file)
+    connection and Kafka clients. ``on_event`` is the hook a child calls for each task,
+    ``on_http`` for each HTTP fetch."""
+    http = HttpClient(fetch_settings, shared_state=config.host_ledger_file, on_result=on_http)
     archive = PageArchive(config.archive_dir, max_file_bytes=config.archive_max_file_bytes)
     schedule = Schedule(config.state_file)
     try:
