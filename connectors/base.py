@@ -64,6 +64,8 @@ class Retry:
     error_type: str
     reason: str
     after_s: float | None = None
+    # False when nothing was tried (the host is held back for a while): it costs no attempt.
+    attempted: bool = True
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,12 @@ class HostLedger:
                 raise
         return start - now
 
+    def wait_s(self, host: str) -> float:
+        """Seconds until ``host``'s next start slot, without taking it."""
+        with self._lock:
+            row = self._db.execute("SELECT next_start FROM host_slots WHERE host = ?", (host,)).fetchone()
+        return max(0.0, min(row[0] - time.time(), _LONGEST_WAIT_S)) if row else 0.0
+
     def ended(self, host: str, interval_s: float) -> None:
         """A request to ``host`` just ended: the next starts no sooner than ``interval_s`` from now."""
         self.defer(host, interval_s)

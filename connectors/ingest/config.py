@@ -58,6 +58,7 @@ class IngestConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     schedule_check_interval_s: float = 1.0
     fetch_session_timeout_s: float = 15.0
+    max_host_wait_s: float = 60.0
 
     @property
     def host_ledger_file(self) -> Path:

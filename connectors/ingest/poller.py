@@ -28,6 +28,7 @@ from connectors.base import Polled, PollingSource, Rejected, Retry
 from connectors.feed_document import FeedOutcome, ParsedFeed, parse_feed_document
 from connectors.http import FetchResult, HttpClient, Outcome
 from connectors.ingest.config import IngestConfig
+from connectors.ingest.fetcher import host_held_back
 from connectors.ingest.schedule import PollState, Schedule, entry_key
 from connectors.publisher import KafkaPublisher
 from connectors.seen_store import FeedState, SeenStore
@@ -62,8 +63,16 @@ class PollReport:
 class FeedSource:
     """A feed or sitemap of sources.yaml, read by conditional GET through the one HTTP layer."""
 
-    def __init__(self, source: SourceConfig, http: HttpClient, store: SeenStore, max_child_sitemaps: int) -> None:
+    def __init__(
+        self,
+        source: SourceConfig,
+        http: HttpClient,
+        store: SeenStore,
+        max_child_sitemaps: int,
+        max_host_wait_s: float = 60.0,
+    ) -> None:
         self.name = source.name
+        self._max_host_wait_s = max_host_wait_s
         self._source = source
         self._http = http
         self._store = store
@@ -73,6 +82,9 @@ class FeedSource:
     def poll(self) -> Polled | Retry:
         source = self._source
         self._read = None
+        held_back = host_held_back(self._http, source.url, self._max_host_wait_s)
+        if held_back is not None:
+            return held_back
         state = self._store.feed_state(source.url)
         fetched = self._http.fetch(source.url, validators=state.validators, accept=FEED_ACCEPT)
         now = time.time()
@@ -171,7 +183,7 @@ def publisher_poll_interval(fetched: FetchResult) -> float | None:
 def polling_source(source: SourceConfig, http: HttpClient, store: SeenStore, config: IngestConfig) -> PollingSource:
     if source.type is SourceType.PAGE:
         return PageSource(source)
-    return FeedSource(source, http, store, config.max_child_sitemaps)
+    return FeedSource(source, http, store, config.max_child_sitemaps, config.max_host_wait_s)
 
 
 class Poller:
@@ -240,7 +252,14 @@ class Poller:
             log.exception("poll raised", extra={"source": source.name})
             polled = Retry(Outcome.INTERNAL_ERROR.value, f"source {source.name}: poll raised {error!r}: "
                            f"{traceback.format_exception_only(error)[-1].strip()}")  # fmt: skip
-        if isinstance(polled, Retry):
+        if isinstance(polled, Retry) and not polled.attempted:
+            # Nothing was asked of the publisher: come back when its host is free, no failure counted.
+            due = time.time() + (polled.after_s or 0.0)
+            kept = previous or PollState(due, None, 0, None)
+            self._schedule.save_poll_state(source.name, replace(kept, due_at=due))
+            report = PollReport(source.name, polled.error_type, polled.reason, next_poll_in_s=polled.after_s or 0.0,
+                                failures=kept.failures, retrying=True)  # fmt: skip
+        elif isinstance(polled, Retry):
             report = self._failed(source, previous, polled.error_type, polled.reason, polled.after_s)
             report = replace(report, retrying=True)
         else:

@@ -238,10 +238,10 @@ class FetchWorker:
 
     def _retry(self, entry: FeedEntry, key: str, delivery: Delivery, retry: Retry, message: Any) -> FetchEvent:
         policy = self._config.retry
-        attempts = delivery.attempts + 1
+        attempts = delivery.attempts + 1 if retry.attempted else delivery.attempts
         now = time.time()
         age = now - delivery.queued_at
-        if attempts >= policy.max_attempts or age >= policy.max_age_s:
+        if (retry.attempted and attempts >= policy.max_attempts) or age >= policy.max_age_s:
             return self._final(
                 entry,
                 key,

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka.partitioner.default import murmur2
 
 from connectors.http import HttpClient
 from connectors.ingest import FetchWorker, PageFetcher, Schedule
@@ -101,6 +102,39 @@ def test_a_429_with_retry_after_is_published_once_after_the_wait(ingest_run: New
     assert len(busy) == 2
     assert busy[1].at - busy[0].at >= 2.0, "the retry waited out Retry-After (measured at the server)"
     assert calm[0].at < busy[1].at, "the other page did not wait behind the rate-limited one"
+
+
+def test_a_host_held_back_by_retry_after_does_not_hold_up_the_other_hosts_of_its_worker(
+    ingest_run: NewswireRun, tmp_path: Path
+) -> None:
+    partitions = ingest_run.topics.partitions
+
+    def partition(host: str) -> int:
+        return (murmur2(host.encode()) & 0x7FFFFFFF) % partitions  # how the producer places host keys
+
+    # A second loopback host whose tasks share the first one's partition: one queue, one worker.
+    other = next(f"127.0.0.{n}" for n in range(2, 40) if partition(f"127.0.0.{n}") == partition("127.0.0.1"))
+    ingest_run.env["NEWSWIRE_FETCH__ALLOW_ADDRESSES"] = '["127.0.0.0/8"]'
+    ingest_run.env["NEWSWIRE_INGEST__MAX_HOST_WAIT_S"] = "1"
+    with LoopbackServer("127.0.0.1") as held, LoopbackServer(other) as free:
+        for server in (held, free):
+            server.route("/robots.txt", Reply(404))
+        held.route("/first", Reply(429, {"Retry-After": "6"}), Reply(200, HTML, article_page(0)))
+        held.route("/second", Reply(200, HTML, article_page(1)))
+        for n in range(2):
+            free.route(f"/story/{n}", Reply(200, HTML, article_page(2 + n)))
+        feeds = {
+            "a-held": held.route("/feed", Reply(200, RSS, rss(held, ["/first", "/second"]))),
+            "b-free": free.route("/feed", Reply(200, RSS, rss(free, ["/story/0", "/story/1"]))),
+        }
+        ingest_run.command("ingest", "--once", "--sources", str(sources_file(tmp_path / "s.yaml", feeds)))
+        [rate_limited, retried] = held.requests_for("/first")
+        [second] = held.requests_for("/second")
+        free_pages = [r.at for r in free.requests if r.path.startswith("/story/")]
+    assert not dead_letters(ingest_run)
+    assert len(published(ingest_run)) == 4
+    assert retried.at - rate_limited.at >= 6.0 and second.at - rate_limited.at >= 6.0, "the host's wait was kept"
+    assert max(free_pages) - rate_limited.at < 4.0, "the other host's pages did not wait behind the held one"
 
 
 def test_a_host_down_for_a_while_then_back_has_its_articles_published(
