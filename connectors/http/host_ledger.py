@@ -22,11 +22,12 @@ never sends a request and never sleeps: it says how long to wait.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from connectors.state_files import open_state_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS host_slots (host TEXT PRIMARY KEY, next_start REAL NOT NULL);
@@ -56,11 +57,9 @@ class HostLedger:
     """Reserves request starts per host and stores robots.txt, across processes; thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_state_file(path)
         self._db.executescript(_SCHEMA)
 
     def reserve(self, host: str, interval_s: float) -> float:

@@ -33,6 +33,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from connectors.seen_store import SEEN_SCHEMA
+from connectors.state_files import open_state_file
 from schemas import decode, encode
 from schemas.feed_entry import FeedEntry
 
@@ -96,10 +97,8 @@ class Schedule:
     """The schedule in one SQLite file; thread-safe, and shared by processes through the file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_state_file(path)
         self._db.executescript(SEEN_SCHEMA + _SCHEMA)
 
     @contextmanager

@@ -201,6 +201,7 @@ class IngestService:
             try:
                 poller.release_due_retries(time.time())
                 poller.poll_due(time.time(), stop.is_set)
+                wake = min(poller.next_due(), time.time() + self._config.schedule_check_interval_s)
             except Exception as error:  # Kafka away (or a bug): back off, never spin, never exit
                 if failures == 0:
                     self._health("broker", False, f"queueing fetch tasks failed: {error!r}")
@@ -211,7 +212,6 @@ class IngestService:
             if failures:
                 failures = 0
                 self._health("broker", True, "fetch tasks are queued again")
-            wake = min(poller.next_due(), time.time() + self._config.schedule_check_interval_s)
             stop.wait(max(0.05, wake - time.time()))
         workers_stop.set()
 
