@@ -258,6 +258,59 @@ def test_a_task_whose_worker_dies_while_handling_it_is_dead_lettered_instead_of_
     assert fetches == 1, "the task that killed its worker was not handed out again"
 
 
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def fetch_worker_pids(pid: int) -> list[int]:
+    """The service's fetch-worker processes (spawned; not multiprocessing's resource tracker)."""
+    pids = []
+    for child in children(pid):
+        command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"resource_tracker" not in command:
+            pids.append(child)
+    return pids
+
+
+def test_a_killed_fetch_worker_process_is_replaced_and_its_task_dead_lettered_not_looped(
+    ingest_run: NewswireRun, tmp_path: Path
+) -> None:
+    ingest_run.env["NEWSWIRE_INGEST__MAX_TASK_DELIVERIES"] = "1"
+    with LoopbackServer() as server:
+        server.route("/robots.txt", Reply(404))
+        server.route("/deadly", Reply(200, HTML, article_page(6), delay_s=20))
+        server.route("/fine", Reply(200, HTML, article_page(7)))
+        feed = server.route("/feed", Reply(200, RSS, rss(server, ["/deadly", "/fine"])))
+        sources = sources_file(tmp_path / "s.yaml", {"f": feed})
+        service = ingest_run.start("ingest", "--workers", "2", "--sources", str(sources), log=tmp_path / "ingest.log")
+        try:
+            deadline = time.monotonic() + 30
+            while not server.requests_for("/deadly") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # The worker in the middle of /deadly is the one with a connection open to us.
+            before = fetch_worker_pids(service.pid)
+            assert len(before) == 2, (tmp_path / "ingest.log").read_text()
+            for pid in before:
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 40
+            while not dead_letters(ingest_run) and time.monotonic() < deadline:
+                assert service.poll() is None, (tmp_path / "ingest.log").read_text()
+                time.sleep(0.2)
+            after = fetch_worker_pids(service.pid)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(timeout=60)
+        fetches = len(server.requests_for("/deadly"))
+    [dead] = dead_letters(ingest_run)
+    assert dead.error_type == "worker_crashed" and dead.source_url == server.url("/deadly")
+    assert fetches == 1
+    assert len(after) == 2 and not set(after) & set(before), "both workers were replaced; the service ran on"
+    assert [a.canonical_url for a in published(ingest_run)] == [server.url("/fine")]
+
+
 @pytest.fixture
 def worker_settings(ingest_run: NewswireRun) -> Iterator[Settings]:
     """Settings for a fetch worker built in this process, against the same deployment."""
