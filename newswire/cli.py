@@ -369,6 +369,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     service = wiring.ingest_service(
         settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched, on_http=observers.fetch.observe_http
     )
+    observers.metrics.retries_pending.set_function(lambda: service.status().retries_pending)
     try:
         report = service.run(once=args.once, stop=_stop_on_signals())
     finally:

@@ -251,6 +251,11 @@ class Schedule:
 
     # Polls ---------------------------------------------------------------------------------
 
+    def polls_backing_off(self) -> int:
+        """Sources whose last poll failed: they are polled again after a backoff."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM poll_schedule WHERE failures > 0").fetchone()[0])
+
     def poll_state(self, source: str) -> PollState | None:
         with self._lock:
             row = self._db.execute(

@@ -26,6 +26,7 @@ import logging
 import multiprocessing
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -65,9 +66,15 @@ class IngestStatus:
     """Gauges of the schedule, for metrics and health."""
 
     entries_in_flight: int
+    # Page fetches waiting for their retry, and sources whose polls are backing off.
     retries_waiting: int
+    polls_backing_off: int
     next_poll_at: float | None
     next_retry_at: float | None
+
+    @property
+    def retries_pending(self) -> int:
+        return self.retries_waiting + self.polls_backing_off
 
 
 class _Health:
@@ -122,14 +129,18 @@ class IngestService:
     def status(self) -> IngestStatus:
         schedule, poller = self._schedule, self._poller
         if schedule is None or poller is None:
-            return IngestStatus(0, 0, None, None)
-        next_poll = poller.next_due()
-        return IngestStatus(
-            schedule.pending(),
-            schedule.waiting(),
-            next_poll if next_poll != float("inf") else None,
-            schedule.next_retry_at(),
-        )
+            return IngestStatus(0, 0, 0, None, None)
+        try:
+            next_poll = poller.next_due()
+            return IngestStatus(
+                schedule.pending(),
+                schedule.waiting(),
+                schedule.polls_backing_off(),
+                next_poll if next_poll != float("inf") else None,
+                schedule.next_retry_at(),
+            )
+        except sqlite3.ProgrammingError:  # asked while the run was closing its schedule
+            return IngestStatus(0, 0, 0, None, None)
 
     def run(self, *, once: bool = False, stop: threading.Event) -> IngestReport:
         """Poll and fetch until ``stop`` is set; with ``once``, poll every source once and return

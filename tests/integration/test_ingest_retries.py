@@ -11,8 +11,10 @@ import gzip
 import itertools
 import os
 import signal
+import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,7 +181,23 @@ def test_an_entry_that_always_times_out_is_dead_lettered_gave_up_with_attempts_a
     assert not published(ingest_run)
 
 
+def retries_pending(port: int) -> float | None:
+    """The ingest service's newswire_ingest_retries_pending gauge, from its /metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    values = [line.split()[-1] for line in text.splitlines() if line.startswith("newswire_ingest_retries_pending ")]
+    return float(values[0]) if values else None
+
+
 def test_a_feed_whose_poll_fails_backs_off_then_recovers(ingest_run: NewswireRun, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ingest_run.env["NEWSWIRE_OBSERVABILITY__INGEST_METRICS_PORT"] = str(port)
+    pending_seen: set[float] = set()
     with LoopbackServer() as server:
         server.route("/robots.txt", Reply(404))
         server.route("/story", Reply(200, HTML, article_page(2)))
@@ -191,6 +209,8 @@ def test_a_feed_whose_poll_fails_backs_off_then_recovers(ingest_run: NewswireRun
             deadline = time.monotonic() + 20
             while not server.requests_for("/story") and time.monotonic() < deadline:
                 assert service.poll() is None, (tmp_path / "ingest.log").read_text()
+                if (pending := retries_pending(port)) is not None:
+                    pending_seen.add(pending)
                 time.sleep(0.1)
             time.sleep(1.0)  # the article's publication follows its page fetch
         finally:
@@ -205,6 +225,7 @@ def test_a_feed_whose_poll_fails_backs_off_then_recovers(ingest_run: NewswireRun
     assert gaps[0] >= 0.45
     assert [a.canonical_url for a in published(ingest_run)] == [server.url("/story")], "it recovered"
     assert not dead_letters(ingest_run), "a poll that failed four times is not given up on"
+    assert 1.0 in pending_seen, f"the backing-off source shows in newswire_ingest_retries_pending: {pending_seen}"
 
 
 def test_a_restart_in_the_middle_of_a_backoff_keeps_the_schedule(ingest_run: NewswireRun, tmp_path: Path) -> None:
