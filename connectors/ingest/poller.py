@@ -268,7 +268,7 @@ class Poller:
             queued = self._queue(source, polled.entries)
             self._polling[source.name].queued()
             if polled.rejected and not polled.entries:
-                report = self._failed(source, previous, polled.outcome, polled.detail, None)
+                report = self._failed(source, previous, polled.outcome, polled.detail, None, final=True)
             else:
                 report = self._answered(source, previous, polled, queued)
         log.info(
@@ -318,12 +318,22 @@ class Poller:
         return PollReport(source.name, polled.outcome, detail, len(polled.entries), queued, interval)
 
     def _failed(
-        self, source: SourceConfig, previous: PollState | None, outcome: str, detail: str, retry_after_s: float | None
+        self,
+        source: SourceConfig,
+        previous: PollState | None,
+        outcome: str,
+        detail: str,
+        retry_after_s: float | None,
+        *,
+        final: bool = False,
     ) -> PollReport:
         policy = self._config.retry
         failures = (previous.failures if previous else 0) + 1
         delay = policy.delay_s(failures, retry_after_s, self._rng.random())
         interval = previous.interval_s if previous else None
+        if final:
+            # A 404 or an unreadable document will not mend sooner for asking sooner than usual.
+            delay = max(delay, interval or source.min_poll_interval_s)
         self._schedule.save_poll_state(source.name, PollState(time.time() + delay, interval, failures, detail))
         if failures == policy.poll_gave_up_after:
             self._publisher.publish_dead_letter(
