@@ -38,7 +38,7 @@ from connectors.http import Outcome
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.fetcher import PageFetcher
 from connectors.ingest.schedule import Delivery, Schedule, entry_key
-from connectors.publisher import KafkaPublisher
+from connectors.publisher import KafkaPublisher, Published
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
 from schemas.feed_entry import FeedEntry
 
@@ -289,8 +289,9 @@ class FetchWorker:
         attempts: int | None = None,
     ) -> FetchEvent:
         if isinstance(result, CleanedArticle):
-            self._publisher.publish_article(result)
-            outcome = Outcome.OK.value
+            published = self._publisher.publish_article(result)
+            # Over the raw topic's limit, the publisher sent its too_large dead letter instead.
+            outcome = Outcome.OK.value if published is Published.PUBLISHED else Outcome.TOO_LARGE.value
         else:
             self._publisher.publish_dead_letter(result)
             outcome = result.error_type
