@@ -197,6 +197,7 @@ def main() -> None:
                 {
                     "NEWSWIRE_SINKS__OUTPUT_DIR": str(work / run_id / "output"),
                     "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(work / run_id / "dedup.sqlite3"),
+                    "NEWSWIRE_PIPELINE__STATE_DIR": str(work / run_id),
                     "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",
                     **overrides,
                 },

@@ -4,6 +4,7 @@ hands typed values to the component that does the work."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -15,11 +16,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from newswire.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from newswire.wiring import JobServers
 
 log = logging.getLogger("newswire")
 
@@ -273,27 +277,35 @@ def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.until_caught_up:
         raise NewswireError("--streaming runs until stopped; --until-caught-up is for micro-batches")
-    try:
-        service = wiring.streaming_service(settings)
-    except ValueError as error:  # e.g. a runner that cannot stream
-        raise NewswireError(f"cannot stream: {error}") from None
-    state = service.run(_stop_on_signals())
+    with wiring.JobServers() as job_servers:
+        try:
+            service = wiring.streaming_service(settings, job_servers)
+        except ValueError as error:  # e.g. a runner that cannot stream
+            raise NewswireError(f"cannot stream: {error}") from None
+        state = service.run(_stop_on_signals())
     print(f"pipeline: streaming job ended in state {state}", file=sys.stderr)
     return 0
 
 
-def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.Event) -> None:
+def _run_pipeline(
+    settings: Settings, *, until_caught_up: bool, stop: threading.Event, job_servers: JobServers | None = None
+) -> None:
+    """Micro-batches until caught up or stopped; with ``job_servers``, several runs of one
+    command share a job server (if the runner needs one), else this run has its own."""
     from newswire import wiring
     from newswire.metrics import ServiceMetrics
 
-    metrics = ServiceMetrics()
-    if not until_caught_up:
-        metrics.serve(settings.observability.metrics_host, settings.observability.metrics_port)
-    service = wiring.micro_batch_service(settings, on_batch=metrics.observe_batch)
-    try:
-        reports = service.run(until_caught_up=until_caught_up, stop=stop)
-    finally:
-        service.close()
+    with contextlib.ExitStack() as owned:
+        if job_servers is None:
+            job_servers = owned.enter_context(wiring.JobServers())
+        metrics = ServiceMetrics()
+        if not until_caught_up:
+            metrics.serve(settings.observability.metrics_host, settings.observability.metrics_port)
+        service = wiring.micro_batch_service(settings, job_servers, on_batch=metrics.observe_batch)
+        try:
+            reports = service.run(until_caught_up=until_caught_up, stop=stop)
+        finally:
+            service.close()
     consumed = sum(r.records for r in reports)
     print(f"pipeline: {len(reports)} batch(es), {consumed} record(s) consumed", file=sys.stderr)
 
@@ -524,12 +536,13 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
         )
     print(f"replayed {totals.published} seed article(s) to {settings.topics.raw}")
     stop = _stop_on_signals()
-    _run_pipeline(settings, until_caught_up=True, stop=stop)
-    running_on = not args.once and not stop.is_set()
-    print(_up_summary(settings, info.bootstrap, running_on=running_on))
-    if running_on:
-        print("pipeline running continuously; new records on the raw topic flow through within seconds.")
-        _run_pipeline(settings, until_caught_up=False, stop=stop)
+    with wiring.JobServers() as job_servers:  # one job server (if the runner needs one) for both runs
+        _run_pipeline(settings, until_caught_up=True, stop=stop, job_servers=job_servers)
+        running_on = not args.once and not stop.is_set()
+        print(_up_summary(settings, info.bootstrap, running_on=running_on))
+        if running_on:
+            print("pipeline running continuously; new records on the raw topic flow through within seconds.")
+            _run_pipeline(settings, until_caught_up=False, stop=stop, job_servers=job_servers)
     return 0
 
 

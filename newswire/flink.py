@@ -341,7 +341,7 @@ class FlinkJobServer:
                 raise JobServerError(
                     f"newswire process {recorded.owner_pid} already runs a Flink job server from {self.home} "
                     f"(pid {recorded.pid}, {recorded.endpoint}); stop that pipeline first, or give this one its "
-                    "own state directory (pipeline.dedup_index)"
+                    "own state directory (pipeline.state_dir)"
                 )
             log.warning("stopping an orphaned flink job server", extra={"pid": recorded.pid, "home": str(self.home)})
             for sig, wait_s in ((signal.SIGTERM, self._stop_timeout_s), (signal.SIGKILL, _KILL_TIMEOUT_S)):

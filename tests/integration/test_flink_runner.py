@@ -71,6 +71,7 @@ def _deployment(base: NewswireRun, tmp_path: Path, name: str, overrides: dict[st
         "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
         "NEWSWIRE_SINKS__OUTPUT_DIR": str(output_dir),
         "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(tmp_path / name / "dedup.sqlite3"),
+        "NEWSWIRE_PIPELINE__STATE_DIR": str(tmp_path / name),
         "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"test-{name}-{uuid.uuid4().hex[:8]}",
         **overrides,
     }
