@@ -28,11 +28,11 @@ import pytest
 from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.dedup.corpus import build_corpus
-from bench.dedup.kafka_run import run_through_kafka
-from bench.dedup.run import run_pipeline
 from newswire.settings import KafkaSettings, TopicSettings
 from newswire.testing.corpus import generated_seed_texts
+from newswire.testing.dedup_corpus import build_corpus
+from newswire.testing.dedup_kafka import run_through_kafka
+from newswire.testing.dedup_run import run_pipeline
 from newswire.testing.deployment import python_worker_pool
 from newswire.topics import ensure_topics
 from pipeline.dedup_decide import DedupConfig

@@ -9,8 +9,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from bench.dedup.corpus import build_corpus
-from bench.dedup.run import run_pipeline
+from newswire.testing.dedup_corpus import build_corpus
+from newswire.testing.dedup_run import run_pipeline
 from pipeline.dedup import sign
 from pipeline.dedup_decide import Decision, DedupConfig, decide
 from pipeline.dedup_index import IndexLocation, IndexView
