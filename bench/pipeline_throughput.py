@@ -179,7 +179,10 @@ def main() -> None:
         consume_s = consume_all(kafka, baseline_topics.raw, len(records))
         ceiling = len(records) / (produce_s + consume_s)
 
-        rows = [("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)]
+        # name, seconds, articles/s, peak RSS (bytes; none for the ceiling, which runs in this process)
+        rows: list[tuple[str, float, float, int | None]] = [
+            ("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)
+        ]
         variants: list[tuple[str, dict[str, str]]] = [("pipeline, default settings", {})]
         if postgres is not None:
             variants.extend(sink_variants(postgres))

@@ -263,7 +263,6 @@ class PipelineSettings(Section):
         1.0, ge=0, description="Streaming: how far the watermark trails the readers' clocks (skew between workers)."
     )
 
-
     @field_validator("enrichers")
     @classmethod
     def _registered_enrichers(cls, enrichers: tuple[str, ...]) -> tuple[str, ...]:

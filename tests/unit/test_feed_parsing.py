@@ -430,7 +430,8 @@ def test_spaces_around_sitemap_loc_are_stripped() -> None:
 def test_entry_ids_are_kept_verbatim_or_none() -> None:
     assert first("ranchero-rsparser/livemint.xml").entry_id == "1559104147038"
     assert all(entry.entry_id is None for entry in parsed("ranchero-rsparser/aktuality.rss").entries)
-    assert first("feedjira/youtube_atom.xml").entry_id.startswith("yt:video:")  # type: ignore[union-attr]
+    youtube = first("feedjira/youtube_atom.xml").entry_id
+    assert youtube is not None and youtube.startswith("yt:video:")
 
 
 # --- dates ---------------------------------------------------------------------------

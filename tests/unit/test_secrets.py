@@ -52,5 +52,5 @@ def test_dofn_state_and_its_pickle_keep_the_password_masked(settings: Settings) 
 def test_client_config_is_frozen() -> None:
     config = ClientConfig({"bootstrap_servers": ["127.0.0.1:9092"]})
     with pytest.raises(TypeError):
-        config["client_id"] = "other"  # type: ignore[index]
+        config["client_id"] = "other"  # type: ignore[index]  # that it is refused is the test
     assert config.with_options(client_id="x")["client_id"] == "x" and "client_id" not in config
