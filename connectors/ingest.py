@@ -159,7 +159,11 @@ class FeedPoller:
 
     def _parse(self, source: SourceConfig, fetched: FetchResult) -> ParsedFeed:
         return parse_feed_document(
-            fetched.body, url=fetched.final_url, content_type=fetched.content_type, source_name=source.name
+            fetched.body,
+            url=fetched.final_url,
+            content_type=fetched.content_type,
+            source_name=source.name,
+            source_language=source.language,
         )
 
     def _page_entry(self, source: SourceConfig) -> FeedEntry:
