@@ -64,7 +64,11 @@ def read_seed_file(path: Path, *, max_file_bytes: int, fetched_at: datetime | No
         return reject("bad_name", "name must look like NNN_<id>.txt (id: letters, digits, '-', '_')")
     size = path.stat().st_size
     if size > max_file_bytes:
-        return reject("too_large", f"{size} bytes is over replay.max_file_bytes={max_file_bytes}")
+        return reject(
+            "too_large",
+            f"{size} bytes is over the largest article, limits.max_article_bytes={max_file_bytes}; raise that limit "
+            "(every topic and client limit follows it) or split the file",
+        )
     data = path.read_bytes()
     # Binary first: an image or archive is rarely valid UTF-8, and "bad byte at offset N"
     # would send the reader looking for an encoding problem that is not there.

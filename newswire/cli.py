@@ -7,16 +7,14 @@ import argparse
 import contextlib
 import json
 import logging
-import multiprocessing
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -160,6 +158,30 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--once", action="store_true", help="stop after the first catch-up instead of running on")
     up.set_defaults(handler=_up, command="up")
 
+    dead_letters = commands.add_parser(
+        "dead-letters", help="inspect dead letters and send chosen ones back through the raw topic"
+    )
+    dead_letter_actions = dead_letters.add_subparsers(title="actions", metavar="ACTION", required=True)
+    for action, help_text in (
+        ("list", "dead letters newest first, one per dead_letter_id, filtered by stage, type, source and time"),
+        ("replay", "send chosen dead letters' originals back to the raw topic (after fixing their cause)"),
+    ):
+        sub = dead_letter_actions.add_parser(action, help=help_text, description=help_text)
+        if action == "replay":
+            sub.add_argument("ids", nargs="*", help="dead letter ids (or unique prefixes); or choose with filters")
+            sub.add_argument("--dry-run", action="store_true", help="say what would be sent; send nothing")
+        sub.add_argument("--stage", help="only this stage, e.g. decode, publish, fetch")
+        sub.add_argument("--type", dest="error_type", help="only this error type, e.g. too_large, invalid_record")
+        sub.add_argument("--source", help="only this source name (or part of its URL)")
+        sub.add_argument("--since", type=_iso_time, help="only those that occurred at or after this ISO date/time")
+        sub.add_argument("--until", type=_iso_time, help="only those that occurred before this ISO date/time")
+        if action == "list":
+            sub.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
+        sub.set_defaults(handler=_dead_letters, action=action, command="dead-letters")
+    show_letter = dead_letter_actions.add_parser("show", help="one dead letter: its error, coordinates, original")
+    show_letter.add_argument("id", help="dead letter id (or a unique prefix)")
+    show_letter.set_defaults(handler=_dead_letters, action="show", command="dead-letters")
+
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_settings, command="settings")
     return parser
@@ -190,7 +212,7 @@ def _since(value: str) -> str:
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.broker import BrokerError, LocalBroker
 
-    broker = LocalBroker(settings.broker, settings.topics, settings.kafka)
+    broker = LocalBroker(settings.broker, settings.topics, settings.limits)
     try:
         if args.action == "start":
             info = broker.start()
@@ -211,7 +233,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.topics import describe_topics, ensure_topics
 
     if args.action == "create":
-        created = ensure_topics(settings.kafka, settings.topics)
+        created = ensure_topics(settings.kafka, settings.topics, settings.limits, report=print)
         print(f"topics ready: {', '.join(created)}")
         return 0
     for line in describe_topics(settings.kafka, settings.topics, consumer_group=settings.pipeline.consumer_group):
@@ -235,7 +257,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     path = args.path or settings.replay.seeds_dir
     rate = _replay_rate(args, settings)
     try:
-        source = SeedSource(path, max_file_bytes=settings.replay.max_file_bytes)
+        source = SeedSource(path, max_file_bytes=settings.limits.max_seed_file_bytes)
         source.files()
     except FileNotFoundError as error:
         raise NewswireError(str(error)) from error
@@ -313,9 +335,7 @@ def _run_pipeline(
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from connectors.http import HttpClient
-    from connectors.ingest import FeedPoller, PollSchedule
-    from connectors.seen_store import SeenStore
+    from connectors.ingest import FetchEvent, PollReport
     from connectors.sources import SourcesFileError, load_sources
     from newswire import wiring
     from newswire.metrics import IngestMetrics
@@ -324,126 +344,28 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         sources = load_sources(args.sources or settings.ingest.sources_file)
     except SourcesFileError as error:
         raise NewswireError(str(error)) from error
-    workers = args.workers or settings.ingest.fetch_workers
-    config = wiring.ingest_config(settings)
-    stop = _stop_on_signals()
-    schedule = PollSchedule(tuple(s for s in sources if s.enabled))
-    store = SeenStore(settings.ingest.state_file)
-    http = HttpClient(settings.fetch)
-
-    def poll_due() -> None:
-        for source in schedule.due(time.time()):
-            if stop.is_set():
-                return
-            try:
-                report = poller.poll(source)
-            except Exception:  # a bug with one source must not stop the others
-                log.exception("poll failed", extra={"source": source.name})
-                continue
-            schedule.record(source, report, time.time())
-            metrics.polls.labels(source=source.name, outcome=report.outcome).inc()
-            progress.total = (progress.total or 0) + report.entries_queued
-            progress.refresh()
-            log.info(
-                "polled",
-                extra={
-                    "source": source.name,
-                    "outcome": report.outcome,
-                    "detail": report.detail,
-                    "queued": report.entries_queued,
-                },
-            )
-
     metrics = IngestMetrics()
     if not args.once:
         metrics.serve(settings.observability.metrics_host, settings.observability.ingest_metrics_port)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
-    def fetched(source: str, outcome: str) -> None:
-        metrics.fetches.labels(source=source, outcome=outcome).inc()
-        progress.update(1)
-        progress.set_postfix_str(f"{source}: {outcome}", refresh=False)
+    def polled(report: PollReport) -> None:
+        metrics.polls.labels(source=report.source, outcome=report.outcome).inc()
+        progress.total = (progress.total or 0) + report.entries_queued
+        progress.refresh()
 
-    try:
-        with config.publisher() as publisher:
-            poller = FeedPoller(config, http, store, publisher)
-            if args.once:
-                poll_due()
-                counts = _run_fetch_workers(settings, workers, stop, until_drained=True, on_outcome=fetched)
-                progress.close()
-                _print_outcomes(counts)
-                return 0
-            poller_thread = threading.Thread(
-                target=_poll_forever, args=(poll_due, schedule, stop), name="newswire-poller", daemon=True
-            )
-            poller_thread.start()
-            _run_fetch_workers(settings, workers, stop, until_drained=False, on_outcome=fetched)
-            poller_thread.join(timeout=30)
-    finally:
-        http.close()
-        store.close()
+    def fetched(event: FetchEvent) -> None:
+        metrics.fetches.labels(source=event.source, outcome=event.outcome).inc()
+        if event.final:
+            progress.update(1)
+        progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
+
+    service = wiring.ingest_service(settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched)
+    report = service.run(once=args.once, stop=_stop_on_signals())
+    progress.close()
+    if args.once:
+        _print_outcomes(report.fetches.as_dict())
     return 0
-
-
-def _poll_forever(poll_due: Callable[[], None], schedule: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        poll_due()
-        stop.wait(max(0.5, min(60.0, schedule.next_due() - time.time())))
-
-
-def _run_fetch_workers(
-    settings: Settings,
-    workers: int,
-    stop: threading.Event,
-    *,
-    until_drained: bool,
-    on_outcome: Callable[[str, str], None] | None = None,
-) -> dict[str, dict[str, int]]:
-    """Run the fetch workers; with one, in this process (live progress and metrics per
-    outcome); with several, as processes that report their counts when they finish."""
-    from newswire import wiring
-
-    config = wiring.ingest_config(settings)
-    if workers == 1:
-        from connectors.ingest import fetch_worker_process
-
-        return fetch_worker_process(config, settings.fetch, stop, until_drained, on_outcome)
-    context = multiprocessing.get_context("spawn")
-    shared_stop = context.Event()
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=_fetch_child, args=(config, settings.fetch, shared_stop, until_drained, results), daemon=True
-        )
-        for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    while any(p.is_alive() for p in processes):
-        if stop.wait(0.5):
-            shared_stop.set()
-    merged: dict[str, dict[str, int]] = {}
-    for process in processes:
-        if process.exitcode != 0:
-            raise NewswireError(f"a fetch worker process failed (exit code {process.exitcode}); see its log above")
-        for source, counts in results.get(timeout=10).items():
-            for outcome, n in counts.items():
-                merged.setdefault(source, {}).setdefault(outcome, 0)
-                merged[source][outcome] += n
-    return merged
-
-
-def _ignore_signals() -> None:
-    # Workers stop through the shared event once the parent has been asked to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _fetch_child(config: Any, fetch: Any, stop: Any, until_drained: bool, results: Any) -> None:
-    from connectors.ingest import fetch_worker_process
-
-    _ignore_signals()
-    results.put(fetch_worker_process(config, fetch, stop, until_drained))
 
 
 def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
@@ -457,7 +379,7 @@ def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
 def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
     from newswire import wiring
     from newswire.stored_articles import find_article
-    from pipeline.dedup_explain import explain
+    from pipeline.dedup.explain import explain
 
     config = wiring.dedup_config(settings)
     articles = []
@@ -470,7 +392,7 @@ def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
         articles.append(article)
     index = config.index.open()
     try:
-        explanation = index.transact(lambda view: explain(articles[0], articles[1], config, view))
+        explanation = index.read(lambda view: explain(articles[0], articles[1], config, view))
     finally:
         index.close()
     if args.json:
@@ -523,14 +445,14 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.topics import ensure_topics
 
     try:
-        info = LocalBroker(settings.broker, settings.topics, settings.kafka).start()
+        info = LocalBroker(settings.broker, settings.topics, settings.limits).start()
     except BrokerError as error:
         raise NewswireError(str(error)) from error
     print(f"kafka broker running at {info.bootstrap}; log: {info.log_path}")
-    ensure_topics(settings.kafka, settings.topics)
+    ensure_topics(settings.kafka, settings.topics, settings.limits, report=print)
     with wiring.publisher(settings) as publisher:
         totals = run_source(
-            SeedSource(settings.replay.seeds_dir, max_file_bytes=settings.replay.max_file_bytes),
+            SeedSource(settings.replay.seeds_dir, max_file_bytes=settings.limits.max_seed_file_bytes),
             publisher,
             rate=settings.replay.rate,
         )
@@ -564,6 +486,56 @@ def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool) -> str:
     else:
         lines.append("Stop:          the broker still runs: `newswire broker stop`")
     return "\n".join(lines)
+
+
+def _iso_time(text: str) -> datetime:
+    """An ISO 8601 date or date and time; without a zone it is UTC."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or time; use e.g. 2026-12-01 or 2026-12-01T09:30:00+00:00"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.dead_letters import DeadLetterFilter, Replayed, list_lines, read_dead_letters, replay, show_lines
+
+    found = read_dead_letters(settings.kafka, settings.topics.dead_letter)
+    if args.action == "show":
+        try:
+            print("\n".join(show_lines(found.find(args.id))))
+        except LookupError as error:
+            raise NewswireError(str(error)) from None
+        return 0
+    only = DeadLetterFilter(
+        stage=args.stage, error_type=args.error_type, source=args.source, since=args.since, until=args.until
+    )
+    if args.action == "list":
+        matching = found.matching(only)
+        for line in list_lines(matching[: args.limit]):
+            print(line)
+        shown = min(len(matching), args.limit)
+        note = f", {found.undecodable} record(s) that are not dead letters" if found.undecodable else ""
+        summary = f"{shown} of {len(matching)} dead letter(s) shown ({len(found.letters)} on the topic{note})"
+        print(summary, file=sys.stderr)
+        return 0
+    if not args.ids and not only.active():
+        raise NewswireError("choose what to replay: give dead letter ids, or filters such as --stage/--type/--since")
+    try:
+        chosen = [found.find(i) for i in args.ids] if args.ids else []
+    except LookupError as error:
+        raise NewswireError(str(error)) from None
+    chosen = [c for c in chosen if only.accepts(c.letter)] if args.ids else found.matching(only)
+    outcomes = replay(
+        chosen, kafka=settings.kafka, topics=settings.topics, limits=settings.limits, dry_run=args.dry_run
+    )
+    for outcome in outcomes:
+        print(outcome.line())
+    refused = sum(1 for o in outcomes if o.outcome is Replayed.REFUSED)
+    print(f"{len(outcomes) - refused} of {len(outcomes)} dead letter(s) {'would be ' if args.dry_run else ''}replayed")
+    return 1 if refused else 0
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:

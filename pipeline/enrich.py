@@ -1,7 +1,11 @@
 """Enrich stage: runs the configured enrichers over each article.
 
 A failing enricher never stops the pipeline: its failure is recorded on the article's
-``enrichment_failures`` and the article goes on without that enricher's fields.
+``enrichment_failures`` and the article goes on without that enricher's fields. With
+``with_failures()`` the transform also says so on a ``failures`` output (a
+``StageFailure`` of stage ``enrich``, type ``enricher_error``), so an operator sees which
+articles lack what and can replay them once the enricher is fixed. An article that
+cannot be enriched at all (``internal_error``) leaves only there.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from pydantic import ValidationError
 
+from pipeline.dead_letters import FAILURES, StageFailure
 from pipeline.enrichers.base import Enricher
 from schemas import CleanedArticle, EnrichedArticle, EnrichmentFailure
 from schemas.timestamps import utc_now
@@ -55,6 +60,24 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
             enricher.setup()
 
     def process(self, article: CleanedArticle) -> Any:
+        try:
+            enriched = self._enrich(article)
+        except Exception as error:  # a bug outside any one enricher: this article alone is lost to it
+            yield beam.pvalue.TaggedOutput(
+                FAILURES, StageFailure.of(article, stage="enrich", error_type="internal_error", error=error)
+            )
+            return
+        self._failures.inc(len(enriched.enrichment_failures))
+        for failure in enriched.enrichment_failures:
+            yield beam.pvalue.TaggedOutput(
+                FAILURES,
+                StageFailure.of(
+                    article, stage="enrich", error_type="enricher_error", error=f"{failure.enricher}: {failure.error}"
+                ),
+            )
+        yield enriched
+
+    def _enrich(self, article: CleanedArticle) -> EnrichedArticle:
         base: dict[str, Any] = dict(article)  # shallow: keeps nested models as models
         fields = derived_fields(article)
         produced: dict[str, dict[str, Any]] = {}
@@ -73,8 +96,7 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
             # Rare path: find which enricher produced an invalid value by validating each
             # one's output alone, so the failure is pinned on it and the rest survive.
             enriched = self._validate_each(base, fields, produced, failures)
-        self._failures.inc(len(enriched.enrichment_failures))
-        yield enriched
+        return enriched
 
     @staticmethod
     def _validate_each(
@@ -99,7 +121,8 @@ def _failure(enricher: str, error: Exception) -> EnrichmentFailure:
 
 
 class Enrich(beam.PTransform):  # type: ignore[misc]
-    """CleanedArticle -> EnrichedArticle."""
+    """CleanedArticle -> EnrichedArticle; after ``with_failures()``, a tuple whose ``articles``
+    are those and whose ``failures`` are the ``StageFailure``s of the enrich stage."""
 
     def __init__(self, enrichers: Sequence[Enricher]) -> None:
         super().__init__()
@@ -107,6 +130,12 @@ class Enrich(beam.PTransform):  # type: ignore[misc]
         if len(names) != len(set(names)):
             raise ValueError(f"enricher configured twice: {names}")
         self._enrichers = list(enrichers)
+        self._with_failures = False
 
-    def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        return articles | beam.ParDo(_EnrichArticle(self._enrichers))
+    def with_failures(self) -> Enrich:
+        self._with_failures = True
+        return self
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection | beam.pvalue.DoOutputsTuple:
+        outputs = articles | beam.ParDo(_EnrichArticle(self._enrichers)).with_outputs(FAILURES, main="articles")
+        return outputs if self._with_failures else outputs.articles

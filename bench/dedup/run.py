@@ -31,9 +31,9 @@ from typing import Protocol
 from newswire.testing.dedup_corpus import Corpus, build_corpus
 from newswire.testing.dedup_run import Outcome, run_pipeline, score
 from pipeline.dedup import revision_token
-from pipeline.dedup_decide import DedupConfig, precedence
-from pipeline.dedup_index import IndexLocation
-from pipeline.dedup_signature import jaccard, shingles
+from pipeline.dedup.decide import DedupConfig, precedence
+from pipeline.dedup.index import IndexLocation
+from pipeline.dedup.signature import jaccard, shingles
 from schemas import DuplicateNotice, EnrichedArticle
 
 

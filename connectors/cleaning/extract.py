@@ -127,13 +127,19 @@ class ExtractedPage:
 def extract_article(html: str | bytes, url: str | None = None) -> ExtractedPage:
     """The article in ``html`` (text or raw bytes in any encoding); never raises."""
     try:
-        tree = _parse(html)
-        if tree is None:
-            return ExtractedPage()
-        return _extract_from_tree(tree, url)
+        return extract_article_or_raise(html, url)
     except Exception:  # the contract is "never raises": the page is logged, not lost
         LOGGER.warning("extraction failed, returning an empty page: %s", url, exc_info=True)
         return ExtractedPage()
+
+
+def extract_article_or_raise(html: str | bytes, url: str | None = None) -> ExtractedPage:
+    """``extract_article`` letting a bug of ours raise, for callers that must tell one from a
+    page without an article (the ingest service dead-letters it as ``internal_error``)."""
+    tree = _parse(html)
+    if tree is None:
+        return ExtractedPage()
+    return _extract_from_tree(tree, url)
 
 
 def _parse(html: str | bytes) -> HtmlElement | None:

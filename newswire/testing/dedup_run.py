@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from newswire.testing.dedup_corpus import Corpus, Truth
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
-from pipeline.dedup_decide import DedupConfig
+from pipeline.dedup.decide import DedupConfig
 from schemas import DuplicateNotice, EnrichedArticle
 
 LAYERS = ("article_id", "exact_content", "near_duplicate")

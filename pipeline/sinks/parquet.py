@@ -53,6 +53,7 @@ from typing import Literal
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+from pipeline.dependencies import probe_directory
 from pipeline.sinks.base import Sink
 from pipeline.sinks.ledger import already_written, exclusive_lock
 from pipeline.sqlite_files import open_shared, write_transaction
@@ -262,6 +263,9 @@ class ParquetSink(Sink):
         writes that died before their commit."""
         for temporary in self.root.glob("date=*/.part-*.parquet.tmp"):
             temporary.unlink(missing_ok=True)
+
+    def probe(self) -> None:
+        probe_directory(self.root, check=self.check)
 
     def close(self) -> None:
         if self._ledger is not None:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.dependencies import probe_directory
 from pipeline.sinks.base import Sink
 from pipeline.sqlite_files import open_shared, write_transaction
 from schemas import EnrichedArticle, decode, encode
@@ -108,6 +109,9 @@ class SqliteSink(Sink):
         with write_transaction(self._db) as db:
             db.executemany("INSERT OR IGNORE INTO withdrawn (article_id) VALUES (?)", [(i,) for i in article_ids])
             db.executemany("DELETE FROM articles WHERE article_id = ?", [(i,) for i in article_ids])
+
+    def probe(self) -> None:
+        probe_directory(self.path.parent, check=self.check)
 
     def close(self) -> None:
         if self._db is not None:

@@ -12,8 +12,8 @@ import pytest
 from newswire.testing.dedup_corpus import build_corpus
 from newswire.testing.dedup_kafka import run_through_kafka
 from newswire.testing.dedup_run import run_pipeline, score
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import IndexLocation
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import IndexLocation
 from tests.conftest import KafkaBroker
 from tests.dedup_articles import SAMPLE_TEXTS, STORY, T0, article, edited
 

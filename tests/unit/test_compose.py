@@ -55,6 +55,21 @@ def test_newswire_reaches_kafka_on_its_internal_listener() -> None:
         assert service["environment"]["NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS"] == advertised["INTERNAL"], name
 
 
+@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline", "flink-pipeline"])
+def test_the_broker_takes_the_largest_record_the_limits_allow(
+    service_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in __import__("os").environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    for name, value in _newswire_services()[service_name]["environment"].items():
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.setenv(name, str(value))
+    largest = Settings().limits.max_message_bytes
+    kafka = _compose()["services"]["kafka"]["environment"]
+    assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) == largest, "set it to the limits' max_message_bytes"
+    assert int(kafka["KAFKA_REPLICA_FETCH_MAX_BYTES"]) == largest
+
+
 def test_the_pipeline_publishes_its_metrics_port() -> None:
     pipeline = _newswire_services()["pipeline"]
     port = pipeline["environment"]["NEWSWIRE_OBSERVABILITY__METRICS_PORT"]

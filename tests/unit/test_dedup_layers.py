@@ -13,9 +13,9 @@ from pathlib import Path
 from newswire.testing.dedup_corpus import build_corpus
 from newswire.testing.dedup_run import run_pipeline
 from pipeline.dedup import sign
-from pipeline.dedup_decide import Decision, DedupConfig, decide
-from pipeline.dedup_index import IndexLocation, IndexView
-from pipeline.dedup_signature import similarity
+from pipeline.dedup.decide import Decision, DedupConfig, decide
+from pipeline.dedup.index import IndexLocation, IndexView
+from pipeline.dedup.signature import similarity
 from schemas import DuplicateNotice, EnrichedArticle
 from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, edited, race_on_pairs
 
@@ -101,7 +101,7 @@ def test_three_shuffles_in_three_batches_keep_the_same_originals(tmp_path: Path)
 
 
 def test_explain_reports_each_layer_and_the_recorded_decision(tmp_path: Path) -> None:
-    from pipeline.dedup_explain import explain
+    from pipeline.dedup.explain import explain
 
     index = tmp_path / "index.sqlite3"
     first, copy = article("seed-first", STORY), article("seed-copy", edited(STORY), published=T0 + timedelta(hours=1))
@@ -119,7 +119,7 @@ def test_explain_reports_each_layer_and_the_recorded_decision(tmp_path: Path) ->
 def test_explain_prints_a_table_not_a_python_dict(tmp_path: Path) -> None:
     import json
 
-    from pipeline.dedup_explain import explain
+    from pipeline.dedup.explain import explain
 
     index = tmp_path / "index.sqlite3"
     first, copy = article("seed-first", STORY), article("seed-copy", edited(STORY), published=T0 + timedelta(hours=1))

@@ -55,7 +55,7 @@ def test_decode_routes_bad_records_to_dead_letters_with_their_position() -> None
             equal_to(
                 [
                     (1, "invalid_record", "record is not valid JSON"),
-                    (2, "too_large", "record of 5000 bytes is over pipeline.max_record_bytes=4096"),
+                    (2, "too_large", "record of 5000 bytes is over limits.max_article_bytes=4096"),
                 ]
             ),
             label="dead",

@@ -40,7 +40,7 @@ def test_dofn_state_and_its_pickle_keep_the_password_masked(settings: Settings) 
     config = wiring.pipeline_config(settings)
     write = WriteToKafka(config.producer_config, "enriched", lambda element: element)
     # Given a plain dict (as a test or another caller might), the stage still masks it.
-    read = ReadFromKafka(dict(wiring.client_config(settings.kafka)), [PartitionRange("raw", 0, 0, 10)])
+    read = ReadFromKafka(dict(wiring.consumer_config(settings)), [PartitionRange("raw", 0, 0, 10)])
     for transform in (write, read):
         state = repr(vars(transform)) + repr(vars(getattr(transform, "_fn", transform)))
         assert PASSWORD not in state

@@ -94,7 +94,7 @@ def test_oversized_seed_is_rejected_with_the_limit_named(tmp_path: Path) -> None
     path.write_text("Title\n\n" + "word " * 500)
     result = read_seed_file(path, max_file_bytes=100)
     assert isinstance(result, Rejected)
-    assert "replay.max_file_bytes=100" in result.reason
+    assert "limits.max_article_bytes=100" in result.reason
 
 
 def test_one_bad_seed_does_not_stop_the_rest(tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.dedup import sign
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import Entry, IndexView
-from pipeline.dedup_signature import jaccard, shingles, similarity, story_terms
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.entries import identity_key
+from pipeline.dedup.index import Entry, IndexView
+from pipeline.dedup.signature import jaccard, shingles, similarity, story_terms
+from pipeline.dedup.transform import sign
 from schemas import EnrichedArticle
 
 
@@ -121,8 +122,8 @@ def explain(
     ]
     recorded: dict[str, Any] = {}
     if view is not None:
-        entries: dict[str, Entry] = view.get_many([f"id:{first.article_id}", f"id:{second.article_id}"])
+        entries: dict[str, Entry] = view.get_many([identity_key(first.article_id), identity_key(second.article_id)])
         for article in (first, second):
-            entry = entries.get(f"id:{article.article_id}")
+            entry = entries.get(identity_key(article.article_id))
             recorded[article.article_id] = entry["decision"] if entry else None
     return Explanation(first.article_id, second.article_id, layers, recorded)
