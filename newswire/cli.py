@@ -10,11 +10,12 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -181,6 +182,10 @@ def _parser() -> argparse.ArgumentParser:
     show_letter = dead_letter_actions.add_parser("show", help="one dead letter: its error, coordinates, original")
     show_letter.add_argument("id", help="dead letter id (or a unique prefix)")
     show_letter.set_defaults(handler=_dead_letters, action="show", command="dead-letters")
+    console = commands.add_parser(
+        "console", help="the read-only web console: sources, pipeline, dead letters, articles; and quality drift"
+    )
+    console.set_defaults(handler=_console, command="console")
 
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_settings, command="settings")
@@ -310,24 +315,33 @@ def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_pipeline(
-    settings: Settings, *, until_caught_up: bool, stop: threading.Event, job_servers: JobServers | None = None
+    settings: Settings,
+    *,
+    until_caught_up: bool,
+    stop: threading.Event,
+    observers: Any = None,
+    job_servers: JobServers | None = None,
 ) -> None:
-    """Micro-batches until caught up or stopped; with ``job_servers``, several runs of one
-    command share a job server (if the runner needs one), else this run has its own."""
+    """``observers``: the process's ``PipelineObservers`` when it outlives this run (``up``
+    runs a catch-up, then the continuous pipeline: both count into the one endpoint);
+    ``job_servers`` likewise lets both share one job server (if the runner needs one),
+    else this run has its own."""
     from newswire import wiring
-    from newswire.metrics import ServiceMetrics
+    from newswire.monitoring import PipelineObservers
 
     with contextlib.ExitStack() as owned:
         if job_servers is None:
             job_servers = owned.enter_context(wiring.JobServers())
-        metrics = ServiceMetrics()
-        if not until_caught_up:
-            metrics.serve(settings.observability.metrics_host, settings.observability.metrics_port)
-        service = wiring.micro_batch_service(settings, job_servers, on_batch=metrics.observe_batch)
+        own = observers is None
+        if observers is None:
+            observers = PipelineObservers.start(settings, serve=not until_caught_up)
+        service = wiring.micro_batch_service(settings, job_servers, on_batch=observers.observe_batch)
         try:
             reports = service.run(until_caught_up=until_caught_up, stop=stop)
         finally:
             service.close()
+            if own:
+                observers.close()
     consumed = sum(r.records for r in reports)
     print(f"pipeline: {len(reports)} batch(es), {consumed} record(s) consumed", file=sys.stderr)
 
@@ -338,31 +352,41 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.ingest import FetchEvent, PollReport
     from connectors.sources import SourcesFileError, load_sources
     from newswire import wiring
-    from newswire.metrics import IngestMetrics
+    from newswire.monitoring import IngestObservers
 
     try:
         sources = load_sources(args.sources or settings.ingest.sources_file)
     except SourcesFileError as error:
         raise NewswireError(str(error)) from error
-    metrics = IngestMetrics()
-    if not args.once:
-        metrics.serve(settings.observability.metrics_host, settings.observability.ingest_metrics_port)
+    # Fetch events reach this process from every worker (they are sent home), so one registry counts them all.
+    observers = IngestObservers.start(settings, serve=not args.once, worker_metrics_dir=None)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
     def polled(report: PollReport) -> None:
-        metrics.polls.labels(source=report.source, outcome=report.outcome).inc()
+        now = time.time()
+        observers.metrics.polled(
+            report.source,
+            report.outcome,
+            report.entries_queued,
+            next_due=now + report.next_poll_in_s,
+            interval_s=report.next_poll_in_s,
+            now=now,
+        )
         progress.total = (progress.total or 0) + report.entries_queued
         progress.refresh()
 
     def fetched(event: FetchEvent) -> None:
-        metrics.fetches.labels(source=event.source, outcome=event.outcome).inc()
+        observers.fetch.fetched(event.source, event.outcome)
         if event.final:
             progress.update(1)
         progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
 
     service = wiring.ingest_service(settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched)
-    report = service.run(once=args.once, stop=_stop_on_signals())
-    progress.close()
+    try:
+        report = service.run(once=args.once, stop=_stop_on_signals())
+    finally:
+        progress.close()
+        observers.close()
     if args.once:
         _print_outcomes(report.fetches.as_dict())
     return 0
@@ -457,18 +481,38 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             rate=settings.replay.rate,
         )
     print(f"replayed {totals.published} seed article(s) to {settings.topics.raw}")
+    from newswire.monitoring import PipelineObservers
+
     stop = _stop_on_signals()
-    with wiring.JobServers() as job_servers:  # one job server (if the runner needs one) for both runs
-        _run_pipeline(settings, until_caught_up=True, stop=stop, job_servers=job_servers)
-        running_on = not args.once and not stop.is_set()
-        print(_up_summary(settings, info.bootstrap, running_on=running_on))
-        if running_on:
-            print("pipeline running continuously; new records on the raw topic flow through within seconds.")
-            _run_pipeline(settings, until_caught_up=False, stop=stop, job_servers=job_servers)
+    # One endpoint for the whole run: batches of the catch-up count where /metrics is scraped.
+    observers = PipelineObservers.start(settings, serve=not args.once)
+    if not args.once:
+        from newswire.console.app import serve_console
+
+        threading.Thread(target=serve_console, args=(settings, stop), name="newswire-console", daemon=True).start()
+    try:
+        with wiring.JobServers() as job_servers:  # one job server (if the runner needs one) for both runs
+            _run_pipeline(settings, until_caught_up=True, stop=stop, observers=observers, job_servers=job_servers)
+            running_on = not args.once and not stop.is_set()
+            print(_up_summary(settings, info.bootstrap, running_on=running_on, metrics_port=observers.port))
+            if running_on:
+                print("pipeline running continuously; new records on the raw topic flow through.", flush=True)
+                _run_pipeline(settings, until_caught_up=False, stop=stop, observers=observers, job_servers=job_servers)
+    finally:
+        observers.close()
     return 0
 
 
-def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool) -> str:
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.console.app import serve_console
+
+    observability = settings.observability
+    print(f"console: http://{observability.console_host}:{observability.console_port}/", file=sys.stderr)
+    serve_console(settings, _stop_on_signals())
+    return 0
+
+
+def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool, metrics_port: int | None = None) -> str:
     """Where the output is; what to stop only if something still runs (the pipeline, with
     ``--once`` just the broker)."""
     lines = [
@@ -481,7 +525,9 @@ def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool) -> str:
     ]
     if running_on:
         observability = settings.observability
-        lines.append(f"Metrics:       http://{observability.metrics_host}:{observability.metrics_port}/metrics")
+        port = metrics_port or observability.metrics_port
+        lines.append(f"Metrics:       http://{observability.metrics_host}:{port}/metrics (and /healthz, /readyz)")
+        lines.append(f"Console:       http://{observability.console_host}:{observability.console_port}/")
         lines.append("Stop:          Ctrl-C here, then `newswire broker stop`")
     else:
         lines.append("Stop:          the broker still runs: `newswire broker stop`")

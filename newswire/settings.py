@@ -470,6 +470,49 @@ class ObservabilitySettings(Section):
         9465, ge=0, le=65535, description="Ingest service's Prometheus /metrics; 0 disables it."
     )
     metrics_host: str = "127.0.0.1"
+    probe_interval_s: float = Field(
+        5.0, gt=0, description="How often /readyz probes re-check the broker, sinks and index."
+    )
+    lag_interval_s: float = Field(5.0, gt=0, description="How often the pipeline measures its consumer lag.")
+    console_host: str = Field("127.0.0.1", description="Address the console binds; loopback unless set otherwise.")
+    console_port: int = Field(8464, ge=0, le=65535, description="The console's web port; 0 picks a free one.")
+    console_pipeline_metrics_url: str | None = Field(
+        None, description="The pipeline's /metrics the console charts; unset means metrics_host:metrics_port."
+    )
+    console_ingest_metrics_url: str | None = Field(
+        None, description="The ingest service's /metrics; unset means metrics_host:ingest_metrics_port."
+    )
+    console_sample_interval_s: float = Field(
+        5.0, gt=0, description="How often the console samples the services' metrics for its charts (kept 1 hour)."
+    )
+    console_backlog: int = Field(
+        2_000,
+        ge=1,
+        description="Newest records per partition the console keeps of the dead-letter, duplicates, enriched topics.",
+    )
+    console_silent_factor: float = Field(
+        3.0, gt=1, description="A source with no article for this many poll intervals is shown (and alerted) silent."
+    )
+
+
+class QualitySettings(Section):
+    """Per-source quality drift (pipeline.quality.drift): the windows and the statistical rule."""
+
+    state_file: Path = Field(
+        Path(".newswire/state/quality.sqlite3"), description="Each source's window and baseline, kept across restarts."
+    )
+    consumer_group: str = Field("newswire-quality", description="Consumer group of the quality monitor.")
+    window: int = Field(30, ge=2, description="Pages per source in the sliding window that is judged.")
+    baseline: int = Field(200, ge=2, description="Earlier pages per source the window is judged against.")
+    min_window: int = Field(10, ge=1, description="Pages the window needs before a source is judged.")
+    min_baseline: int = Field(20, ge=1, description="Pages the baseline needs before a source is judged.")
+    z_threshold: float = Field(
+        2.33, gt=0, description="One-sided two-proportion z above which a drop is significant (2.33: alpha 0.01)."
+    )
+    min_drop: float = Field(0.2, gt=0, le=1, description="Smallest drop of a share that can count as drift.")
+    body_ratio: float = Field(
+        0.5, gt=0, lt=1, description="The window's median body length below this share of the baseline's is drift."
+    )
 
 
 class Settings(BaseSettings):
@@ -491,6 +534,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     fetch: FetchSettings = FetchSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    quality: QualitySettings = QualitySettings()
 
     @classmethod
     def settings_customise_sources(
