@@ -31,6 +31,7 @@ from kafka.partitioner.default import murmur2
 
 from pipeline.dead_letters import FAILURES, StageFailure
 from schemas import DeadLetter, EnrichedArticle, encode, record_headers
+from schemas.client_config import ClientConfig
 from schemas.dead_letter import fit_dead_letter
 from schemas.producer import DurableProducer
 
@@ -92,10 +93,13 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         max_record_bytes: int,
         clock_skew_s: float,
     ) -> None:
-        self._producer_config = dict(producer_config)
+        # Frozen configs that mask the SASL password: both travel pickled in this DoFn's state.
+        self._producer_config = ClientConfig(producer_config)
         # A consumer takes the clients' shared settings (servers, security), not the producer's own.
-        self._consumer_config = {k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG}
-        self._consumer_config["max_partition_fetch_bytes"] = 2 * max_record_bytes
+        self._consumer_config = ClientConfig(
+            {k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG},
+            max_partition_fetch_bytes=2 * max_record_bytes,
+        )
         self._topic = topic
         self._max_record_bytes = max_record_bytes
         self._clock_skew_ms = int(clock_skew_s * 1000)

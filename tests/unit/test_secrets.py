@@ -49,6 +49,16 @@ def test_dofn_state_and_its_pickle_keep_the_password_masked(settings: Settings) 
     assert copy["sasl_plain_password"] == PASSWORD
 
 
+def test_the_dead_letter_writer_keeps_both_its_configs_masked(settings: Settings) -> None:
+    from pipeline.dead_letter_writer import WriteDeadLetters
+
+    plain = dict(wiring.producer_config(settings))  # as any caller might pass it
+    writer = WriteDeadLetters(plain, "dead-letter", max_record_bytes=1_000_000, clock_skew_s=1.0)
+    state = repr(vars(writer._fn))
+    assert PASSWORD not in state and state.count(MASK) == 2
+    assert pickle.loads(pickle.dumps(writer._fn))._consumer_config["sasl_plain_password"] == PASSWORD
+
+
 def test_client_config_is_frozen() -> None:
     config = ClientConfig({"bootstrap_servers": ["127.0.0.1:9092"]})
     with pytest.raises(TypeError):
