@@ -60,6 +60,16 @@ def test_the_dead_letter_writer_keeps_both_its_configs_masked(settings: Settings
     assert pickle.loads(pickle.dumps(writer._fn))._consumer_config["sasl_plain_password"] == PASSWORD
 
 
+def test_a_plain_copy_of_a_client_config_still_masks_the_password(settings: Settings) -> None:
+    # Code that copies the config into a dict of its own (a consumer's state, a reporter's)
+    # keeps the secret masked, and kafka-python still gets the password as a str.
+    copy = dict(wiring.consumer_config(settings))
+    assert PASSWORD not in repr(copy) and PASSWORD not in repr({**copy, "group_id": "g"})
+    secret = copy["sasl_plain_password"]
+    assert isinstance(secret, str) and secret == PASSWORD and secret.encode() == PASSWORD.encode()
+    assert PASSWORD not in repr(pickle.loads(pickle.dumps(copy)))
+
+
 def test_client_config_is_frozen() -> None:
     config = ClientConfig({"bootstrap_servers": ["127.0.0.1:9092"]})
     with pytest.raises(TypeError):
