@@ -202,7 +202,8 @@ def _job_server_children(parent: int) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue  # exited meanwhile
-        if ppid == parent and any(b"job-server" in arg for arg in cmdline):
+        # The JVM itself: while the jar is provisioned, Maven also runs with "job-server" in its paths.
+        if ppid == parent and b"--job-port" in cmdline and any(b"job-server" in arg for arg in cmdline):
             found.append(int(proc.name))
     return found
 
