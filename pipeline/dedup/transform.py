@@ -27,7 +27,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide_all, precedence
 from pipeline.dedup.index import DedupIndex, IndexLocation
-from pipeline.dedup.signature import minhash, shingles, similarity, story_terms
+from pipeline.dedup.signature import body_signature, similarity, story_signature
 from schemas import DuplicateLayer, DuplicateNotice, EnrichedArticle, SourceRef
 from schemas.timestamps import utc_now
 
@@ -65,16 +65,16 @@ def notice(
 
 
 def sign(article: EnrichedArticle, config: DedupConfig) -> Signed:
-    signature = minhash(shingles(article.body, config.shingle_words), config.permutations)
-    story_signature = minhash(story_terms(article.body, article.title), config.permutations)
+    signature = body_signature(article.body, config.shingle_words, config.permutations)
+    story = story_signature(article.body, article.title, config.permutations)
     return Signed(
         article=article,
         revision=revision_token(article),
         precedence=precedence(article),
         signature=signature,
         near_bands=config.near_scheme.band_keys(signature) if config.near_duplicates else [],
-        story_signature=story_signature,
-        story_bands=config.story_scheme.band_keys(story_signature) if config.stories else [],
+        story_signature=story,
+        story_bands=config.story_scheme.band_keys(story) if config.stories else [],
     )
 
 

@@ -7,14 +7,22 @@ no decision logic and keeps no entries in process memory between transactions.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from pipeline.dedup.entries import kind_of
-from pipeline.dedup.index import Entry, IndexStats, IndexView, KindStats, ReadOnlyView, StagedView
+from pipeline.dedup.index import (
+    Entry,
+    IndexStats,
+    IndexView,
+    KindStats,
+    ReadOnlyView,
+    StagedView,
+    decode_entry,
+    encode_entry,
+)
 from pipeline.sqlite_files import open_shared, write_transaction
 
 T = TypeVar("T")
@@ -44,7 +52,7 @@ class SqliteDedupIndex:
                 f"SELECT key, value FROM entries WHERE key IN ({marks}) AND expires_at >= ?",  # noqa: S608
                 (*chunk, now),
             )
-            found.update((key, json.loads(value)) for key, value in rows)
+            found.update((key, decode_entry(value)) for key, value in rows)
         return found
 
     def transact(self, decide: Callable[[IndexView], T]) -> T:
@@ -56,7 +64,7 @@ class SqliteDedupIndex:
             expires_at = time.time() + self._horizon_s
             db.executemany(
                 "INSERT OR REPLACE INTO entries (key, value, expires_at) VALUES (?, ?, ?)",
-                [(k, json.dumps(v, separators=(",", ":")), expires_at) for k, v in view.staged.items()],
+                [(k, encode_entry(v), expires_at) for k, v in view.staged.items()],
             )
         return result
 
@@ -97,7 +105,7 @@ class SqliteDedupIndex:
             (f"{kind}:", f"{kind};", time.time()),  # ';' sorts right after ':': every key of this kind
         )
         for key, value in rows.fetchall():
-            yield key, json.loads(value)
+            yield key, decode_entry(value)
 
     def expire(self) -> int:
         cursor = self._db.execute("DELETE FROM entries WHERE expires_at < ?", (time.time(),))
