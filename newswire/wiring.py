@@ -7,6 +7,7 @@ constructors; components themselves never read settings or the environment.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,10 +144,13 @@ def ingest_config(settings: Settings) -> IngestConfig:
 def runner_config(settings: Settings, *, streaming: bool = False) -> RunnerConfig:
     """The runner's settings; provisions the job server jar when one must be started."""
     pipeline = settings.pipeline
+    parallelism = pipeline.parallelism
+    if parallelism is None and pipeline.runner == "FnApiRunner":
+        parallelism = os.cpu_count() or 1  # the local runner uses the cores it is given
     config = RunnerConfig(
         runner=pipeline.runner,
         streaming=streaming,
-        parallelism=pipeline.parallelism,
+        parallelism=parallelism,
         flink_master=pipeline.flink_master,
         flink_job_server_jar=pipeline.flink_job_server_jar,
         job_endpoint=pipeline.job_endpoint,
@@ -218,12 +222,16 @@ def streaming_service(settings: Settings) -> StreamingService:
 
 
 def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchService:
+    parallel = beam_args(settings)
+    single = runners.beam_args(runners.in_one_process(runner_config(settings)))
     return MicroBatchService(
         consumer_config=client_config(settings.kafka),
         raw_topic=settings.topics.raw,
         consumer_group=settings.pipeline.consumer_group,
         config=pipeline_config(settings),
-        beam_args=beam_args(settings),
+        beam_args=single,
+        parallel_beam_args=parallel if parallel != single else None,
+        parallel_min_records=settings.pipeline.parallel_min_records,
         max_batch_records=settings.pipeline.max_batch_records,
         interval_s=settings.pipeline.batch_interval_s,
         on_batch=on_batch,
