@@ -161,11 +161,17 @@ class Decision:
         return cls(**{**entry, "demoted": [Demotion(**d) for d in entry.get("demoted", [])]})
 
 
-def _owners(view: IndexView, bands: Sequence[str], exclude: str) -> dict[str, str]:
-    """article id -> precedence of every article recorded under any of ``bands``."""
+def _owners(view: IndexView, bands: Sequence[str], exclude: str, cap: int) -> dict[str, str]:
+    """article id -> precedence of the ``cap`` earliest articles recorded under each of ``bands``.
+
+    Bounded by precedence, so a hot band (boilerplate every article shares) costs at most
+    ``cap`` comparisons, never thousands; the earliest owners are the ones an earlier copy
+    is found among, so the bound changes no original. Bands are written capped the same
+    way; the bound here also covers entries written before that.
+    """
     owners: dict[str, str] = {}
     for entry in view.get_many(bands).values():
-        for prec in band_precedences(entry):
+        for prec in sorted(band_precedences(entry))[:cap]:
             article_id = article_of(prec)
             if article_id != exclude:
                 owners[article_id] = prec
@@ -268,7 +274,7 @@ def _copies(
             if holder is not None and _kept(holder):
                 later.append((holder_id, DuplicateLayer.EXACT_CONTENT, 1.0))
     if config.near_duplicates:
-        owners = _owners(view, signed.near_bands, article_id)
+        owners = _owners(view, signed.near_bands, article_id, _MAX_NEAR_OWNERS)
         for prec, other, score, entry in _similar(view, owners, signed.signature, config.near_threshold, decoded):
             if prec < mine:
                 earlier.append(_Match(prec, other, DuplicateLayer.NEAR_DUPLICATE, score, entry["story"]))
@@ -330,7 +336,7 @@ def decide(
     if story_id is None and first is not None:
         story_id = first.story
     if story_id is None and config.stories:
-        owners = _owners(view, signed.story_bands, article_id)
+        owners = _owners(view, signed.story_bands, article_id, _MAX_STORY_OWNERS)
         candidates = _similar(view, owners, signed.story_signature, config.story_threshold, decoded, story=True)
         similar = [s for s in candidates if _kept(s[3])]
         story_id = similar[0][3]["story"] if similar else None

@@ -80,3 +80,16 @@ def test_body_signatures_are_pinned_and_estimate_the_shingle_jaccard() -> None:
 
 
 _PINNED_STORY_SIGNATURE = [43666625, 74174984, 108840821, 38633251]
+
+
+def test_a_hot_band_yields_only_its_earliest_owners_as_candidates() -> None:
+    from pipeline.dedup.decide import _MAX_NEAR_OWNERS, _owners
+
+    store = _Store()
+    # Written before owners were capped: a thousand articles under one boilerplate band.
+    precedences = [f"2026-03-01T00:{n // 60:02d}:{n % 60:02d}.000000|seed-{n:04d}" for n in range(1000)]
+    store.entries["near2:12x10:0:hot"] = {"owners": [[p, p.split("|")[1]] for p in reversed(precedences)]}
+    view = StagedView(store.read)
+    owners = _owners(view, ["near2:12x10:0:hot"], "seed-0000", _MAX_NEAR_OWNERS)
+    assert len(owners) == _MAX_NEAR_OWNERS - 1  # the article itself is not its own candidate
+    assert set(owners) == {f"seed-{n:04d}" for n in range(1, _MAX_NEAR_OWNERS)}
