@@ -318,8 +318,15 @@ class PipelineSettings(Section):
     parallelism: int | None = Field(
         None,
         ge=1,
-        description="Parallel instances of every stage (Flink task slots, Dataflow's worker ceiling); unset keeps "
-        "the runner's default. Size it to the raw topic's partitions: more idles, fewer serialises them.",
+        description="Parallel instances of every stage (Flink task slots, Dataflow's worker ceiling, the local "
+        "FnApiRunner's worker processes); unset keeps the runner's default, and on the FnApiRunner means one worker "
+        "process per local core. Size it to the raw topic's partitions: more idles, fewer serialises them.",
+    )
+    parallel_min_records: int = Field(
+        2_000,
+        ge=1,
+        description="FnApiRunner: a micro-batch of fewer records runs in the service's own process; starting worker "
+        "processes costs seconds, more than a small batch's work. Larger batches use `parallelism` processes.",
     )
     flink_master: str = Field(
         "[local]", description="FlinkRunner: host:port of the JobManager's REST endpoint, or [local] (in-process)."

@@ -7,6 +7,7 @@ constructors; components themselves never read settings or the environment.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -161,10 +162,13 @@ def ingest_service(
 def runner_config(settings: Settings, *, streaming: bool = False) -> RunnerConfig:
     """The runner's settings; provisions the job server jar when one must be started."""
     pipeline = settings.pipeline
+    parallelism = pipeline.parallelism
+    if parallelism is None and pipeline.runner == "FnApiRunner":
+        parallelism = os.cpu_count() or 1  # the local runner uses the cores it is given
     config = RunnerConfig(
         runner=pipeline.runner,
         streaming=streaming,
-        parallelism=pipeline.parallelism,
+        parallelism=parallelism,
         flink_master=pipeline.flink_master,
         flink_job_server_jar=pipeline.flink_job_server_jar,
         job_endpoint=pipeline.job_endpoint,
@@ -262,12 +266,18 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 def micro_batch_service(
     settings: Settings, job_servers: JobServers, on_batch: Any = None, health: Health | None = None
 ) -> MicroBatchService:
+    parallel = beam_args(settings, job_servers)
+    config = runner_config(settings)
+    # A small batch runs in this process: starting worker processes would cost more than it saves.
+    single = runners.beam_args(runners.in_one_process(config)) if config.runner == "FnApiRunner" else parallel
     return MicroBatchService(
         consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         consumer_group=settings.pipeline.consumer_group,
         config=pipeline_config(settings),
-        beam_args=beam_args(settings, job_servers),
+        beam_args=single,
+        parallel_beam_args=parallel if parallel != single else None,
+        parallel_min_records=settings.pipeline.parallel_min_records,
         max_batch_records=settings.pipeline.max_batch_records,
         interval_s=settings.pipeline.batch_interval_s,
         on_batch=on_batch,
