@@ -297,4 +297,3 @@ def _coordinates(letter: DeadLetter) -> str | None:
     if letter.topic is None or letter.partition is None or letter.offset is None:
         return None
     return f"{letter.topic}/{letter.partition}/{letter.offset}"
-
