@@ -1,8 +1,15 @@
-"""The contract every connector implements, and the one loop that publishes its output.
+"""The contracts every connector implements, and the one loop that publishes a finite source.
 
-A source yields ``CleanedArticle``s and ``Rejected`` inputs; it never talks to Kafka. The
-loop in ``run_source`` hands both to the publisher (articles to the raw topic, rejections
-to the dead-letter topic), paces them, and shows progress.
+A finite ``Source`` (seed files) yields ``CleanedArticle``s and ``Rejected`` inputs; it never
+talks to Kafka. The loop in ``run_source`` hands both to the publisher (articles to the raw
+topic, rejections to the dead-letter topic), paces them, and shows progress.
+
+Live sources have two contracts, after Bytewax's ``SimplePollingSource`` and its
+``Retry(timeout)``: a ``PollingSource`` returns the entries it has now (``Polled``) or asks
+to be tried again (``Retry``); a ``PageFetcher`` turns one entry into a final outcome (an
+article, or a ``Rejected`` saying why not) or a ``Retry``. Neither blocks on a schedule,
+sleeps or publishes: the ingest service (``connectors.ingest``) owns when to call them again,
+persists that, and is the only one that talks to Kafka.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from tqdm import tqdm
 
 from connectors.publisher import Published
 from schemas import CleanedArticle, DeadLetter
+from schemas.feed_entry import FeedEntry
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,46 @@ class Rejected:
 
 
 SourceItem = CleanedArticle | Rejected
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A transient failure: try again later. ``after_s`` is what the server asked for
+    (Retry-After), when it said; otherwise the caller's backoff decides."""
+
+    error_type: str
+    reason: str
+    after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What one poll found: its entries, final problems to dead-letter (a 404 feed, an unreadable
+    document, a child sitemap that failed), and the least wait before the next poll the
+    publisher asked for (RSS ``<ttl>``, ``Cache-Control: max-age``)."""
+
+    outcome: str
+    detail: str
+    entries: tuple[FeedEntry, ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+    min_interval_s: float | None = None
+
+
+class PollingSource(Protocol):
+    """One live feed or sitemap: ``poll()`` never raises for a network or document problem."""
+
+    name: str
+
+    def poll(self) -> Polled | Retry: ...
+
+
+PageOutcome = CleanedArticle | Rejected | Retry
+
+
+class PageFetcher(Protocol):
+    """Turns one entry into its article, a final ``Rejected``, or a ``Retry``."""
+
+    def fetch(self, entry: FeedEntry) -> PageOutcome: ...
 
 
 class Source(ABC):

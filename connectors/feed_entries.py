@@ -150,6 +150,8 @@ def build_entry(found: FoundEntry, context: FeedContext) -> FeedEntry | str:
     chosen = _choose_url(found.candidates, base)
     if chosen is None:
         given = ", ".join(f"{origin}={href!r}" for origin, href in found.candidates) or "none"
+        if not found.candidates and found.entry_id:
+            return f"{label}: no usable http(s) link, and its guid {found.entry_id.strip()[:80]!r} is not a URL"
         return f"{label}: no usable http(s) link (found: {given[:200]})"
     origin, href, canonical = chosen
     provenance["canonical_url"] = origin

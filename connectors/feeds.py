@@ -35,6 +35,7 @@ _RDF_VERSIONS = frozenset({"rss090", "rss10"})
 # An HTML <time datetime="..."> in an item's description or content (Drupal and others
 # write the machine-readable date there beside a localised pubDate).
 _TIME_DATETIME = re.compile(r"<time\b[^>]*\bdatetime\s*=\s*[\"']([^\"'<>]{10,40})[\"']", re.IGNORECASE)
+_ABSOLUTE_HTTP = re.compile(r"\s*https?://[^\s/?#]+", re.IGNORECASE)
 
 
 def parse_rss_atom(body: bytes, *, url: str, content_type: str | None, source_name: str) -> ParsedFeed:
@@ -90,14 +91,19 @@ def _found_entry(position: int, item: Any) -> FoundEntry:
     guid = _text(item.get("id"))
     orig_link = _text(item.get("feedburner_origlink"))
     candidates: list[tuple[str, str]] = []
+    # A guid is an identifier: only one that is an absolute URL may be fetched. A bare token
+    # ("m5") resolved against the feed's URL would be a request for a page that never existed.
+    guid_is_url = bool(guid) and _ABSOLUTE_HTTP.match(guid or "") is not None
     if orig_link:
         candidates.append(("feedburner:origLink", orig_link))
-    if link and guid and is_click_redirect(link) and guid.startswith(("http://", "https://")):
+    if link and guid and is_click_redirect(link) and guid_is_url:
         candidates.append(("guid (the link is a click redirect)", guid))
     if link:
         # feedparser fills ``link`` from a permalink guid when the item has no <link>.
-        candidates.append(("guid" if item.get("guidislink") and link == guid else "link", link))
-    if guid and guid != link:
+        from_guid = bool(item.get("guidislink")) and link == guid
+        if guid_is_url or not from_guid:
+            candidates.append(("guid" if from_guid else "link", link))
+    if guid and guid != link and guid_is_url:
         candidates.append(("guid (no usable link)", guid))
 
     # dict.get: FeedParserDict maps a missing "updated" to "published" (feedparser issue 310),

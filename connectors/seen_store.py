@@ -1,9 +1,10 @@
 """What the connectors remember between runs: entries already published, feed validators,
 and each feed's adaptive poll interval. SQLite by default, one file per deployment.
 
-Entries are marked seen only after their article (or dead letter) was acknowledged by
-Kafka, so a crash in between re-publishes rather than loses; the pipeline's dedup
-drops the repeat.
+Entries are marked seen only once their outcome is final and their article (or dead letter)
+was acknowledged by Kafka, so a crash in between re-publishes rather than loses; the
+pipeline's dedup drops the repeat. Entries in flight and their retries are in the ingest
+schedule (``connectors.ingest.schedule``), in the same file.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from pathlib import Path
 
 from connectors.http.outcomes import Validators
 
-_SCHEMA = """
+# Shared with the ingest schedule, which marks entries seen in the same transaction as it
+# forgets them (connectors.ingest.schedule).
+SEEN_SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen_entries (
     source TEXT NOT NULL, entry_key TEXT NOT NULL, seen_at REAL NOT NULL,
     PRIMARY KEY (source, entry_key)
 );
+"""
+_SCHEMA = SEEN_SCHEMA + """
 CREATE TABLE IF NOT EXISTS feed_state (
     url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT,
     poll_interval_s REAL, last_polled_at REAL

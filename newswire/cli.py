@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
 import signal
 import sys
 import threading
@@ -179,6 +178,10 @@ def _parser() -> argparse.ArgumentParser:
     show_letter = dead_letter_actions.add_parser("show", help="one dead letter: its error, coordinates, original")
     show_letter.add_argument("id", help="dead letter id (or a unique prefix)")
     show_letter.set_defaults(handler=_dead_letters, action="show", command="dead-letters")
+    console = commands.add_parser(
+        "console", help="the read-only web console: sources, pipeline, dead letters, articles; and quality drift"
+    )
+    console.set_defaults(handler=_console, command="console")
 
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_settings, command="settings")
@@ -306,18 +309,24 @@ def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.Event) -> None:
+def _run_pipeline(
+    settings: Settings, *, until_caught_up: bool, stop: threading.Event, observers: Any = None
+) -> None:
+    """``observers``: the process's ``PipelineObservers`` when it outlives this run (``up``
+    runs a catch-up, then the continuous pipeline: both count into the one endpoint)."""
     from newswire import wiring
-    from newswire.metrics import ServiceMetrics
+    from newswire.monitoring import PipelineObservers
 
-    metrics = ServiceMetrics()
-    if not until_caught_up:
-        metrics.serve(settings.observability.metrics_host, settings.observability.metrics_port)
-    service = wiring.micro_batch_service(settings, on_batch=metrics.observe_batch)
+    own = observers is None
+    if observers is None:
+        observers = PipelineObservers.start(settings, serve=not until_caught_up)
+    service = wiring.micro_batch_service(settings, on_batch=observers.observe_batch)
     try:
         reports = service.run(until_caught_up=until_caught_up, stop=stop)
     finally:
         service.close()
+        if own:
+            observers.close()
     consumed = sum(r.records for r in reports)
     print(f"pipeline: {len(reports)} batch(es), {consumed} record(s) consumed", file=sys.stderr)
 
@@ -325,137 +334,47 @@ def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from connectors.http import HttpClient
-    from connectors.ingest import FeedPoller, PollSchedule
-    from connectors.seen_store import SeenStore
+    from connectors.ingest import FetchEvent, PollReport
     from connectors.sources import SourcesFileError, load_sources
     from newswire import wiring
-    from newswire.metrics import IngestMetrics
+    from newswire.monitoring import IngestObservers
 
     try:
         sources = load_sources(args.sources or settings.ingest.sources_file)
     except SourcesFileError as error:
         raise NewswireError(str(error)) from error
-    workers = args.workers or settings.ingest.fetch_workers
-    config = wiring.ingest_config(settings)
-    stop = _stop_on_signals()
-    schedule = PollSchedule(tuple(s for s in sources if s.enabled))
-    store = SeenStore(settings.ingest.state_file)
-    http = HttpClient(settings.fetch)
-
-    def poll_due() -> None:
-        for source in schedule.due(time.time()):
-            if stop.is_set():
-                return
-            try:
-                report = poller.poll(source)
-            except Exception:  # a bug with one source must not stop the others
-                log.exception("poll failed", extra={"source": source.name})
-                continue
-            schedule.record(source, report, time.time())
-            metrics.polls.labels(source=source.name, outcome=report.outcome).inc()
-            progress.total = (progress.total or 0) + report.entries_queued
-            progress.refresh()
-            log.info(
-                "polled",
-                extra={
-                    "source": source.name,
-                    "outcome": report.outcome,
-                    "detail": report.detail,
-                    "queued": report.entries_queued,
-                },
-            )
-
-    metrics = IngestMetrics()
-    if not args.once:
-        metrics.serve(settings.observability.metrics_host, settings.observability.ingest_metrics_port)
+    # Fetch events reach this process from every worker (they are sent home), so one registry counts them all.
+    observers = IngestObservers.start(settings, serve=not args.once, worker_metrics_dir=None)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
-    def fetched(source: str, outcome: str) -> None:
-        metrics.fetches.labels(source=source, outcome=outcome).inc()
-        progress.update(1)
-        progress.set_postfix_str(f"{source}: {outcome}", refresh=False)
-
-    try:
-        with config.publisher() as publisher:
-            poller = FeedPoller(config, http, store, publisher)
-            if args.once:
-                poll_due()
-                counts = _run_fetch_workers(settings, workers, stop, until_drained=True, on_outcome=fetched)
-                progress.close()
-                _print_outcomes(counts)
-                return 0
-            poller_thread = threading.Thread(
-                target=_poll_forever, args=(poll_due, schedule, stop), name="newswire-poller", daemon=True
-            )
-            poller_thread.start()
-            _run_fetch_workers(settings, workers, stop, until_drained=False, on_outcome=fetched)
-            poller_thread.join(timeout=30)
-    finally:
-        http.close()
-        store.close()
-    return 0
-
-
-def _poll_forever(poll_due: Callable[[], None], schedule: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        poll_due()
-        stop.wait(max(0.5, min(60.0, schedule.next_due() - time.time())))
-
-
-def _run_fetch_workers(
-    settings: Settings,
-    workers: int,
-    stop: threading.Event,
-    *,
-    until_drained: bool,
-    on_outcome: Callable[[str, str], None] | None = None,
-) -> dict[str, dict[str, int]]:
-    """Run the fetch workers; with one, in this process (live progress and metrics per
-    outcome); with several, as processes that report their counts when they finish."""
-    from newswire import wiring
-
-    config = wiring.ingest_config(settings)
-    if workers == 1:
-        from connectors.ingest import fetch_worker_process
-
-        return fetch_worker_process(config, settings.fetch, stop, until_drained, on_outcome)
-    context = multiprocessing.get_context("spawn")
-    shared_stop = context.Event()
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=_fetch_child, args=(config, settings.fetch, shared_stop, until_drained, results), daemon=True
+    def polled(report: PollReport) -> None:
+        now = time.time()
+        observers.metrics.polled(
+            report.source,
+            report.outcome,
+            report.entries_queued,
+            next_due=now + report.next_poll_in_s,
+            interval_s=report.next_poll_in_s,
+            now=now,
         )
-        for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    while any(p.is_alive() for p in processes):
-        if stop.wait(0.5):
-            shared_stop.set()
-    merged: dict[str, dict[str, int]] = {}
-    for process in processes:
-        if process.exitcode != 0:
-            raise NewswireError(f"a fetch worker process failed (exit code {process.exitcode}); see its log above")
-        for source, counts in results.get(timeout=10).items():
-            for outcome, n in counts.items():
-                merged.setdefault(source, {}).setdefault(outcome, 0)
-                merged[source][outcome] += n
-    return merged
+        progress.total = (progress.total or 0) + report.entries_queued
+        progress.refresh()
 
+    def fetched(event: FetchEvent) -> None:
+        observers.fetch.fetched(event.source, event.outcome)
+        if event.final:
+            progress.update(1)
+        progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
 
-def _ignore_signals() -> None:
-    # Workers stop through the shared event once the parent has been asked to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _fetch_child(config: Any, fetch: Any, stop: Any, until_drained: bool, results: Any) -> None:
-    from connectors.ingest import fetch_worker_process
-
-    _ignore_signals()
-    results.put(fetch_worker_process(config, fetch, stop, until_drained))
+    service = wiring.ingest_service(settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched)
+    try:
+        report = service.run(once=args.once, stop=_stop_on_signals())
+    finally:
+        progress.close()
+        observers.close()
+    if args.once:
+        _print_outcomes(report.fetches.as_dict())
+    return 0
 
 
 def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
@@ -547,17 +466,37 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
             rate=settings.replay.rate,
         )
     print(f"replayed {totals.published} seed article(s) to {settings.topics.raw}")
+    from newswire.monitoring import PipelineObservers
+
     stop = _stop_on_signals()
-    _run_pipeline(settings, until_caught_up=True, stop=stop)
-    running_on = not args.once and not stop.is_set()
-    print(_up_summary(settings, info.bootstrap, running_on=running_on))
-    if running_on:
-        print("pipeline running continuously; new records on the raw topic flow through within seconds.")
-        _run_pipeline(settings, until_caught_up=False, stop=stop)
+    # One endpoint for the whole run: batches of the catch-up count where /metrics is scraped.
+    observers = PipelineObservers.start(settings, serve=not args.once)
+    if not args.once:
+        from newswire.console.app import serve_console
+
+        threading.Thread(target=serve_console, args=(settings, stop), name="newswire-console", daemon=True).start()
+    try:
+        _run_pipeline(settings, until_caught_up=True, stop=stop, observers=observers)
+        running_on = not args.once and not stop.is_set()
+        print(_up_summary(settings, info.bootstrap, running_on=running_on, metrics_port=observers.port))
+        if running_on:
+            print("pipeline running continuously; new records on the raw topic flow through.", flush=True)
+            _run_pipeline(settings, until_caught_up=False, stop=stop, observers=observers)
+    finally:
+        observers.close()
     return 0
 
 
-def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool) -> str:
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.console.app import serve_console
+
+    observability = settings.observability
+    print(f"console: http://{observability.console_host}:{observability.console_port}/", file=sys.stderr)
+    serve_console(settings, _stop_on_signals())
+    return 0
+
+
+def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool, metrics_port: int | None = None) -> str:
     """Where the output is; what to stop only if something still runs (the pipeline, with
     ``--once`` just the broker)."""
     lines = [
@@ -570,7 +509,9 @@ def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool) -> str:
     ]
     if running_on:
         observability = settings.observability
-        lines.append(f"Metrics:       http://{observability.metrics_host}:{observability.metrics_port}/metrics")
+        port = metrics_port or observability.metrics_port
+        lines.append(f"Metrics:       http://{observability.metrics_host}:{port}/metrics (and /healthz, /readyz)")
+        lines.append(f"Console:       http://{observability.console_host}:{observability.console_port}/")
         lines.append("Stop:          Ctrl-C here, then `newswire broker stop`")
     else:
         lines.append("Stop:          the broker still runs: `newswire broker stop`")

@@ -416,6 +416,46 @@ class IngestSettings(Section):
         description="A publication time more than this after the fetch is not trusted: the article is flagged "
         "and dated by the page, else the feed, else the fetch time.",
     )
+    # Retries of transient failures (timeouts, connection errors, DNS, 429, 5xx), held in the
+    # persistent schedule beside state_file so that a restart keeps them.
+    retry_max_attempts: int = Field(
+        6,
+        ge=1,
+        description="Fetches of one page ending in a transient failure before it is dead-lettered gave_up "
+        "(each fetch may itself make fetch.max_retries quick retries).",
+    )
+    retry_max_age_s: float = Field(
+        86_400.0, gt=0, description="Longest a page is retried, from when it was queued, before it is gave_up."
+    )
+    retry_backoff_s: float = Field(
+        30.0, gt=0, description="Wait before the first retry of a page or a failed poll; doubles per failure."
+    )
+    retry_backoff_max_s: float = Field(3_600.0, gt=0, description="Longest wait between two retries (before jitter).")
+    retry_jitter: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of each backoff drawn at random (0.5: between half and the whole), so hosts that "
+        "failed together do not all come back together.",
+    )
+    retry_after_max_s: float = Field(
+        3_600.0, gt=0, description="A publisher's Retry-After is honoured up to this wait; a longer one is cut to it."
+    )
+    max_task_deliveries: int = Field(
+        3,
+        ge=1,
+        description="Times a fetch task may be handed to a worker that dies before finishing it; then it is "
+        "dead-lettered worker_crashed instead of crash-looping.",
+    )
+    poll_gave_up_after: int = Field(
+        6,
+        ge=1,
+        description="Consecutive failed polls of a source before one gave_up dead letter says so (polling goes on, "
+        "backed off up to retry_backoff_max_s).",
+    )
+    schedule_check_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often due retries and due polls are looked for."
+    )
 
 
 class ObservabilitySettings(Section):
@@ -426,6 +466,49 @@ class ObservabilitySettings(Section):
         9465, ge=0, le=65535, description="Ingest service's Prometheus /metrics; 0 disables it."
     )
     metrics_host: str = "127.0.0.1"
+    probe_interval_s: float = Field(
+        5.0, gt=0, description="How often /readyz probes re-check the broker, sinks and index."
+    )
+    lag_interval_s: float = Field(5.0, gt=0, description="How often the pipeline measures its consumer lag.")
+    console_host: str = Field("127.0.0.1", description="Address the console binds; loopback unless set otherwise.")
+    console_port: int = Field(8464, ge=0, le=65535, description="The console's web port; 0 picks a free one.")
+    console_pipeline_metrics_url: str | None = Field(
+        None, description="The pipeline's /metrics the console charts; unset means metrics_host:metrics_port."
+    )
+    console_ingest_metrics_url: str | None = Field(
+        None, description="The ingest service's /metrics; unset means metrics_host:ingest_metrics_port."
+    )
+    console_sample_interval_s: float = Field(
+        5.0, gt=0, description="How often the console samples the services' metrics for its charts (kept 1 hour)."
+    )
+    console_backlog: int = Field(
+        2_000,
+        ge=1,
+        description="Newest records per partition the console keeps of the dead-letter, duplicates, enriched topics.",
+    )
+    console_silent_factor: float = Field(
+        3.0, gt=1, description="A source with no article for this many poll intervals is shown (and alerted) silent."
+    )
+
+
+class QualitySettings(Section):
+    """Per-source quality drift (pipeline.quality.drift): the windows and the statistical rule."""
+
+    state_file: Path = Field(
+        Path(".newswire/state/quality.sqlite3"), description="Each source's window and baseline, kept across restarts."
+    )
+    consumer_group: str = Field("newswire-quality", description="Consumer group of the quality monitor.")
+    window: int = Field(30, ge=2, description="Pages per source in the sliding window that is judged.")
+    baseline: int = Field(200, ge=2, description="Earlier pages per source the window is judged against.")
+    min_window: int = Field(10, ge=1, description="Pages the window needs before a source is judged.")
+    min_baseline: int = Field(20, ge=1, description="Pages the baseline needs before a source is judged.")
+    z_threshold: float = Field(
+        2.33, gt=0, description="One-sided two-proportion z above which a drop is significant (2.33: alpha 0.01)."
+    )
+    min_drop: float = Field(0.2, gt=0, le=1, description="Smallest drop of a share that can count as drift.")
+    body_ratio: float = Field(
+        0.5, gt=0, lt=1, description="The window's median body length below this share of the baseline's is drift."
+    )
 
 
 class Settings(BaseSettings):
@@ -447,6 +530,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     fetch: FetchSettings = FetchSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    quality: QualitySettings = QualitySettings()
 
     @classmethod
     def settings_customise_sources(

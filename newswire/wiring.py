@@ -10,9 +10,11 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from connectors.ingest import IngestConfig
+from connectors.ingest import IngestConfig, IngestService
+from connectors.ingest import RetryPolicy as FetchRetryPolicy
 from connectors.page_verdicts import VerdictLimits
 from connectors.publisher import KafkaPublisher, PublishLimits
+from connectors.sources import SourceConfig
 from newswire.settings import Settings
 from newswire.topics import client_config
 from newswire.topics import consumer_config as kafka_consumer_config
@@ -137,6 +139,26 @@ def ingest_config(settings: Settings) -> IngestConfig:
         max_entries_per_poll=settings.ingest.max_entries_per_poll,
         date_disagreement_s=settings.ingest.date_disagreement_s,
         future_date_tolerance_s=settings.ingest.future_date_tolerance_s,
+        retry=FetchRetryPolicy(
+            max_attempts=settings.ingest.retry_max_attempts,
+            max_age_s=settings.ingest.retry_max_age_s,
+            backoff_s=settings.ingest.retry_backoff_s,
+            backoff_max_s=settings.ingest.retry_backoff_max_s,
+            jitter=settings.ingest.retry_jitter,
+            retry_after_max_s=settings.ingest.retry_after_max_s,
+            max_task_deliveries=settings.ingest.max_task_deliveries,
+            poll_gave_up_after=settings.ingest.poll_gave_up_after,
+        ),
+        schedule_check_interval_s=settings.ingest.schedule_check_interval_s,
+    )
+
+
+def ingest_service(
+    settings: Settings, sources: tuple[SourceConfig, ...], *, workers: int | None = None, **hooks: Any
+) -> IngestService:
+    """The ingest service for ``sources``; ``hooks`` are its optional callbacks (health, on_poll, on_fetch)."""
+    return IngestService(
+        ingest_config(settings), sources, settings.fetch, workers=workers or settings.ingest.fetch_workers, **hooks
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import FixedWindows
 
+from pipeline import metering
 from pipeline.dead_letter_writer import RefuseOversized, WriteDeadLetters
 from pipeline.dead_letters import FAILURES, POSITIONS, LocateFailures, StageFailure
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
@@ -120,3 +121,17 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
         config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
     )
+    _meter(records, decoded, enriched, deduplicated)
+
+
+def _meter(records: Any, decoded: Any, enriched: Any, deduplicated: Any) -> None:
+    """Counts on side branches (see ``pipeline.metering``): what each stage took in and let out,
+    every duplicate notice by layer, every dead letter by stage and type."""
+    _ = records | "MeterDecodeIn" >> metering.stage_records("decode", "in")
+    _ = decoded.articles | "MeterDecodeOut" >> metering.stage_records("decode", "out")
+    _ = decoded.articles | "MeterEnrichIn" >> metering.stage_records("enrich", "in")
+    _ = enriched | "MeterEnrichOut" >> metering.stage_records("enrich", "out")
+    _ = enriched | "MeterDedupIn" >> metering.stage_records("dedup", "in")
+    _ = deduplicated[ORIGINALS] | "MeterDedupOut" >> metering.stage_records("dedup", "out")
+    _ = deduplicated[DUPLICATES] | "MeterDuplicates" >> metering.duplicate_notices()
+    _ = decoded[DEAD_LETTERS] | "MeterDeadLetters" >> metering.dead_letters()

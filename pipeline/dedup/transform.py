@@ -162,7 +162,9 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         self._index: DedupIndex | None = None
         self._pending: list[tuple[Signed, Any, Any]] = []
         self._last_expiry: float | None = None
-        self._duplicates = Metrics.counter("dedup", "duplicates")
+        # Only what the index decided; every duplicate notice, all layers, is counted as
+        # duplicates.<layer> where they are written (pipeline.metering).
+        self._duplicates = Metrics.counter("dedup", "index_duplicates")
         self._originals = Metrics.counter("dedup", "originals")
         self._demoted = Metrics.counter("dedup", "demoted")
         self._updates = Metrics.counter("dedup", "updates")
