@@ -154,3 +154,36 @@ def test_every_topic_accepts_its_largest_record(kafka_broker: Any, topics: Topic
             assert int(described["max.message.bytes"]["value"]) == record_bytes + BATCH_OVERHEAD_BYTES, name
     finally:
         admin.close()
+
+
+def test_a_fetched_article_too_large_for_the_raw_topic_is_refused_where_it_enters(
+    newswire_run: NewswireRun, tmp_path: Path
+) -> None:
+    from newswire.testing.http_server import LoopbackServer, Reply
+
+    newswire_run.env.update(
+        {
+            "NEWSWIRE_LIMITS__MAX_ARTICLE_BYTES": "65536",
+            "NEWSWIRE_FETCH__ALLOW_ADDRESSES": '["127.0.0.1/32"]',
+            "NEWSWIRE_FETCH__PER_HOST_INTERVAL_S": "0.02",
+            "NEWSWIRE_INGEST__STATE_FILE": str(tmp_path / "state" / "connectors.sqlite3"),
+            "NEWSWIRE_INGEST__ARCHIVE_DIR": str(tmp_path / "archive"),
+            "NEWSWIRE_INGEST__FETCH_GROUP": f"fetchers-{tmp_path.name}",
+        }
+    )
+    paragraphs = "".join(f"<p>{paragraph}</p>" for paragraph in _long_body(120_000).split("\n\n"))
+    page = f"<html><head><title>A long report</title></head><body><article><h1>A long report</h1>{paragraphs}"
+    with LoopbackServer() as server:
+        server.route("/robots.txt", Reply(404))
+        url = server.route("/long-report", Reply(200, {"Content-Type": "text/html; charset=utf-8"}, page.encode()))
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(f"sources:\n  - name: long\n    type: page\n    url: {url}\n")
+        ingested = newswire_run.command("ingest", "--once", "--sources", str(sources))
+    assert "too_large=1" in ingested.stdout, ingested.stdout + ingested.stderr
+    assert newswire_run.topic_values(newswire_run.topics.raw) == []
+    [(key, value)] = newswire_run.topic_values(newswire_run.topics.dead_letter)
+    letter = decode(value, DeadLetter)
+    assert (letter.stage, letter.error_type, letter.source_name) == ("publish", "too_large", "long")
+    assert "over limits.max_article_bytes=65536" in letter.error
+    assert letter.original_size is not None and letter.original_size > 65536
+    assert letter.dead_letter_id is not None and key == letter.dead_letter_id.encode()
