@@ -316,7 +316,13 @@ def _run_pipeline(
     runs a catch-up, then the continuous pipeline: both count into the one endpoint)."""
     from newswire import wiring
     from newswire.monitoring import PipelineObservers
+    from newswire.topics import TopicError, topics_below_limits
 
+    try:  # a topic set smaller than the limits would refuse articles they allow: say so at start
+        for problem in topics_below_limits(settings.kafka, settings.topics, settings.limits):
+            log.warning(problem)
+    except TopicError as error:
+        log.warning("could not check the topics' record limits", extra={"error": str(error)})
     own = observers is None
     if observers is None:
         observers = PipelineObservers.start(settings, serve=not until_caught_up)
