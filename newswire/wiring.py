@@ -16,7 +16,6 @@ from connectors.page_verdicts import VerdictLimits
 from connectors.publisher import KafkaPublisher, PublishLimits
 from connectors.sources import SourceConfig
 from newswire.settings import Settings
-from newswire.topics import client_config
 from newswire.topics import consumer_config as kafka_consumer_config
 from newswire.topics import producer_config as kafka_producer_config
 from pipeline import runners
@@ -266,7 +265,6 @@ def micro_batch_service(settings: Settings, on_batch: Any = None, health: Health
 __all__ = [
     "BatchReport",
     "beam_args",
-    "client_config",
     "job_server",
     "micro_batch_service",
     "pipeline_config",
