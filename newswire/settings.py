@@ -284,6 +284,11 @@ class PipelineSettings(Section):
         20_000, ge=1, description="Largest number of records one micro-batch reads per partition."
     )
     dedup_index: Path = Field(Path(".newswire/state/dedup.sqlite3"), description="Embedded dedup index (SQLite).")
+    state_dir: Path = Field(
+        Path(".newswire/state"),
+        description="Where the pipeline keeps local state of its own: the Flink job server's home and, unless "
+        "flink_checkpoint_dir is set, Flink checkpoints. Give each concurrent pipeline its own.",
+    )
     dedup_redis_url: SecretStr | None = Field(
         None, description="Shared dedup index for several workers, e.g. redis://host:6379/0; replaces dedup_index."
     )
@@ -349,7 +354,7 @@ class PipelineSettings(Section):
     flink_checkpoint_dir: str | None = Field(
         None,
         description="Streaming on Flink: URI checkpoints are written under (file:///…, s3://…; one every TaskManager "
-        "reaches); unset means flink-checkpoints/ beside the dedup index.",
+        "reaches); unset means flink-checkpoints/ under state_dir.",
     )
     streaming_window_s: float = Field(
         2.0, gt=0, description="Streaming: window before the dedup GroupByKeys; results leave once it closes."
@@ -357,7 +362,6 @@ class PipelineSettings(Section):
     watermark_lag_s: float = Field(
         1.0, ge=0, description="Streaming: how far the watermark trails the readers' clocks (skew between workers)."
     )
-
 
     @field_validator("enrichers")
     @classmethod

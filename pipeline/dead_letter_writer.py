@@ -106,11 +106,13 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         max_record_bytes: int,
         clock_skew_s: float,
     ) -> None:
-        # Frozen, secrets masked in repr: DoFn state is logged and pickled.
+        # Frozen configs that mask the SASL password: both travel pickled in this DoFn's state.
         self._producer_config = ClientConfig(producer_config)
         # A consumer takes the clients' shared settings (servers, security), not the producer's own.
-        shared = {k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG}
-        self._consumer_config = ClientConfig(shared, max_partition_fetch_bytes=2 * max_record_bytes)
+        self._consumer_config = ClientConfig(
+            {k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG},
+            max_partition_fetch_bytes=2 * max_record_bytes,
+        )
         self._topic = topic
         self._max_record_bytes = max_record_bytes
         self._clock_skew_ms = int(clock_skew_s * 1000)
