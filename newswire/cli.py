@@ -328,7 +328,13 @@ def _run_pipeline(
     else this run has its own."""
     from newswire import wiring
     from newswire.monitoring import PipelineObservers
+    from newswire.topics import TopicError, topics_below_limits
 
+    try:  # a topic set smaller than the limits would refuse articles they allow: say so at start
+        for problem in topics_below_limits(settings.kafka, settings.topics, settings.limits):
+            log.warning(problem)
+    except TopicError as error:
+        log.warning("could not check the topics' record limits", extra={"error": str(error)})
     with contextlib.ExitStack() as owned:
         if job_servers is None:
             job_servers = owned.enter_context(wiring.JobServers())

@@ -38,7 +38,7 @@ from connectors.http import Outcome
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.fetcher import PageFetcher
 from connectors.ingest.schedule import Delivery, Schedule, entry_key
-from connectors.publisher import KafkaPublisher
+from connectors.publisher import KafkaPublisher, Published
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
 from schemas.feed_entry import FeedEntry
 
@@ -283,8 +283,9 @@ class FetchWorker:
         attempts: int | None = None,
     ) -> FetchEvent:
         if isinstance(result, CleanedArticle):
-            self._publisher.publish_article(result)
-            outcome = Outcome.OK.value
+            # Too large for the raw topic: the publisher dead-lettered it instead (final too).
+            published = self._publisher.publish_article(result)
+            outcome = Outcome.OK.value if published is Published.PUBLISHED else published.value
         else:
             self._publisher.publish_dead_letter(result)
             outcome = result.error_type
