@@ -35,7 +35,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from bench.pipeline_throughput import encoded_articles
+from bench.pipeline_throughput import encoded_articles, news_stream
 from newswire.settings import KafkaSettings, TopicSettings
 from newswire.testing.deployment import newswire_environment, private_broker, python_worker_pool, run_topics
 from newswire.topics import ensure_topics
@@ -140,7 +140,7 @@ def run_runner(
     run_id = uuid.uuid4().hex[:6]
     topics = run_topics(f"bench.{run_id}", partitions=args.partitions)
     ensure_topics(KafkaSettings(bootstrap_servers=broker), topics)
-    records = encoded_articles(1 + args.articles + args.paced)
+    records = encoded_articles(news_stream(1 + args.articles + args.paced))
     # Each runner gets fresh ids: the dedup index of one run must not see another's articles.
     records = [(key + run_id.encode(), value.replace(key, key + run_id.encode())) for key, value in records]
     warmup, burst, paced = records[:1], records[1 : 1 + args.articles], records[1 + args.articles :]
@@ -150,6 +150,7 @@ def run_runner(
         {
             "NEWSWIRE_SINKS__OUTPUT_DIR": str(work / run_id / "output"),
             "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(work / run_id / "dedup.sqlite3"),
+            "NEWSWIRE_PIPELINE__STATE_DIR": str(work / run_id),
             "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"bench-{run_id}",
             "NEWSWIRE_PIPELINE__BATCH_INTERVAL_S": "0.5",
             "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",

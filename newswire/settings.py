@@ -284,6 +284,11 @@ class PipelineSettings(Section):
         20_000, ge=1, description="Largest number of records one micro-batch reads per partition."
     )
     dedup_index: Path = Field(Path(".newswire/state/dedup.sqlite3"), description="Embedded dedup index (SQLite).")
+    state_dir: Path = Field(
+        Path(".newswire/state"),
+        description="Where the pipeline keeps local state of its own: the Flink job server's home and, unless "
+        "flink_checkpoint_dir is set, Flink checkpoints. Give each concurrent pipeline its own.",
+    )
     dedup_redis_url: SecretStr | None = Field(
         None, description="Shared dedup index for several workers, e.g. redis://host:6379/0; replaces dedup_index."
     )
@@ -313,8 +318,15 @@ class PipelineSettings(Section):
     parallelism: int | None = Field(
         None,
         ge=1,
-        description="Parallel instances of every stage (Flink task slots, Dataflow's worker ceiling); unset keeps "
-        "the runner's default. Size it to the raw topic's partitions: more idles, fewer serialises them.",
+        description="Parallel instances of every stage (Flink task slots, Dataflow's worker ceiling, the local "
+        "FnApiRunner's worker processes); unset keeps the runner's default, and on the FnApiRunner means one worker "
+        "process per local core. Size it to the raw topic's partitions: more idles, fewer serialises them.",
+    )
+    parallel_min_records: int = Field(
+        2_000,
+        ge=1,
+        description="FnApiRunner: a micro-batch of fewer records runs in the service's own process; starting worker "
+        "processes costs seconds, more than a small batch's work. Larger batches use `parallelism` processes.",
     )
     flink_master: str = Field(
         "[local]", description="FlinkRunner: host:port of the JobManager's REST endpoint, or [local] (in-process)."
@@ -349,7 +361,7 @@ class PipelineSettings(Section):
     flink_checkpoint_dir: str | None = Field(
         None,
         description="Streaming on Flink: URI checkpoints are written under (file:///…, s3://…; one every TaskManager "
-        "reaches); unset means flink-checkpoints/ beside the dedup index.",
+        "reaches); unset means flink-checkpoints/ under state_dir.",
     )
     streaming_window_s: float = Field(
         2.0, gt=0, description="Streaming: window before the dedup GroupByKeys; results leave once it closes."
@@ -357,7 +369,6 @@ class PipelineSettings(Section):
     watermark_lag_s: float = Field(
         1.0, ge=0, description="Streaming: how far the watermark trails the readers' clocks (skew between workers)."
     )
-
 
     @field_validator("enrichers")
     @classmethod

@@ -121,6 +121,8 @@ class MicroBatchService:
         on_batch: Callable[[BatchReport], None] | None = None,
         retry: RetryPolicy | None = None,
         health: Health | None = None,
+        parallel_beam_args: list[str] | None = None,
+        parallel_min_records: int = 1,
     ) -> None:
         if max_batch_records < 1:
             raise ValueError("max_batch_records must be positive")
@@ -128,6 +130,9 @@ class MicroBatchService:
         self._raw_topic = raw_topic
         self._config = config
         self._beam_args = list(beam_args)
+        # Batches of at least parallel_min_records records run with these (worker processes).
+        self._parallel_beam_args = list(parallel_beam_args) if parallel_beam_args else None
+        self._parallel_min_records = parallel_min_records
         self._max_batch_records = max_batch_records
         self._interval_s = interval_s
         self._on_batch = on_batch
@@ -166,7 +171,7 @@ class MicroBatchService:
     def run_batch(self, ranges: list[PartitionRange]) -> BatchReport:
         """One pipeline over ``ranges``, then the commit; raises if either fails (nothing is committed)."""
         started = time.monotonic()
-        options = PipelineOptions(self._beam_args)
+        options = PipelineOptions(self.beam_args_for(ranges))
         pipeline = beam.Pipeline(options=options)
         build_pipeline(pipeline, ReadFromKafka(self._consumer_config, ranges), self._config)
         result = pipeline.run()
@@ -335,6 +340,13 @@ class MicroBatchService:
         )
         if self._on_batch:
             self._on_batch(report)
+
+    def beam_args_for(self, ranges: list[PartitionRange]) -> list[str]:
+        """The Beam options a batch of these ranges runs with: worker processes only if it is large enough."""
+        records = sum((r.stop or r.start) - r.start for r in ranges)
+        if self._parallel_beam_args is not None and records >= self._parallel_min_records:
+            return self._parallel_beam_args
+        return self._beam_args
 
     # Outages ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ It must never read settings or the environment: the shell maps settings to a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,8 +60,8 @@ class RunnerConfig:
     """Where and how the pipeline runs, as plain values.
 
     ``parallelism`` is the number of parallel instances of every stage (Flink task slots
-    used, Dataflow's worker ceiling, local worker threads); ``None`` leaves the runner's
-    default. ``environment_type`` says where the Python workers run: ``LOOPBACK`` (in this
+    used, Dataflow's worker ceiling, the FnApiRunner's worker processes); ``None`` leaves
+    the runner's default. ``environment_type`` says where the Python workers run: ``LOOPBACK`` (in this
     process; the default with ``[local]``), ``PROCESS`` or ``DOCKER`` (beside each
     TaskManager), ``EXTERNAL`` (a worker pool at ``environment_config``). ``job_endpoint``
     is the job server a portable runner submits to; a ``--job_endpoint`` among
@@ -129,6 +129,11 @@ class RunnerConfig:
         return self.is_flink and self.effective_job_endpoint is None
 
 
+def in_one_process(config: RunnerConfig) -> RunnerConfig:
+    """The FnApiRunner without worker processes (for a batch too small to repay starting them); others unchanged."""
+    return replace(config, parallelism=None) if config.runner == "FnApiRunner" else config
+
+
 def beam_args(config: RunnerConfig) -> list[str]:
     """The Beam command-line options for ``config``; ``extra_options`` come last and win."""
     args = [f"--runner={config.runner}"]
@@ -155,7 +160,8 @@ def beam_args(config: RunnerConfig) -> list[str]:
         if config.parallelism is not None:
             args.append(f"--max_num_workers={config.parallelism}")
     elif config.runner == "FnApiRunner" and config.parallelism is not None and config.parallelism > 1:
-        args += [f"--direct_num_workers={config.parallelism}", "--direct_running_mode=multi_threading"]
+        # Processes, not threads: the stages are Python CPU work, which threads serialise on the GIL.
+        args += [f"--direct_num_workers={config.parallelism}", "--direct_running_mode=multi_processing"]
     if config.environment_type is not None:
         args.append(f"--environment_type={config.environment_type}")
         if config.environment_config:

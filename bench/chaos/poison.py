@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -172,7 +173,7 @@ def refuse_marked_articles(database: PostgresServer, table: str) -> None:
 class PoisonWriter:
     """Writes poison to the raw topic as any other producer would, and notes where each landed."""
 
-    def __init__(self, producer_config: dict[str, Any], topic: str) -> None:
+    def __init__(self, producer_config: Mapping[str, Any], topic: str) -> None:
         self._topic = topic
         self._producer = KafkaProducer(
             **producer_config,

@@ -128,7 +128,11 @@ class FeedSource:
 
     def _parse(self, fetched: FetchResult) -> ParsedFeed:
         return parse_feed_document(
-            fetched.body, url=fetched.final_url, content_type=fetched.content_type, source_name=self.name
+            fetched.body,
+            url=fetched.final_url,
+            content_type=fetched.content_type,
+            source_name=self.name,
+            source_language=self._source.language,
         )
 
     def _rejected(self, stage: str, outcome: str, detail: str, fetched: FetchResult) -> Rejected:

@@ -23,24 +23,29 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from pipeline.dedup.entries import (
+    FINGERPRINT,
     article_of,
     band_precedences,
     fingerprint_key,
     identity_key,
+    is_band,
     signature_key,
 )
 from pipeline.dedup.index import Entry, IndexLocation, IndexView
-from pipeline.dedup.signature import LshScheme, Signature, decode_signature, encode_signature, similarity
+from pipeline.dedup.signature import LshScheme, Signature, decode_signature, encode_signature
 from schemas import DuplicateLayer, EnrichedArticle
 
 _MAX_STORY_OWNERS = 8  # a story band shared by more originals than this is boilerplate, not a story
 _MAX_NEAR_OWNERS = 32  # the earliest copies under one near band; any later copy matches one of them
 _MAX_FINGERPRINTS = 32
+FINGERPRINT_PREFIX = f"{FINGERPRINT}:"
 
 
 @dataclass(frozen=True)
@@ -130,18 +135,43 @@ class Decision:
     demoted: list[Demotion] = field(default_factory=list)
 
     def to_entry(self) -> Entry:
-        return asdict(self)
+        # By hand rather than dataclasses.asdict: this runs for every article decided, and
+        # asdict deep-copies recursively.
+        return {
+            "original": self.original,
+            "layer": self.layer,
+            "duplicate_of": self.duplicate_of,
+            "similarity": self.similarity,
+            "version": self.version,
+            "story_id": self.story_id,
+            "demoted": [
+                {
+                    "article_id": d.article_id,
+                    "layer": d.layer,
+                    "similarity": d.similarity,
+                    "source": d.source,
+                    "canonical_url": d.canonical_url,
+                }
+                for d in self.demoted
+            ],
+        }
 
     @classmethod
     def from_entry(cls, entry: Entry) -> Decision:
         return cls(**{**entry, "demoted": [Demotion(**d) for d in entry.get("demoted", [])]})
 
 
-def _owners(view: IndexView, bands: Sequence[str], exclude: str) -> dict[str, str]:
-    """article id -> precedence of every article recorded under any of ``bands``."""
+def _owners(view: IndexView, bands: Sequence[str], exclude: str, cap: int) -> dict[str, str]:
+    """article id -> precedence of the ``cap`` earliest articles recorded under each of ``bands``.
+
+    Bounded by precedence, so a hot band (boilerplate every article shares) costs at most
+    ``cap`` comparisons, never thousands; the earliest owners are the ones an earlier copy
+    is found among, so the bound changes no original. Bands are written capped the same
+    way; the bound here also covers entries written before that.
+    """
     owners: dict[str, str] = {}
     for entry in view.get_many(bands).values():
-        for prec in band_precedences(entry):
+        for prec in sorted(band_precedences(entry))[:cap]:
             article_id = article_of(prec)
             if article_id != exclude:
                 owners[article_id] = prec
@@ -169,24 +199,49 @@ def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str
 
 
 def _similar(
-    view: IndexView, owners: dict[str, str], signature: Signature, threshold: float, *, story: bool = False
+    view: IndexView,
+    owners: dict[str, str],
+    signature: Signature,
+    threshold: float,
+    decoded: dict[str, Signature],
+    *,
+    story: bool = False,
 ) -> list[tuple[str, str, float, Entry]]:
     """(precedence, article id, similarity, signature entry) of recorded articles at or above threshold.
 
     Near similarity is the best over every body recorded for an article (its versions);
-    story similarity uses the story terms of its latest body.
+    story similarity uses the story terms of its latest body. Every candidate signature
+    is compared in one array operation; ``decoded`` holds the signatures this transaction
+    has already decoded, by their stored text.
     """
     entries = view.get_many(signature_key(a) for a in owners)
-    found = []
-    for article_id, prec in owners.items():
+    rows: list[Signature] = []
+    holders: list[str] = []
+    for article_id in owners:
         entry = entries.get(signature_key(article_id))
         if entry is None:
             continue
-        recorded = [entry["story_signature"]] if story else entry["signatures"]
-        score = max(similarity(signature, decode_signature(s)) for s in recorded)
-        if score >= threshold:
-            found.append((prec, article_id, score, entry))
-    return sorted(found, key=lambda f: (f[0], f[1]))
+        for text in [entry["story_signature"]] if story else entry["signatures"]:
+            found = decoded.get(text)
+            if found is None:
+                found = decoded[text] = decode_signature(text)
+            rows.append(found)
+            holders.append(article_id)
+    if not rows:
+        return []
+    # The same value ``similarity`` gives: equal positions over the signature's length.
+    agreeing = np.count_nonzero(np.stack(rows) == signature, axis=1).tolist()
+    best: dict[str, float] = {}
+    for article_id, count in zip(holders, agreeing, strict=True):
+        score = count / len(signature)
+        if score > best.get(article_id, -1.0):
+            best[article_id] = score
+    similar = [
+        (owners[article_id], article_id, score, entries[signature_key(article_id)])
+        for article_id, score in best.items()
+        if score >= threshold
+    ]
+    return sorted(similar, key=lambda f: (f[0], f[1]))
 
 
 def _kept(entry: Entry) -> bool:
@@ -204,7 +259,7 @@ class _Match:
 
 
 def _copies(
-    view: IndexView, signed: Signed, exact: Entry | None, config: DedupConfig
+    view: IndexView, signed: Signed, exact: Entry | None, config: DedupConfig, decoded: dict[str, Signature]
 ) -> tuple[list[_Match], list[tuple[str, str, float]]]:
     """The recorded earlier copies of this body, and the kept later articles that copy it."""
     article_id, mine = signed.article.article_id, signed.precedence
@@ -219,8 +274,8 @@ def _copies(
             if holder is not None and _kept(holder):
                 later.append((holder_id, DuplicateLayer.EXACT_CONTENT, 1.0))
     if config.near_duplicates:
-        owners = _owners(view, signed.near_bands, article_id)
-        for prec, other, score, entry in _similar(view, owners, signed.signature, config.near_threshold):
+        owners = _owners(view, signed.near_bands, article_id, _MAX_NEAR_OWNERS)
+        for prec, other, score, entry in _similar(view, owners, signed.signature, config.near_threshold, decoded):
             if prec < mine:
                 earlier.append(_Match(prec, other, DuplicateLayer.NEAR_DUPLICATE, score, entry["story"]))
             elif _kept(entry) and all(other != seen for seen, _, _ in later):
@@ -232,7 +287,14 @@ def _copies(
     return earlier, later
 
 
-def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) -> Decision:
+def decide(
+    view: IndexView,
+    signed: Signed,
+    config: DedupConfig,
+    now: datetime,
+    *,
+    decoded: dict[str, Signature] | None = None,
+) -> Decision:
     """An article is a duplicate exactly when an earlier article (by precedence) copies one of its bodies.
 
     Whether that earlier copy is itself kept does not matter. This makes the set of
@@ -255,7 +317,8 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
     # An older body seen after a newer one: not published, but still compared and recorded.
     superseded = signed.superseded or (known is not None and article.fetched_at.timestamp() <= known["fetched_at"])
 
-    earlier, later = _copies(view, signed, exact, config)
+    decoded = {} if decoded is None else decoded
+    earlier, later = _copies(view, signed, exact, config, decoded)
     demoted = [_demote(view, other, article_id, layer, score) for other, layer, score in later]
     # The same body first, then the earliest near copy: duplicate_of names the closest earliest copy.
     first = min(
@@ -273,10 +336,9 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
     if story_id is None and first is not None:
         story_id = first.story
     if story_id is None and config.stories:
-        owners = _owners(view, signed.story_bands, article_id)
-        similar = [
-            s for s in _similar(view, owners, signed.story_signature, config.story_threshold, story=True) if _kept(s[3])
-        ]
+        owners = _owners(view, signed.story_bands, article_id, _MAX_STORY_OWNERS)
+        candidates = _similar(view, owners, signed.story_signature, config.story_threshold, decoded, story=True)
+        similar = [s for s in candidates if _kept(s[3])]
         story_id = similar[0][3]["story"] if similar else None
     story_id = story_id or new_story_id(article_id)
 
@@ -341,8 +403,38 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
 
 
 def decide_all(view: IndexView, batch: Sequence[Signed], config: DedupConfig, now: datetime) -> list[Decision]:
-    """``decide`` for each article of one index transaction, earliest first as given."""
-    return [decide(view, signed, config, now) for signed in batch]
+    """``decide`` for each article of one index transaction, earliest first as given.
+
+    Reads what the batch needs up front, in two round trips whatever the batch's size
+    (the articles' own keys and bands, then the signatures of the bands' owners), so the
+    decisions themselves read from the transaction's view; each stored signature is
+    decoded once per transaction. The decisions are those ``decide`` makes one by one:
+    the view serves the same entries, and each decision's writes are seen by the next.
+    """
+    keys: list[str] = []
+    for signed in batch:
+        article = signed.article
+        keys += (
+            identity_key(article.article_id),
+            signature_key(article.article_id),
+            fingerprint_key(article.content_fingerprint),
+        )
+        if config.near_duplicates:
+            keys += signed.near_bands
+        if config.stories:
+            keys += signed.story_bands
+        if signed.batch_earlier is not None:
+            keys.append(signature_key(signed.batch_earlier[1]))
+    found = view.get_many(keys)
+    owners: set[str] = set()
+    for key, entry in found.items():
+        if is_band(key):
+            owners.update(article_of(p) for p in band_precedences(entry))
+        elif key.startswith(FINGERPRINT_PREFIX):
+            owners.add(entry["article_id"])
+    view.get_many(signature_key(owner) for owner in owners)
+    decoded: dict[str, Signature] = {}
+    return [decide(view, signed, config, now, decoded=decoded) for signed in batch]
 
 
 def _replayed(decision: Decision, signature: Entry | None) -> Decision:

@@ -31,7 +31,7 @@ def fingerprint_key(content_fingerprint: str) -> str:
 
 
 def kind_of(key: str) -> str:
-    """``id``, ``sig``, ``fp``, or a band scheme with its version (``near1``, ``lede1``)."""
+    """``id``, ``sig``, ``fp``, or a band scheme with its version (``near2``, ``lede2``)."""
     return key.split(":", 1)[0]
 
 

@@ -2,10 +2,11 @@
 
 Every worker, on every runner and after every restart, must compute the same signature
 for the same body, or copies would not meet: hashing is keyed only by constants in this
-module (blake2b and a fixed-seed permutation table), never by Python's per-process salted
-``hash()`` or a random seed. Changing those constants changes every band key, so an index
-filled before the change no longer matches; this module must never do that silently
-(bump ``SIGNATURE_VERSION``, which is part of every band key).
+module (FNV-1a and SplitMix64 constants, blake2b for band keys, a fixed-seed permutation
+table), never by Python's per-process salted ``hash()`` or a random seed. Changing those
+constants changes every band key, so an index filled before the change no longer
+matches; this module must never do that silently (bump ``SIGNATURE_VERSION``, which is
+part of every band key).
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-SIGNATURE_VERSION = 1
+SIGNATURE_VERSION = 2  # 2: multiply-shift MinHash over vectorised FNV term hashes
 _WORD = re.compile(r"\w+")
-_MERSENNE = np.uint64((1 << 61) - 1)
-_MAX_HASH = np.uint64(0xFFFFFFFF)
 _PERMUTATION_SEED = 20260301
 # Words too common to say anything about what a story is about (story layer only).
 _STOP_WORDS = frozenset(
@@ -151,23 +150,81 @@ def story_terms(text: str, title: str = "") -> set[str]:
 @cache
 def _permutations(count: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
     generator = np.random.Generator(np.random.PCG64(_PERMUTATION_SEED))
-    # a, b < 2**32 so a * h + b (h < 2**32) cannot overflow 64 bits before the modulo.
-    a = generator.integers(1, 1 << 32, size=count, dtype=np.uint64)
-    b = generator.integers(0, 1 << 32, size=count, dtype=np.uint64)
+    # Multiply-shift hashing: odd multipliers over 64-bit keys, the top 32 bits kept.
+    a = generator.integers(1, 1 << 63, size=count, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = generator.integers(0, 1 << 63, size=count, dtype=np.uint64)
     return a, b
 
 
-def _hash32(item: str) -> int:
-    return int.from_bytes(hashlib.blake2b(item.encode("utf-8"), digest_size=4).digest(), "little")
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+# Code points of a term that reach its hash; longer terms (URLs, run-together text) add only their length.
+_TERM_CODE_POINTS = 48
+
+
+def _mix(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """SplitMix64's finaliser: every input bit moves every output bit."""
+    values = (values ^ (values >> np.uint64(30))) * _MIX_1
+    values = (values ^ (values >> np.uint64(27))) * _MIX_2
+    return values ^ (values >> np.uint64(31))
+
+
+def term_hashes(terms: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each term (FNV-1a over its code points, then mixed), all terms in one pass.
+
+    NumPy lays the terms out as a zero-padded matrix of code points; a column at a time
+    folds each term's next code point in, so the cost is one array operation per
+    character position instead of one hash call per term. ``\\w`` terms hold no NUL,
+    so padding is told apart from text.
+    """
+    if not terms:
+        return np.empty(0, dtype=np.uint64)
+    if max(map(len, terms)) > _TERM_CODE_POINTS:
+        terms = [t if len(t) <= _TERM_CODE_POINTS else f"{t[:_TERM_CODE_POINTS]}{len(t)}" for t in terms]
+    codes = np.array(terms, dtype=np.str_)
+    points = codes.view(np.uint32).reshape(len(terms), -1).astype(np.uint64)
+    hashes = np.full(len(terms), _FNV_OFFSET, dtype=np.uint64)
+    for column in points.T:
+        hashes = np.where(column != 0, (hashes ^ column) * _FNV_PRIME, hashes)
+    return _mix(hashes)
+
+
+def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
+    """A hash per overlapping run of ``size`` tokens (the runs of ``shingles``), from one hash per token."""
+    hashed = term_hashes(tokens) if tokens else term_hashes([""])
+    width = min(size, len(hashed))
+    runs = len(hashed) - width + 1
+    combined = hashed[:runs]
+    for offset in range(1, width):
+        combined = _mix(combined * _FNV_PRIME + hashed[offset : offset + runs])
+    return combined
+
+
+def minhash_of(hashes: npt.NDArray[np.uint64], permutations: int) -> Signature:
+    """MinHash signature of a set given by its members' 64-bit hashes (duplicates change nothing)."""
+    if hashes.size == 0:
+        return np.full(permutations, 0xFFFFFFFF, dtype=np.uint32)
+    a, b = _permutations(permutations)
+    # Every permutation over every member at once; uint64 arithmetic wraps, as multiply-shift wants.
+    permuted = (np.multiply.outer(hashes, a) + b) >> np.uint64(32)
+    return permuted.min(axis=0).astype(np.uint32)
 
 
 def minhash(items: Iterable[str], permutations: int) -> Signature:
-    hashes = np.fromiter((_hash32(i) for i in items), dtype=np.uint64)
-    a, b = _permutations(permutations)
-    if hashes.size == 0:
-        return np.full(permutations, 0xFFFFFFFF, dtype=np.uint32)
-    permuted = (np.outer(hashes, a) + b) % _MERSENNE & _MAX_HASH
-    return permuted.min(axis=0).astype(np.uint32)
+    """MinHash signature of a set of strings, each hashed as one term."""
+    return minhash_of(term_hashes(list(items)), permutations)
+
+
+def body_signature(text: str, size: int, permutations: int) -> Signature:
+    """The near-duplicate signature of a body: MinHash over its word shingles of ``size`` words."""
+    return minhash_of(shingle_hashes(words(text), size), permutations)
+
+
+def story_signature(text: str, title: str, permutations: int) -> Signature:
+    """The same-story signature: MinHash over the content words of headline and lede."""
+    return minhash_of(term_hashes(sorted(story_terms(text, title))), permutations)
 
 
 def similarity(left: Signature, right: Signature) -> float:

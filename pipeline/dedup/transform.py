@@ -17,19 +17,20 @@ import dataclasses
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.dead_letters import FAILURES, StageFailure
 from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide, decide_all, precedence
 from pipeline.dedup.index import DedupIndex, IndexLocation, IndexView
-from pipeline.dedup.signature import minhash, shingles, similarity, story_terms
+from pipeline.dedup.signature import body_signature, similarity, story_signature
 from pipeline.dependencies import DependencyUnavailable, environment_error
 from schemas import DuplicateLayer, DuplicateNotice, EnrichedArticle, SourceRef
 from schemas.timestamps import utc_now
@@ -68,16 +69,16 @@ def notice(
 
 
 def sign(article: EnrichedArticle, config: DedupConfig) -> Signed:
-    signature = minhash(shingles(article.body, config.shingle_words), config.permutations)
-    story_signature = minhash(story_terms(article.body, article.title), config.permutations)
+    signature = body_signature(article.body, config.shingle_words, config.permutations)
+    story = story_signature(article.body, article.title, config.permutations)
     return Signed(
         article=article,
         revision=revision_token(article),
         precedence=precedence(article),
         signature=signature,
         near_bands=config.near_scheme.band_keys(signature) if config.near_duplicates else [],
-        story_signature=story_signature,
-        story_bands=config.story_scheme.band_keys(story_signature) if config.stories else [],
+        story_signature=story,
+        story_bands=config.story_scheme.band_keys(story) if config.stories else [],
     )
 
 
@@ -116,29 +117,37 @@ def _keep_first_copy(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator
         )
 
 
-def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, Any]]], threshold: float) -> Iterator[Any]:
+def _band_members(signed: Signed) -> Iterator[tuple[str, tuple[str, str, bytes]]]:
+    # The signature as bytes: it crosses the shuffle a dozen times per article, and an
+    # array pickles several times slower than its buffer.
+    member = (signed.precedence, signed.article.article_id, signed.signature.tobytes())
+    return ((band, member) for band in signed.near_bands)
+
+
+def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, bytes]]], threshold: float) -> Iterator[Any]:
     """(later id, (earlier precedence, earlier id, similarity)) for each similar pair sharing a band."""
     _, members = grouped
     ordered = sorted(members, key=lambda m: (m[0], m[1]))
-    for position, (_, later_id, later_signature) in enumerate(ordered):
-        for earlier_prec, earlier_id, earlier_signature in ordered[:position]:
+    signatures = [np.frombuffer(m[2], dtype=np.uint32) for m in ordered]
+    for position, (_, later_id, _) in enumerate(ordered):
+        for (earlier_prec, earlier_id, _), earlier_signature in zip(
+            ordered[:position], signatures[:position], strict=True
+        ):
             if earlier_id == later_id:
                 continue  # two bodies of one article: versions, not copies
-            score = similarity(later_signature, earlier_signature)
+            score = similarity(signatures[position], earlier_signature)
             if score >= threshold:
                 yield later_id, (earlier_prec, earlier_id, score)
 
 
-def _mark_near_copies(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Signed]:
+def _with_batch_earlier(signed: Signed, earlier: Mapping[str, Any]) -> Signed:
     """A batch member with an earlier near copy in the batch carries it to the index decision.
 
     The copy is still decided (and recorded) in the index: a later article that copies only
     this one must find it there.
     """
-    _, sides = joined
-    earlier: list[tuple[str, str, float]] = [tuple(e) for e in sides["earlier"]]
-    for signed in sides["signed"]:
-        yield dataclasses.replace(signed, batch_earlier=min(earlier)) if earlier else signed
+    found = earlier.get(signed.article.article_id)
+    return signed if found is None else dataclasses.replace(signed, batch_earlier=tuple(found))
 
 
 def index_down(error: Exception) -> None:
@@ -181,10 +190,16 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         self._pending = []
 
     def process(
-        self, signed: Signed, window: Any = beam.DoFn.WindowParam, timestamp: Any = beam.DoFn.TimestampParam
+        self,
+        signed: Signed,
+        earlier: Mapping[str, Any] | None = None,
+        window: Any = beam.DoFn.WindowParam,
+        timestamp: Any = beam.DoFn.TimestampParam,
     ) -> Iterator[Any]:
         # Decisions are made a batch at a time (one index transaction per batch), so each
         # element keeps its window and timestamp to be emitted correctly later.
+        if earlier is not None:
+            signed = _with_batch_earlier(signed, earlier)
         self._pending.append((signed, window, timestamp))
         if len(self._pending) >= _DECIDE_BATCH:
             yield from self._decide()
@@ -332,22 +347,20 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
         older = by_id[OLDER] | "SignOlder" >> beam.Map(lambda a: dataclasses.replace(sign(a, config), superseded=True))
         signed = (by_content.kept | "Sign" >> beam.Map(sign, config), older) | "WithOlder" >> beam.Flatten()
         duplicates = [by_id[DUPLICATES], by_content[DUPLICATES]]
+        side_inputs = []
         if config.near_duplicates:
             earlier = (
                 signed
-                | "ByBand"
-                >> beam.FlatMap(
-                    lambda s: ((b, (s.precedence, s.article.article_id, s.signature)) for b in s.near_bands)
-                )
+                | "ByBand" >> beam.FlatMap(_band_members)
                 | "GroupByBand" >> beam.GroupByKey()
                 | "SimilarPairs" >> beam.FlatMap(_similar_pairs, config.near_threshold)
+                | "EarliestNearCopy" >> beam.CombinePerKey(min)
             )
-            signed = (
-                {"signed": signed | "KeySigned" >> beam.WithKeys(lambda s: s.article.article_id), "earlier": earlier}
-                | "JoinSimilar" >> beam.CoGroupByKey()
-                | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies)
-            )
-        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_outputs(
+            # Few articles have an earlier near copy in their batch: those reach the decisions
+            # as a side input (read once per bundle), instead of a join that shuffles every
+            # signed article once more.
+            side_inputs.append(beam.pvalue.AsDict(earlier))
+        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config), *side_inputs).with_outputs(
             DUPLICATES, FAILURES, main="originals"
         )
         duplicates.append(decided[DUPLICATES])

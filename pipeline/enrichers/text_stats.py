@@ -21,7 +21,7 @@ class TextStatsEnricher(Enricher):
         self._words_per_minute = words_per_minute
 
     def enrich(self, article: CleanedArticle) -> dict[str, Any]:
-        words = sum(1 for _ in _WORD.finditer(article.body))
+        words = len(_WORD.findall(article.body))  # one C call instead of a Python step per word
         return {
             "word_count": words,
             "reading_time_seconds": math.ceil(words * 60 / self._words_per_minute),

@@ -46,10 +46,11 @@ def wait_for(port: int, process, done, *, timeout_s: float) -> Scrape:  # type: 
 
 
 def by_label(found: Scrape, name: str, *labels: str) -> dict[tuple[str, ...], float]:
-    totals: Counter[tuple[str, ...]] = Counter()
+    totals: dict[tuple[str, ...], float] = {}
     for label_set, value in found.series(name).items():
         as_dict = dict(label_set)
-        totals[tuple(as_dict[label] for label in labels)] += value
+        key = tuple(as_dict[label] for label in labels)
+        totals[key] = totals.get(key, 0.0) + value
     return {k: v for k, v in totals.items() if v}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ def _decide_two(config: DedupConfig) -> None:
     index = config.index.open()
     try:
         for item in (article("seed-one", STORY), article("seed-two", OTHER)):
-            index.transact(lambda view, item=item: decide(view, sign(item, config), config, T0))
+            index.transact(functools.partial(decide, signed=sign(item, config), config=config, now=T0))
     finally:
         index.close()
 
@@ -56,11 +57,11 @@ def test_stats_count_entries_by_kind(tmp_path: Path) -> None:
             "sig": 2,
         }
         bands = {kind for kind in stats.by_kind if entries.is_band(f"{kind}:")}
-        assert bands == {"near1", "lede1"}
+        assert bands == {"near2", "lede2"}
         assert stats.live_bytes == sum(k.bytes for k in stats.by_kind.values()) > 0
         assert stats.storage_bytes > 0
-        owners = {key: entries.band_precedences(entry) for key, entry in index.live_entries("near1")}
-        assert len(owners) == stats.by_kind["near1"].entries
+        owners = {key: entries.band_precedences(entry) for key, entry in index.live_entries("near2")}
+        assert len(owners) == stats.by_kind["near2"].entries
         assert {entries.article_of(p) for ps in owners.values() for p in ps} == {"seed-one", "seed-two"}
     finally:
         index.close()

@@ -6,21 +6,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.quality.drift import DriftRule, Page, SourceStatus, SourceTracker, z_drop
+from pipeline.quality.drift import DriftRule, Page, SourceQuality, SourceStatus, SourceTracker, z_drop
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 FULL = frozenset({"title", "published_at", "author", "language"})
 RULE = DriftRule(window=10, baseline=30, min_window=8, min_baseline=10)
 
 
-def _pages(count: int, start: int, *, fields: frozenset[str] = FULL, body: int = 2000, outcome: str | None = None):
+def _pages(
+    count: int, start: int, *, fields: frozenset[str] = FULL, body: int = 2000, outcome: str | None = None
+) -> list[Page]:
     return [
         Page(T0 + timedelta(minutes=start + i), outcome, fields if outcome is None else frozenset(), body)
         for i in range(count)
     ]
 
 
-def _feed(tracker: SourceTracker, pages: list[Page]):
+def _feed(tracker: SourceTracker, pages: list[Page]) -> SourceQuality:
     quality = None
     for page in pages:
         quality = tracker.observe(page)

@@ -1,11 +1,12 @@
 """Runner options: the one place runners differ, checked option by option."""
 
+import os
 from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import FlinkRunnerOptions, PipelineOptions
 
-from pipeline.runners import RunnerConfig, beam_args
+from pipeline.runners import RunnerConfig, beam_args, in_one_process
 
 
 def test_the_local_runner_needs_no_options() -> None:
@@ -60,3 +61,22 @@ def test_streaming_on_a_runner_without_an_unbounded_read_is_refused() -> None:
 def test_a_process_environment_needs_its_command() -> None:
     with pytest.raises(ValueError, match="needs environment_config"):
         RunnerConfig(runner="FlinkRunner", environment_type="PROCESS")
+
+
+def test_the_local_runner_spreads_a_batch_over_worker_processes_not_threads() -> None:
+    config = RunnerConfig(parallelism=2)
+    args = beam_args(config)
+    assert args == ["--runner=FnApiRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    assert beam_args(in_one_process(config)) == ["--runner=FnApiRunner"]
+    flink = RunnerConfig(runner="FlinkRunner", parallelism=2, job_endpoint="localhost:8099")
+    assert in_one_process(flink) == flink
+
+
+def test_by_default_the_local_runner_uses_every_core() -> None:
+    from newswire import wiring
+    from newswire.settings import PipelineSettings, Settings
+
+    assert wiring.runner_config(Settings()).parallelism == (os.cpu_count() or 1)
+    pinned = Settings(pipeline=PipelineSettings(parallelism=1))
+    with wiring.JobServers() as job_servers:
+        assert wiring.beam_args(pinned, job_servers) == ["--runner=FnApiRunner"]

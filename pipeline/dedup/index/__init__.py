@@ -22,8 +22,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import pydantic_core
+
 T = TypeVar("T")
 Entry = dict[str, Any]
+
+
+def encode_entry(entry: Entry) -> str:
+    """Compact JSON; pydantic-core's encoder, several times faster than the json module's on these small dicts."""
+    return pydantic_core.to_json(entry).decode("utf-8")
+
+
+def decode_entry(text: str | bytes) -> Entry:
+    entry: Entry = pydantic_core.from_json(text)
+    return entry
 
 
 class IndexView(Protocol):
@@ -50,7 +62,7 @@ class DedupIndex(Protocol):
         """How many entries and bytes the index holds, by kind of entry (``entries.kind_of``)."""
 
     def live_entries(self, kind: str) -> Iterator[tuple[str, Entry]]:
-        """Every live entry of one kind (``id``, ``sig``, ``fp``, a band scheme such as ``near1``); for reports."""
+        """Every live entry of one kind (``id``, ``sig``, ``fp``, a band scheme such as ``near2``); for reports."""
 
     def close(self) -> None: ...
 

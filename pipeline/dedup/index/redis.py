@@ -11,14 +11,22 @@ logic or keep entries in process memory between transactions (other workers writ
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import redis
 
 from pipeline.dedup.entries import kind_of
-from pipeline.dedup.index import Entry, IndexStats, IndexView, KindStats, ReadOnlyView, StagedView
+from pipeline.dedup.index import (
+    Entry,
+    IndexStats,
+    IndexView,
+    KindStats,
+    ReadOnlyView,
+    StagedView,
+    decode_entry,
+    encode_entry,
+)
 
 T = TypeVar("T")
 _MAX_ATTEMPTS = 50
@@ -43,13 +51,13 @@ class RedisDedupIndex:
                         names = [self._prefix + k for k in keys]
                         pipe.watch(*names)  # before the read, so a change after it aborts the EXEC
                         values = pipe.mget(names)
-                        return {k: json.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+                        return {k: decode_entry(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
                     view = StagedView(read)
                     result = decide(view)
                     pipe.multi()
                     for key, entry in view.staged.items():
-                        pipe.set(self._prefix + key, json.dumps(entry, separators=(",", ":")), px=self._ttl_ms)
+                        pipe.set(self._prefix + key, encode_entry(entry), px=self._ttl_ms)
                     pipe.execute()
                     return result
                 except redis.WatchError:
@@ -61,7 +69,7 @@ class RedisDedupIndex:
     def read(self, look: Callable[[IndexView], T]) -> T:
         def read(keys: list[str]) -> dict[str, Entry]:
             values = self._client.mget([self._prefix + k for k in keys]) if keys else []
-            return {k: json.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+            return {k: decode_entry(v) for k, v in zip(keys, values, strict=True) if v is not None}
 
         return look(ReadOnlyView(read))
 
@@ -87,7 +95,7 @@ class RedisDedupIndex:
         while chunk := list(itertools.islice(keys, 1000)):
             for key, value in zip(chunk, self._client.mget(chunk), strict=True):
                 if value is not None:
-                    yield key.decode()[len(self._prefix) :], json.loads(value)
+                    yield key.decode()[len(self._prefix) :], decode_entry(value)
 
     def expire(self) -> int:
         return 0  # Redis drops entries by their TTL
