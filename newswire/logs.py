@@ -1,10 +1,20 @@
-"""Structured logging for the service: one JSON object per line (or plain text for people)."""
+"""Structured logging for the service: one JSON object per line (or plain text for people).
+
+Libraries that narrate outages are kept to a few lines: kafka-python logs every reconnect
+and metadata refresh at WARNING/ERROR (a 20 s broker outage once wrote 274 lines), and
+Beam logs the traceback of every failed bundle, which the micro-batch service reports
+itself. Each kind of their lines gets through once a minute; the next one of a kind says
+how many were held back. What changed (a dependency down, back after N s) is said once
+by the service that noticed it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,9 +53,44 @@ class _DropBeamGcpNotice(logging.Filter):
         return not (record.pathname.find("apache_beam") >= 0 and "apitools not found" in record.getMessage())
 
 
+# Loggers whose warnings repeat for as long as an outage lasts.
+NOISY_DURING_OUTAGES = ("kafka", "apache_beam.runners")
+REPEAT_INTERVAL_S = 60.0
+
+
+class OncePerInterval(logging.Filter):
+    """Lets each kind of WARNING-or-worse line of ``loggers`` through once per ``interval_s``;
+    a kind is the logger and the message template (or the exception type it logs)."""
+
+    def __init__(self, loggers: tuple[str, ...] = NOISY_DURING_OUTAGES, interval_s: float = REPEAT_INTERVAL_S) -> None:
+        super().__init__()
+        self._loggers = loggers
+        self._interval_s = interval_s
+        self._last: dict[tuple[str, str], float] = {}
+        self._held_back: Counter[tuple[str, str]] = Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not any(
+            record.name == name or record.name.startswith(name + ".") for name in self._loggers
+        ):
+            return True
+        kind = (record.name, record.msg if isinstance(record.msg, str) else type(record.msg).__name__)
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self._interval_s:
+            self._held_back[kind] += 1
+            return False
+        self._last[kind] = now
+        held_back = self._held_back.pop(kind, 0)
+        if held_back:
+            record.similar_lines_held_back = held_back
+        return True
+
+
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_DropBeamGcpNotice())
+    handler.addFilter(OncePerInterval())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -50,6 +50,8 @@ from schemas import DeadLetter
 log = logging.getLogger(__name__)
 
 Health = Callable[[str, bool, str], None]
+# What runs over each range: the source, then the stages (``pipeline.graph.build_pipeline``).
+Graph = Callable[[beam.Pipeline, beam.PTransform, PipelineConfig], None]
 BROKER = "broker"
 _PROBE_TIMEOUT_S = 2.0
 _POISON_READ_TIMEOUT_S = 10.0
@@ -120,6 +122,7 @@ class MicroBatchService:
         on_batch: Callable[[BatchReport], None] | None = None,
         retry: RetryPolicy | None = None,
         health: Health | None = None,
+        graph: Graph = build_pipeline,
     ) -> None:
         if max_batch_records < 1:
             raise ValueError("max_batch_records must be positive")
@@ -132,6 +135,7 @@ class MicroBatchService:
         self._on_batch = on_batch
         self._retry = retry or RetryPolicy()
         self._health = health
+        self._graph = graph
         self._rng = random.Random()  # jitter only, never secrets
         self._known: dict[str, bool] = {}
         self._outages: dict[str, _Outage] = {}
@@ -167,7 +171,7 @@ class MicroBatchService:
         started = time.monotonic()
         options = PipelineOptions(self._beam_args)
         pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, ReadFromKafka(self._consumer_config, ranges), self._config)
+        self._graph(pipeline, ReadFromKafka(self._consumer_config, ranges), self._config)
         result = pipeline.run()
         state = result.wait_until_finish()
         if state != PipelineState.DONE:
@@ -236,24 +240,23 @@ class MicroBatchService:
             extra={"ranges": _describe(ranges), "error": _first_line(error)},
         )
         reports: list[BatchReport] = []
-        pending = deque(ranges)  # each partition alone first
+        # Each partition alone first; one partition's range is known to fail, so its halves.
+        pending = deque(ranges if len(ranges) > 1 else _halves(ranges[0]))
         while pending and not stop.is_set():
             piece = pending.popleft()
-            size = (piece.stop or piece.start) - piece.start
+            single = _size(piece) == 1
             try:
-                reports.append(self.run_batch([piece]) if size > 1 else self._run_single(piece, stop))
+                reports.append(self._run_single(piece, stop) if single else self.run_batch([piece]))
                 continue
             except Exception as failure:
                 if self._wait_out(failure, stop):
                     pending.appendleft(piece)
                     continue
                 error = failure
-            if size > 1:
-                middle = piece.start + size // 2
-                pending.appendleft(PartitionRange(piece.topic, piece.partition, middle, piece.stop))
-                pending.appendleft(PartitionRange(piece.topic, piece.partition, piece.start, middle))
-                continue
-            reports.append(self._dead_letter_poison(piece, error))
+            if single:
+                reports.append(self._dead_letter_poison(piece, error))
+            else:
+                pending.extendleft(reversed(_halves(piece)))
         return reports
 
     def _run_single(self, piece: PartitionRange, stop: threading.Event) -> BatchReport:
@@ -340,7 +343,7 @@ class MicroBatchService:
     def _probe(self) -> dict[str, str]:
         """The dependencies that do not answer now, with why."""
         down: dict[str, str] = {}
-        broker = _broker_unreachable(str(self._consumer_config.get("bootstrap_servers", "")))
+        broker = _broker_unreachable(self._consumer_config.get("bootstrap_servers", ""))
         if broker:
             down[BROKER] = broker
         for sink in self._config.sinks:
@@ -400,10 +403,11 @@ class MicroBatchService:
             self._health(check, ok, detail)
 
 
-def _broker_unreachable(bootstrap: str) -> str | None:
+def _broker_unreachable(bootstrap: str | list[str]) -> str | None:
     """None when any bootstrap server accepts a connection; else why none does."""
+    servers = bootstrap.split(",") if isinstance(bootstrap, str) else list(bootstrap)
     reasons = []
-    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
+    for server in (s.strip() for s in servers if s.strip()):
         host, _, port = server.rpartition(":")
         try:
             with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=_PROBE_TIMEOUT_S):
@@ -411,6 +415,21 @@ def _broker_unreachable(bootstrap: str) -> str | None:
         except (OSError, ValueError) as error:
             reasons.append(f"{server}: {error}")
     return "; ".join(reasons) or "no bootstrap servers configured"
+
+
+def _size(piece: PartitionRange) -> int:
+    return (piece.stop or piece.start) - piece.start
+
+
+def _halves(piece: PartitionRange) -> list[PartitionRange]:
+    """``piece`` split in two in offset order; itself when it holds one offset."""
+    if _size(piece) < 2:
+        return [piece]
+    middle = piece.start + _size(piece) // 2
+    return [
+        PartitionRange(piece.topic, piece.partition, piece.start, middle),
+        PartitionRange(piece.topic, piece.partition, middle, piece.stop),
+    ]
 
 
 def _describe(ranges: list[PartitionRange]) -> list[str]:
