@@ -3,8 +3,8 @@
 Libraries that narrate outages are kept to a few lines: kafka-python logs every reconnect
 and metadata refresh at WARNING/ERROR (a 20 s broker outage once wrote 274 lines), and
 Beam logs the traceback of every failed bundle, which the micro-batch service reports
-itself. Each kind of their lines gets through once a minute; the next one of a kind says
-how many were held back. What changed (a dependency down, back after N s) is said once
+itself. Each library's lines of each level get through once a minute (they are symptoms
+of one cause); the next one says how many were held back. What changed (a dependency down, back after N s) is said once
 by the service that noticed it.
 """
 
@@ -59,22 +59,23 @@ REPEAT_INTERVAL_S = 60.0
 
 
 class OncePerInterval(logging.Filter):
-    """Lets each kind of WARNING-or-worse line of ``loggers`` through once per ``interval_s``;
-    a kind is the logger and the message template (or the exception type it logs)."""
+    """Lets WARNING-or-worse lines of each of ``loggers`` (and their children) through once
+    per ``interval_s`` and level: a reconnecting client says the same thing many ways."""
 
     def __init__(self, loggers: tuple[str, ...] = NOISY_DURING_OUTAGES, interval_s: float = REPEAT_INTERVAL_S) -> None:
         super().__init__()
         self._loggers = loggers
         self._interval_s = interval_s
-        self._last: dict[tuple[str, str], float] = {}
-        self._held_back: Counter[tuple[str, str]] = Counter()
+        self._last: dict[tuple[str, int], float] = {}
+        self._held_back: Counter[tuple[str, int]] = Counter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING or not any(
-            record.name == name or record.name.startswith(name + ".") for name in self._loggers
-        ):
+        family = next(
+            (name for name in self._loggers if record.name == name or record.name.startswith(name + ".")), None
+        )
+        if record.levelno < logging.WARNING or family is None:
             return True
-        kind = (record.name, record.msg if isinstance(record.msg, str) else type(record.msg).__name__)
+        kind = (family, record.levelno)
         now = time.monotonic()
         last = self._last.get(kind)
         if last is not None and now - last < self._interval_s:

@@ -164,7 +164,9 @@ def test_reconnect_noise_gets_through_once_a_minute_and_says_how_much_was_held_b
 
     passed = [noise.filter(line("kafka.cluster", "Metadata refresh failed: %s")) for _ in range(200)]
     assert passed.count(True) == 1
-    assert noise.filter(line("kafka.conn", "%s: connect attempt returned error")), "another kind of line"
+    assert not noise.filter(line("kafka.conn", "%s: connect attempt returned error")), "the same library says it again"
+    assert noise.filter(line("kafka.conn", "%s: connect attempt failed", logging.WARNING)), "another level"
+    assert noise.filter(line("apache_beam.runners.common", "%s")), "another library"
     assert noise.filter(line("pipeline.microbatch", "broker is down")), "the service's own lines all pass"
     assert all(noise.filter(line("kafka.cluster", "Metadata refresh failed: %s", logging.INFO)) for _ in range(3))
     brief = OncePerInterval(interval_s=0.05)
