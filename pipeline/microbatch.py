@@ -42,7 +42,8 @@ from apache_beam.runners.runner import PipelineState
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.dependencies import DependencyUnavailable, unavailable_in
+from pipeline.dedup import IndexLocation
+from pipeline.dependencies import DependencyUnavailable, probe_directory, unavailable_in
 from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
 from pipeline.kafka_io import PartitionRange, ReadFromKafka, committed_offsets
 from schemas import DeadLetter
@@ -53,6 +54,7 @@ Health = Callable[[str, bool, str], None]
 # What runs over each range: the source, then the stages (``pipeline.graph.build_pipeline``).
 Graph = Callable[[beam.Pipeline, beam.PTransform, PipelineConfig], None]
 BROKER = "broker"
+INDEX = "index"
 _PROBE_TIMEOUT_S = 2.0
 _POISON_READ_TIMEOUT_S = 10.0
 _MAX_ERROR_CHARS = 2_000
@@ -346,6 +348,9 @@ class MicroBatchService:
         broker = _broker_unreachable(self._consumer_config.get("bootstrap_servers", ""))
         if broker:
             down[BROKER] = broker
+        index = _index_unavailable(self._config.dedup.index)
+        if index:
+            down[INDEX] = index
         for sink in self._config.sinks:
             try:
                 sink.probe()
@@ -430,6 +435,24 @@ def _halves(piece: PartitionRange) -> list[PartitionRange]:
         PartitionRange(piece.topic, piece.partition, piece.start, middle),
         PartitionRange(piece.topic, piece.partition, middle, piece.stop),
     ]
+
+
+def _index_unavailable(index: IndexLocation) -> str | None:
+    """None when the dedup index can be reached; else why not."""
+    if index.sqlite_path is not None:
+        try:
+            probe_directory(index.sqlite_path.parent, check=INDEX)
+        except DependencyUnavailable as error:
+            return error.detail
+        return None
+    import redis  # only a Redis index needs the client
+
+    try:
+        with redis.Redis.from_url(index.redis_url or "", socket_connect_timeout=_PROBE_TIMEOUT_S) as client:
+            client.ping()
+    except redis.RedisError as error:
+        return f"Redis does not answer: {error}"
+    return None
 
 
 def _describe(ranges: list[PartitionRange]) -> list[str]:
