@@ -6,6 +6,7 @@ On the real broker and a real PostgreSQL server; the service runs as it does in 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import sqlite3
@@ -20,6 +21,7 @@ import pytest
 from kafka import TopicPartition
 
 from newswire import wiring
+from newswire.tail import records_to_end
 from newswire.testing.postgres import PostgresServer
 from newswire.topics import client_config
 from pipeline.graph import build_pipeline
@@ -138,3 +140,42 @@ def test_a_batch_that_keeps_failing_is_bisected_and_only_its_culprit_dead_letter
     assert len(retries) == settings.recovery.batch_attempts - 1
     assert sum(r.counters.get("dead_letter.batch.poison", 0) for r in reports) == 1
     assert sorted((p.start, p.stop) for r in reports for p in r.ranges) == [(0, 3), (3, 4), (4, 6)]
+
+
+def test_an_article_the_broker_refuses_as_too_large_is_dead_lettered_and_the_rest_published(
+    kafka_broker: Any, topics: Any, tmp_path: Path
+) -> None:
+    *small, other = articles(4)
+    # Under pipeline.max_record_bytes, so decode takes it, but over what the producer may
+    # send to the enriched topic: the 1.26 MB article, at a test's scale.
+    large = other.model_copy(update={"body": other.body + "\n\n" + " ".join(f"word{i}" for i in range(12_000))})
+    publish(kafka_broker.bootstrap, topics.raw, [small[0], large, *small[1:]])
+    settings = settings_for(kafka_broker.settings, topics, tmp_path, sinks=("sqlite",))
+    config = wiring.pipeline_config(settings)
+    config = dataclasses.replace(
+        config, producer_config={**config.producer_config, "max_request_size": 100_000}, dead_letter_original_bytes=4096
+    )
+    service = MicroBatchService(
+        consumer_config=client_config(settings.kafka),
+        raw_topic=topics.raw,
+        consumer_group=settings.pipeline.consumer_group,
+        config=config,
+        beam_args=wiring.beam_args(settings),
+        max_batch_records=100,
+        interval_s=0.1,
+        retry=wiring.retry_policy(settings),
+    )
+    try:
+        reports = service.run(until_caught_up=True, stop=threading.Event())
+    finally:
+        service.close()
+
+    assert len(encode(large)) > 100_000
+    assert [r.records for r in reports] == [4], "one batch, not failed and re-run"
+    (dead,) = dead_letters(kafka_broker.bootstrap, topics.dead_letter)
+    assert (dead.stage, dead.error_type, dead.key) == ("kafka:enriched", "write_refused", large.article_id)
+    assert "MessageSizeTooLargeError" in dead.error
+    assert (dead.topic, dead.partition, dead.offset) == (topics.raw, 0, 1)
+    assert dead.original_truncated and dead.original_size == len(encode(large))
+    published = {m.key for m in records_to_end(settings.kafka, topics.enriched)}
+    assert published == {a.article_id.encode() for a in small}
