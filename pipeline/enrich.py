@@ -14,6 +14,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
@@ -32,6 +33,21 @@ def content_fingerprint(body: str) -> str:
     """Equal for bodies that differ only in case, punctuation, whitespace or Unicode form."""
     normalised = _NON_WORD.sub(" ", unicodedata.normalize("NFKC", body).casefold()).strip()
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+def derived_fields(article: CleanedArticle, *, enriched_at: datetime | None = None) -> dict[str, Any]:
+    """The fields every ``EnrichedArticle`` gets whatever enrichers run (or none)."""
+    return {"enriched_at": enriched_at or utc_now(), "content_fingerprint": content_fingerprint(article.body)}
+
+
+def without_enrichers(article: CleanedArticle, *, enriched_at: datetime | None = None) -> EnrichedArticle:
+    """``article`` as the Enrich stage would emit it with no enrichers configured.
+
+    For places that need an ``EnrichedArticle`` of an article the pipeline has not written
+    (``newswire dedup explain`` on a raw record, tests); the stage itself builds on the
+    same ``derived_fields``, so the two cannot drift apart.
+    """
+    return EnrichedArticle.model_validate({**dict(article), **derived_fields(article, enriched_at=enriched_at)})
 
 
 class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
@@ -63,7 +79,7 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
 
     def _enrich(self, article: CleanedArticle) -> EnrichedArticle:
         base: dict[str, Any] = dict(article)  # shallow: keeps nested models as models
-        fields: dict[str, Any] = {"enriched_at": utc_now(), "content_fingerprint": content_fingerprint(article.body)}
+        fields = derived_fields(article)
         produced: dict[str, dict[str, Any]] = {}
         failures: list[EnrichmentFailure] = []
         for enricher in self._enrichers:

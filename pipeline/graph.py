@@ -20,10 +20,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import FixedWindows
 
+from pipeline import metering
+from pipeline.dead_letter_writer import RefuseOversized, WriteDeadLetters
 from pipeline.dead_letters import FAILURES, POSITIONS, LocateFailures, StageFailure
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
-from pipeline.dedup_decide import DedupConfig
+from pipeline.dedup.decide import DedupConfig
 from pipeline.enrich import Enrich
 from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaMessage, WriteToKafka
@@ -47,6 +49,8 @@ class PipelineConfig:
     topics: OutputTopics
     dedup: DedupConfig
     max_record_bytes: int
+    max_enriched_bytes: int
+    max_dead_letter_bytes: int
     enrichers: Sequence[Enricher] = field(default_factory=list)
     sinks: Sequence[Sink] = field(default_factory=list)
     sink_batch_size: int = 500
@@ -67,7 +71,7 @@ def duplicate_message(duplicate: DuplicateNotice) -> KafkaMessage:
 
 
 def dead_letter_message(dead_letter: DeadLetter) -> KafkaMessage:
-    key = dead_letter.key.encode() if dead_letter.key else None
+    key = dead_letter.dead_letter_id.encode() if dead_letter.dead_letter_id else None
     return KafkaMessage(key=key, value=encode(dead_letter), headers=tuple(record_headers(dead_letter)))
 
 
@@ -79,11 +83,17 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     records = pipeline | "Read" >> source
     if config.streaming_window_s:
         records = records | "Window" >> beam.WindowInto(FixedWindows(config.streaming_window_s))
-    decoded = records | "Decode" >> DecodeArticles(config.max_record_bytes)
+    decoded = records | "Decode" >> DecodeArticles(
+        config.max_record_bytes, max_original_bytes=config.dead_letter_original_bytes
+    )
     enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers).with_failures()
     deduplicated = enriched.articles | "Deduplicate" >> Deduplicate(config.dedup)
-    failures = [enriched[FAILURES], deduplicated[FAILURES]]
-    originals = deduplicated[ORIGINALS]
+    # Checked before any write, so that the sinks and the enriched topic agree on what was published.
+    fitting = deduplicated[ORIGINALS] | "FitEnriched" >> RefuseOversized(
+        config.max_enriched_bytes, limit_name="limits.max_article_bytes + limits.enriched_headroom_bytes"
+    )
+    failures = [enriched[FAILURES], deduplicated[FAILURES], fitting[FAILURES]]
+    originals = fitting.fitting
     demoted = (
         deduplicated[DUPLICATES]
         | "Demoted" >> beam.Filter(lambda notice: notice.was_original)
@@ -107,6 +117,21 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
         | "LocateFailures"
         >> LocateFailures(decoded[POSITIONS], max_original_bytes=config.dead_letter_original_bytes)
     )
-    _ = (decoded[DEAD_LETTERS], located) | "AllDeadLetters" >> beam.Flatten() | "WriteDeadLetters" >> WriteToKafka(
-        config.producer_config, config.topics.dead_letter, dead_letter_message
+    dead_letters = (decoded[DEAD_LETTERS], located) | "AllDeadLetters" >> beam.Flatten()
+    _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
+        config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
     )
+    _meter(records, decoded, enriched, deduplicated)
+
+
+def _meter(records: Any, decoded: Any, enriched: Any, deduplicated: Any) -> None:
+    """Counts on side branches (see ``pipeline.metering``): what each stage took in and let out,
+    every duplicate notice by layer, every dead letter by stage and type."""
+    _ = records | "MeterDecodeIn" >> metering.stage_records("decode", "in")
+    _ = decoded.articles | "MeterDecodeOut" >> metering.stage_records("decode", "out")
+    _ = decoded.articles | "MeterEnrichIn" >> metering.stage_records("enrich", "in")
+    _ = enriched | "MeterEnrichOut" >> metering.stage_records("enrich", "out")
+    _ = enriched | "MeterDedupIn" >> metering.stage_records("dedup", "in")
+    _ = deduplicated[ORIGINALS] | "MeterDedupOut" >> metering.stage_records("dedup", "out")
+    _ = deduplicated[DUPLICATES] | "MeterDuplicates" >> metering.duplicate_notices()
+    _ = decoded[DEAD_LETTERS] | "MeterDeadLetters" >> metering.dead_letters()

@@ -32,6 +32,7 @@ from kafka import errors as kafka_errors
 
 from pipeline.dead_letters import FAILURES
 from pipeline.dependencies import BrokerUnavailable
+from schemas.client_config import ClientConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,6 @@ class KafkaRecord:
     value: bytes | None
     timestamp_ms: int
     headers: tuple[tuple[str, bytes], ...] = ()
-
-    @property
-    def position(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
 
 
 # What the broker (or the producer's own size check) refuses because of the record itself:
@@ -132,7 +129,7 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
     """Reads one partition's offset range; claims each offset before emitting its record."""
 
     def __init__(self, consumer_config: Mapping[str, Any], stall_timeout_s: float) -> None:
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._stall_timeout_s = stall_timeout_s
         self._records_read = Metrics.counter("kafka", "records_read")
         self._consumer: KafkaConsumer | None = None
@@ -274,7 +271,7 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
         self._bounded = stops == {False}
         if self._bounded and watermark_lag_s:
             raise ValueError("watermark_lag_s applies to unbounded reads only: bounded ones have no watermark")
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._stall_timeout_s = stall_timeout_s
         self._watermark_lag_s = watermark_lag_s
 
@@ -305,7 +302,7 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
         to_message: Callable[[Element], KafkaMessage],
         to_failure: Callable[[Element, BaseException], Any] | None,
     ) -> None:
-        self._producer_config = dict(producer_config)
+        self._producer_config = ClientConfig(producer_config)
         self._topic = topic
         self._to_message = to_message
         self._to_failure = to_failure

@@ -47,6 +47,7 @@ from pipeline.dependencies import DependencyUnavailable, probe_directory, unavai
 from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
 from pipeline.kafka_io import PartitionRange, ReadFromKafka, committed_offsets
 from schemas import DeadLetter
+from schemas.client_config import ClientConfig
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class MicroBatchService:
     ) -> None:
         if max_batch_records < 1:
             raise ValueError("max_batch_records must be positive")
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._raw_topic = raw_topic
         self._config = config
         self._beam_args = list(beam_args)

@@ -46,6 +46,7 @@ from kafka.structs import OffsetAndMetadata
 from pipeline.graph import PipelineConfig, build_pipeline
 from pipeline.kafka_io import KafkaRecord, PartitionRange, ReadFromKafka, WriteToKafka, committed_offsets
 from pipeline.sinks.base import WriteToSink
+from schemas.client_config import ClientConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class _CommitWhenWritten(beam.DoFn):  # type: ignore[misc]
     """
 
     def __init__(self, consumer_config: Mapping[str, Any], consumer_group: str) -> None:
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._consumer_group = consumer_group
         self._consumer: KafkaConsumer | None = None
 
@@ -236,7 +237,7 @@ class StreamingService:
     ) -> None:
         if not config.streaming_window_s:
             raise ValueError("streaming needs config.streaming_window_s: dedup groups by key within windows")
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._raw_topic = raw_topic
         self._consumer_group = consumer_group
         self._config = config

@@ -16,6 +16,7 @@ written again element by element to find the refused one(s), which leave on the
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
@@ -80,6 +81,9 @@ class _WriteBatches(beam.DoFn):  # type: ignore[misc]
         self._batch: list[Any] = []
         self._written = Metrics.counter("sink", f"{sink.name}.{'withdrawn' if withdraw else 'written'}")
         self._refused = Metrics.counter("sink", f"{sink.name}.refused")
+        self._errors = Metrics.counter("sink_errors", sink.name)
+        self._write_ms = Metrics.counter("sink_latency", f"{sink.name}.ms")
+        self._writes = Metrics.counter("sink_latency", f"{sink.name}.writes")
 
     def setup(self) -> None:
         self._guarded(self._sink.open)
@@ -125,23 +129,26 @@ class _WriteBatches(beam.DoFn):  # type: ignore[misc]
                 yield beam.pvalue.TaggedOutput(FAILURES, held.with_value(failure))
 
     def _write(self, elements: list[Any]) -> None:
+        started = time.monotonic()
         if self._withdraw:
             self._sink.withdraw(elements)
         else:
             self._sink.write(elements)
+        self._write_ms.inc(round((time.monotonic() - started) * 1000))
+        self._writes.inc()
 
     def _guarded(self, call: Callable[[], None]) -> None:
         """Runs ``call``; an outage leaves as ``SinkUnavailable``, whatever the driver raised."""
         try:
             call()
         except Exception as error:
+            self._errors.inc()
             unavailable = self._sink.unavailable(error)
             if unavailable is None:
                 raise
             if unavailable is error:
                 raise
             raise unavailable from error
-
     def _failure(self, element: Any, error: Exception) -> StageFailure | None:
         if not isinstance(element, EnrichedArticle):
             return None  # a withdrawal names an id only: nothing to dead-letter, so the batch fails

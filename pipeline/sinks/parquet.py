@@ -111,7 +111,7 @@ def articles_table(articles: Sequence[EnrichedArticle]) -> pa.Table:
         columns["canonical_url"].append(a.canonical_url)
         columns["title"].append(a.title)
         columns["body"].append(a.body)
-        columns["language"].append(a.detected_language.code if a.detected_language else a.language)
+        columns["language"].append(a.effective_language)
         columns["published_at"].append(a.published_at)
         columns["fetched_at"].append(a.fetched_at)
         columns["source_kind"].append(a.source.kind.value)

@@ -35,11 +35,11 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from pipeline.dependencies import SinkUnavailable
+from pipeline.sinks import POSTGRES_TABLE_NAME, POSTGRES_TABLE_NAME_RULE
 from pipeline.sinks.base import Sink
 from schemas import EnrichedArticle, encode
 
-# Short enough that the "_withdrawn" table beside it stays within PostgreSQL's 63 characters.
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,52}$")
+_IDENTIFIER = re.compile(POSTGRES_TABLE_NAME)
 # Any constant works; it only has to be the same for every newswire worker.
 _SCHEMA_LOCK_KEY = 0x6E657773  # "news"
 # SQLSTATE classes of the server's state, not of the row: connection exception (08),
@@ -134,7 +134,7 @@ def article_row(article: EnrichedArticle) -> tuple[Any, ...]:
         _without_nul(article.canonical_url),
         _without_nul(article.title),
         _without_nul(article.body),
-        article.detected_language.code if article.detected_language else article.language,
+        article.effective_language,
         article.published_at,
         article.fetched_at,
         article.source.kind.value,
@@ -175,7 +175,7 @@ class PostgresSink(Sink):
         application_name: str = "newswire-pipeline",
     ) -> None:
         if not _IDENTIFIER.match(table):
-            raise ValueError(f"table name {table!r} must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
+            raise ValueError(f"table name {table!r} must be {POSTGRES_TABLE_NAME_RULE} (setting sinks.postgres_table)")
         if password_in_dsn(dsn):
             raise ValueError(
                 "the PostgreSQL DSN carries a password; pass it as the password (setting "

@@ -6,7 +6,7 @@ it), the same normalised body under another id (an exact copy), a near-identical
 same-story grouping that gives every article a ``story_id``. Within a batch, copies meet
 through GroupByKey on the article id, the fingerprint and each band key, so the work
 spreads over workers; across batches, restarts and workers the ``DedupIndex`` decides
-(``pipeline.dedup_decide``), atomically. Originals continue with their version, story and
+(``pipeline.dedup.decide``), atomically. Originals continue with their version, story and
 copy count; duplicates leave as ``DuplicateNotice``s. Nothing here keeps state in the
 process between bundles: on any runner, every worker must reach the same decision.
 """
@@ -27,9 +27,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
 from pipeline.dead_letters import FAILURES, StageFailure
-from pipeline.dedup_decide import Decision, DedupConfig, Signed, decide, precedence
-from pipeline.dedup_index import DedupIndex, IndexLocation, IndexView
-from pipeline.dedup_signature import minhash, shingles, similarity, story_terms
+from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide, decide_all, precedence
+from pipeline.dedup.index import DedupIndex, IndexLocation, IndexView
+from pipeline.dedup.signature import minhash, shingles, similarity, story_terms
 from pipeline.dependencies import DependencyUnavailable, environment_error
 from schemas import DuplicateLayer, DuplicateNotice, EnrichedArticle, SourceRef
 from schemas.timestamps import utc_now
@@ -162,7 +162,9 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         self._index: DedupIndex | None = None
         self._pending: list[tuple[Signed, Any, Any]] = []
         self._last_expiry: float | None = None
-        self._duplicates = Metrics.counter("dedup", "duplicates")
+        # Only what the index decided; every duplicate notice, all layers, is counted as
+        # duplicates.<layer> where they are written (pipeline.metering).
+        self._duplicates = Metrics.counter("dedup", "index_duplicates")
         self._originals = Metrics.counter("dedup", "originals")
         self._demoted = Metrics.counter("dedup", "demoted")
         self._updates = Metrics.counter("dedup", "updates")
@@ -205,7 +207,9 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
             return
         now = utc_now()
         try:
-            decisions = self._index.transact(lambda view: [decide(view, s, self._config, now) for s, _, _ in pending])
+            decisions = self._index.transact(
+                lambda view: decide_all(view, [s for s, _, _ in pending], self._config, now)
+            )
         except Exception as error:
             index_down(error)
             # One article broke the batch's transaction: decide each alone to find it.
