@@ -95,7 +95,7 @@ class _BreaksOnMarker(beam.PTransform):  # type: ignore[misc]
 
 def _explode_on(record: KafkaRecord, marker: bytes) -> KafkaRecord:
     if marker in (record.value or b""):
-        raise RuntimeError(f"this stage cannot take {record.position}")
+        raise RuntimeError(f"this stage cannot take {record.topic}/{record.partition}/{record.offset}")
     return record
 
 
