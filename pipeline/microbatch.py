@@ -198,7 +198,9 @@ class MicroBatchService:
             except TopicMissing:
                 raise
             except Exception as error:  # the broker, most likely: wait it out, then plan again
-                self._wait_out(error, stop)
+                if not self._wait_out(error, stop):
+                    log.warning("could not plan a batch; trying again", extra={"error": _first_line(error)})
+                    stop.wait(self._retry.max_backoff_s)
                 continue
             if not ranges:
                 if until_caught_up:
@@ -257,7 +259,13 @@ class MicroBatchService:
                     continue
                 error = failure
             if single:
-                reports.append(self._dead_letter_poison(piece, error))
+                try:
+                    reports.append(self._dead_letter_poison(piece, error))
+                except Exception as failure:  # the dead letter could not be written: never skip the record
+                    if not self._wait_out(failure, stop):
+                        log.error("could not dead-letter a poison record; trying again", exc_info=True)
+                        stop.wait(self._retry.max_backoff_s)
+                    pending.appendleft(piece)
             else:
                 pending.extendleft(reversed(_halves(piece)))
         return reports
@@ -406,7 +414,10 @@ class MicroBatchService:
                     extra={"check": check, "down_since": outage.since_wall.isoformat(timespec="seconds")},
                 )
         if self._health is not None:
-            self._health(check, ok, detail)
+            try:
+                self._health(check, ok, detail)
+            except Exception:  # an observer's failure must never stop the pipeline
+                log.exception("the health callback failed", extra={"check": check})
 
 
 def _broker_unreachable(bootstrap: str | list[str]) -> str | None:
