@@ -8,6 +8,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -16,6 +17,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from newswire.logs import OncePerInterval
 from pipeline.dead_letters import FAILURES, LocateFailures, RecordPosition, StageFailure
+from pipeline.dedup import ORIGINALS, Deduplicate
+from pipeline.dedup.entries import identity_key
+from pipeline.dedup.index.sqlite import SqliteDedupIndex
 from pipeline.dependencies import SinkUnavailable, unavailable_in
 from pipeline.enrich import Enrich
 from pipeline.enrichers import TextStatsEnricher
@@ -174,3 +178,19 @@ def test_reconnect_noise_gets_through_once_a_minute_and_says_how_much_was_held_b
     time.sleep(0.06)
     record = line("kafka.cluster", "Metadata refresh failed: %s")
     assert brief.filter(record) and record.similar_lines_held_back == 3
+
+
+def test_an_article_whose_dedup_decision_raises_is_dead_lettered_and_the_others_decided(tmp_path: Path) -> None:
+    index = tmp_path / "dedup.sqlite3"
+    good, bad = _enriched("seed-good", "seed-bad")
+    # A damaged entry for one article (a write cut short by an old bug, say): deciding that
+    # article raises; it must not take the rest of its batch with it.
+    SqliteDedupIndex(index).transact(lambda view: view.put(identity_key("seed-bad"), {"revision": "x"}))
+    with beam.Pipeline(runner="FnApiRunner") as pipeline:
+        decided = pipeline | beam.Create([good, bad]) | Deduplicate(index)
+        assert_that(decided[ORIGINALS] | beam.Map(lambda a: a.article_id), equal_to(["seed-good"]), label="kept")
+        assert_that(
+            decided[FAILURES] | beam.Map(lambda f: (f.stage, f.error_type, f.article_id)),
+            equal_to([("dedup", "decide_error", "seed-bad")]),
+            label="dead-lettered",
+        )
