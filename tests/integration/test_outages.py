@@ -8,12 +8,15 @@ doubled nothing.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +158,42 @@ def test_broker_stopped_for_seconds_the_service_survives_resumes_and_logs_a_hand
 
 
 
+
+
+@contextmanager
+def _small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A real file system of ``size`` at ``path`` (tmpfs; needs root, as CI and the dev machines run)."""
+    path.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=False)
+    assert mounted.returncode == 0, "mounting a small tmpfs needs root"
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_full_disk_is_waited_out_without_dead_letters(kafka_broker: Any, topics: Any, tmp_path: Path) -> None:
+    batch = articles(5)
+    health = HealthLog()
+    with _small_disk(tmp_path / "disk", "512k") as disk:
+        filler = disk / "filler"
+        with filler.open("wb", buffering=0) as out:  # fill it to the last block, as another process would
+            try:
+                while True:
+                    out.write(b"\0" * 4096)
+            except OSError as error:
+                assert error.errno == errno.ENOSPC
+        settings = settings_for(kafka_broker.settings, topics, tmp_path, sinks=("jsonl",))
+        settings = settings.model_copy(update={"sinks": settings.sinks.model_copy(update={"output_dir": disk})})
+        publish(kafka_broker.bootstrap, topics.raw, batch)
+        with running_service(settings, health) as running:
+            _wait_for(lambda: health.states("sink:jsonl")[-1:] == [False], timeout_s=60, what="not-ready")
+            time.sleep(2)
+            assert not dead_letters(kafka_broker.bootstrap, topics.dead_letter), "a full disk is no record's fault"
+            filler.unlink()
+            _wait_for(lambda: running.reports, timeout_s=60, what="the batch after space came back")
+            assert running.thread.is_alive() and not running.errors
+        ids = _ids_in_jsonl(disk / "articles.jsonl")
+    assert sorted(ids) == sorted(a.article_id for a in batch)
+    assert health.states("sink:jsonl") == [False, True]
+    assert "No space left" in next(detail for check, ok, detail in health.calls if check == "sink:jsonl" and not ok)
