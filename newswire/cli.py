@@ -341,7 +341,9 @@ def _run_pipeline(
         own = observers is None
         if observers is None:
             observers = PipelineObservers.start(settings, serve=not until_caught_up)
-        service = wiring.micro_batch_service(settings, job_servers, on_batch=observers.observe_batch)
+        service = wiring.micro_batch_service(
+            settings, job_servers, on_batch=observers.observe_batch, health=observers.readiness.report
+        )
         try:
             reports = service.run(until_caught_up=until_caught_up, stop=stop)
         finally:
