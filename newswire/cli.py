@@ -389,7 +389,10 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             progress.update(1)
         progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
 
-    service = wiring.ingest_service(settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched)
+    service = wiring.ingest_service(
+        settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched, on_http=observers.fetch.observe_http
+    )
+    observers.metrics.retries_pending.set_function(lambda: service.status().retries_pending)
     try:
         report = service.run(once=args.once, stop=_stop_on_signals())
     finally:

@@ -467,6 +467,20 @@ class IngestSettings(Section):
     schedule_check_interval_s: float = Field(
         1.0, gt=0, le=60, description="How often due retries and due polls are looked for."
     )
+    max_host_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="Longest a fetch or poll waits for its host's turn (politeness, Crawl-delay, a Retry-After "
+        "another page was given); a longer wait is rescheduled, at no attempt's cost, so that one held-back "
+        "host never holds up a worker's other hosts.",
+    )
+    fetch_session_timeout_s: float = Field(
+        15.0,
+        ge=6,
+        le=300,
+        description="How soon the broker notices a fetch worker died, and hands its partitions (its hosts' "
+        "tasks) to another worker; the broker's group.min.session.timeout.ms (6 s) is the floor.",
+    )
 
 
 class ObservabilitySettings(Section):

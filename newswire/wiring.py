@@ -147,6 +147,8 @@ def ingest_config(settings: Settings) -> IngestConfig:
             poll_gave_up_after=settings.ingest.poll_gave_up_after,
         ),
         schedule_check_interval_s=settings.ingest.schedule_check_interval_s,
+        fetch_session_timeout_s=settings.ingest.fetch_session_timeout_s,
+        max_host_wait_s=settings.ingest.max_host_wait_s,
     )
 
 

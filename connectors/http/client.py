@@ -120,6 +120,16 @@ class HttpClient:
             self._on_result(result)
         return result
 
+    def host_wait_s(self, url: str) -> float:
+        """Seconds a fetch of ``url`` would now wait for its host's turn (politeness, Crawl-delay,
+        a Retry-After another fetch was given), in this process or, with a ledger, any; 0 for a
+        URL that cannot be fetched at all (its fetch will say why)."""
+        try:
+            target = parse_target(url)
+        except AddressRefused:
+            return 0.0
+        return self._gate.wait_s(target.host)
+
     def close(self) -> None:
         self._pools.clear()
         self._resolver.shutdown(wait=False, cancel_futures=True)
