@@ -20,6 +20,12 @@ def print_report(report: ChaosReport) -> None:
         f"{plan.fetch_workers} fetch workers, {os.cpu_count()} cores (shared: figures are noisy); "
         f"wall {report.wall_s:.0f} s, ended: {report.finished}"
     )
+    if report.finished == "deadline":
+        print(
+            f"NOTE: the run hit its deadline before every article arrived and before progress had stopped for "
+            f"{plan.settle_s:.0f} s: 'lost' includes articles that may still have been on their way "
+            "(raise --deadline on a loaded machine)"
+        )
     print("\nevents")
     for event in report.events:
         print(f"  {event.started_s:6.1f}s - {event.ended_s:6.1f}s  {event.name:26} {event.detail}")
