@@ -137,15 +137,15 @@ class ChaosReport:
 
     def targets(self) -> list[tuple[str, str, bool]]:
         """(target, measured, met) for every promise the run checks."""
-        lost = sum(s.lost for s in self.sinks)
-        doubled = sum(s.doubled for s in self.sinks)
+        lost = max((s.lost for s in self.sinks), default=0)
+        doubled = max((s.doubled for s in self.sinks), default=0)
         poison_ok = sum(p.ok for p in self.poison)
         given = sum(h.retry_after_given for h in self.hosts)
         honoured = sum(h.retry_after_honoured for h in self.hosts)
         missing_behind = max(self.behind_failure_missing.values(), default=0)
         return [
-            ("0 articles lost (every sink)", f"{lost} lost", lost == 0),
-            ("0 articles doubled (every sink)", f"{doubled} doubled", doubled == 0),
+            ("0 articles lost (in any sink)", f"{lost} in the worst sink", lost == 0),
+            ("0 articles doubled (in any sink)", f"{doubled} in the worst sink", doubled == 0),
             (
                 "every poison record handled as expected",
                 f"{poison_ok}/{len(self.poison)}",
