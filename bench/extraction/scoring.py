@@ -73,3 +73,10 @@ def title_contains(expected: str, predicted: str | None) -> bool:
     """Either title holds the other, ignoring case: right headline, maybe with extra words."""
     truth, guess = comparable_title(expected).casefold(), comparable_title(predicted).casefold()
     return bool(truth and guess) and (truth in guess or guess in truth)
+
+
+def page_f1(score: BodyScore) -> float:
+    """One page's F1; an empty prediction has precision 0."""
+    precision = score.precision or 0.0
+    total = precision + score.recall
+    return 2 * precision * score.recall / total if total else 0.0

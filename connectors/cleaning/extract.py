@@ -11,16 +11,18 @@ input yields an empty or partial ``ExtractedPage``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import htmldate
 import py3langid
-import trafilatura
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
+from connectors.cleaning.candidates import doubts, full_reading, main_reading, most_agreed, other_readings, page_facts
 from connectors.cleaning.metadata import (
     Declarations,
     PublicationTime,
@@ -124,16 +126,66 @@ class ExtractedPage:
     methods: FieldMethods = FieldMethods()
 
 
-def extract_article(html: str | bytes, url: str | None = None) -> ExtractedPage:
-    """The article in ``html`` (text or raw bytes in any encoding); never raises."""
+@dataclass(frozen=True)
+class BodyRules:
+    """Which body rules run. Every one is on in production; the extraction benchmark turns
+    one off at a time (an ablation) to show what each earns on each reference set.
+
+    ``comparison`` says when the main reading is compared with the other readings:
+    ``"doubtful"`` (only when it shows a sign of being the wrong block), ``"never"`` (the
+    main reading, with trafilatura's full mode only when it is empty) or ``"always"``.
+    """
+
+    headline_copies: bool = True
+    bylines: bool = True
+    header_standfirst: bool = True
+    link_paragraphs: bool = True
+    furniture_lines: bool = True
+    contact_lines: bool = True
+    repeated_paragraphs: bool = True
+    broken_hyphenation: bool = True
+    comparison: Literal["doubtful", "never", "always"] = "doubtful"
+
+    def __post_init__(self) -> None:
+        if self.comparison not in ("doubtful", "never", "always"):
+            raise ValueError(f"BodyRules.comparison must be doubtful, never or always, not {self.comparison!r}")
+
+    @classmethod
+    def repairs(cls) -> tuple[str, ...]:
+        """The names of the repairs that can be turned off, in the order they run."""
+        return tuple(field.name for field in dataclasses.fields(cls) if field.name != "comparison")
+
+    def without(self, repair: str) -> BodyRules:
+        if repair not in self.repairs():
+            raise ValueError(f"no body repair named {repair!r}; the repairs are {', '.join(self.repairs())}")
+        off: dict[str, Any] = {repair: False}
+        return dataclasses.replace(self, **off)
+
+
+ALL_RULES = BodyRules()
+
+
+def extract_article(html: str | bytes, url: str | None = None, rules: BodyRules = ALL_RULES) -> ExtractedPage:
+    """The article in ``html`` (text or raw bytes in any encoding); never raises.
+
+    ``rules`` is for measuring what each body rule earns; production keeps them all.
+    """
     try:
-        tree = _parse(html)
-        if tree is None:
-            return ExtractedPage()
-        return _extract_from_tree(tree, url)
+        return extract_article_or_raise(html, url, rules)
     except Exception:  # the contract is "never raises": the page is logged, not lost
         LOGGER.warning("extraction failed, returning an empty page: %s", url, exc_info=True)
         return ExtractedPage()
+
+
+def extract_article_or_raise(
+    html: str | bytes, url: str | None = None, rules: BodyRules = ALL_RULES
+) -> ExtractedPage:
+    """``extract_article`` letting a bug of ours raise, for callers that must tell one from a
+    page without an article (the ingest service dead-letters it as ``internal_error``)."""
+    tree = _parse(html)
+    if tree is None:
+        return ExtractedPage()
+    return _extract_from_tree(tree, url, rules)
 
 
 def _parse(html: str | bytes) -> HtmlElement | None:
@@ -151,7 +203,7 @@ def _parse(html: str | bytes) -> HtmlElement | None:
     return tree if isinstance(tree, HtmlElement) else None
 
 
-def _extract_from_tree(tree: HtmlElement, url: str | None) -> ExtractedPage:
+def _extract_from_tree(tree: HtmlElement, url: str | None, rules: BodyRules) -> ExtractedPage:
     declarations = read_declarations(tree)
     title, title_method = choose_title(declarations, url)
     authors, authors_method = declared_authors(declarations)
@@ -159,7 +211,7 @@ def _extract_from_tree(tree: HtmlElement, url: str | None) -> ExtractedPage:
     description, description_method = declared_description(declarations)
     image, image_method = declared_image(declarations, url)
     categories, tags = declared_topics(declarations)
-    text, text_method = _body(tree, url, declarations, title, authors, description)
+    text, text_method = _body(tree, url, declarations, title, authors, description, rules)
     language, language_method = declared_language(declarations)
     if language is None and len(text) >= _MIN_TEXT_FOR_LANGUAGE_GUESS:
         language, language_method = py3langid.classify(text[:5000])[0], "py3langid"
@@ -199,6 +251,17 @@ def _publication(declarations: Declarations, tree: HtmlElement, url: str | None)
     return None, "none"
 
 
+@dataclass(frozen=True)
+class _BodyContext:
+    """What the repairs need to know about the page beside the text."""
+
+    tree: HtmlElement
+    headlines: tuple[str, ...]
+    authors: tuple[str, ...]
+    description: str | None
+    link_texts: tuple[str, ...]
+
+
 def _body(
     tree: HtmlElement,
     url: str | None,
@@ -206,39 +269,56 @@ def _body(
     title: str | None,
     authors: tuple[str, ...],
     description: str | None,
+    rules: BodyRules,
 ) -> tuple[str, str]:
-    raw, method = _main_text(tree, url)
-    if not raw:
-        return "", "none"
-    text = join_paragraphs(cleaned for line in raw.splitlines() if (cleaned := clean_inline_text(line)))
     headlines = [title or "", declarations.title_element, *declarations.headings]
     headlines += [value for name in ("og:title", "twitter:title") for value in declarations.meta.get(name, ())]
-    text = drop_headline_copies(text, [clean_inline_text(headline) for headline in headlines])
-    text = drop_bylines(text, authors)
-    text = _drop_header_standfirst(text, tree, description)
-    text = drop_link_paragraphs(text, (link.text_content() for link in tree.iter("a")))
-    text = drop_furniture_lines(text)
-    text = drop_contact_lines(text)
-    text = drop_repeated_paragraphs(text)
-    text = join_broken_hyphenation(text)
-    return text, method
+    context = _BodyContext(
+        tree,
+        tuple(clean_inline_text(headline) for headline in headlines),
+        authors,
+        description,
+        tuple(link.text_content() for link in tree.iter("a")),
+    )
+    extracted = main_reading(tree, url)
+    main = _repaired(extracted, context, rules)
+    if rules.comparison == "never":
+        if main:
+            return main, "trafilatura"
+        rescued = _repaired(full_reading(tree, url), context, rules)
+        return (rescued, "trafilatura fallbacks") if rescued else ("", "none")
+    if rules.comparison == "doubtful":
+        facts = page_facts(tree, context.link_texts, (*context.headlines, clean_inline_text(description or "")))
+        if not doubts(extracted, main, facts):
+            return main, "trafilatura"
+    candidates = [("trafilatura", main)]
+    candidates += [(method, _repaired(text, context, rules)) for method, text in other_readings(tree, url)]
+    method, text = candidates[most_agreed([text for _, text in candidates])]
+    return (text, method) if text else ("", "none")
 
 
-def _main_text(tree: HtmlElement, url: str | None) -> tuple[str, str]:
-    """Trafilatura's own main-text extraction, and its fallbacks only when that finds nothing.
-
-    Without ``fast``, trafilatura also runs readability and jusText on every page and keeps
-    whichever result its length heuristics prefer; on listing-like pages that is often the
-    one that swept in teasers and hidden blocks. Its main extractor is the one the repairs
-    here are written against, so the comparison is kept as a rescue for pages where the
-    main extractor comes back empty.
-    """
-    # bare_extraction works on its own copy of a tree it is given, so the shared tree stays intact.
-    for fast, method in ((True, "trafilatura"), (False, "trafilatura fallbacks")):
-        document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=False, fast=fast)
-        if raw := getattr(document, "text", None) or "":
-            return raw, method
-    return "", "none"
+def _repaired(raw: str, context: _BodyContext, rules: BodyRules) -> str:
+    """The repairs, in order, on one extractor's text: each removes a defect of a kind."""
+    if not raw:
+        return ""
+    text = join_paragraphs(cleaned for line in raw.splitlines() if (cleaned := clean_inline_text(line)))
+    if rules.headline_copies:
+        text = drop_headline_copies(text, context.headlines)
+    if rules.bylines:
+        text = drop_bylines(text, context.authors)
+    if rules.header_standfirst:
+        text = _drop_header_standfirst(text, context.tree, context.description)
+    if rules.link_paragraphs:
+        text = drop_link_paragraphs(text, context.link_texts)
+    if rules.furniture_lines:
+        text = drop_furniture_lines(text)
+    if rules.contact_lines:
+        text = drop_contact_lines(text)
+    if rules.repeated_paragraphs:
+        text = drop_repeated_paragraphs(text)
+    if rules.broken_hyphenation:
+        text = join_broken_hyphenation(text)
+    return text
 
 
 def _drop_header_standfirst(text: str, tree: HtmlElement, description: str | None) -> str:

@@ -1,0 +1,215 @@
+"""Where the article body comes from: three readings of the page, and the choice between them.
+
+Trafilatura's main extractor (its ``fast`` mode) reads most article pages well and is the
+cheapest. On some pages it returns the wrong block: a navigation table, a "SECTIONS" menu,
+a teaser for another post, or furniture that the repairs then delete. Two other algorithms
+read the same page differently: readability (trafilatura's fork, which scores containers
+by their paragraphs) and jusText (which classifies each paragraph by its stop words and
+link density). Each fails in its own way, and they rarely fail the same way on one page.
+
+So the main extractor's text is checked for the signs of a wrong block (``doubts``); only
+when one shows are the other readings made, and the candidate that agrees most with the
+others is kept (``most_agreed``): a minimum-Bayes-risk choice, each candidate scored by its
+expected word-shingle F1 against the other candidates. It needs no threshold fitted to any
+reference set, and a menu or a comment thread that one algorithm swept in is outvoted by
+the two that left it out.
+
+Nothing here may modify the tree it is given (every reading works on its own copy), reach
+the network, or know which host or reference set a page comes from.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from copy import deepcopy
+from dataclasses import dataclass
+
+import trafilatura
+from lxml.html import HtmlElement
+from trafilatura.external import justext_rescue, sanitize_tree, try_readability
+from trafilatura.htmlprocessing import prune_unwanted_nodes, tree_cleaning
+from trafilatura.settings import Extractor
+from trafilatura.xml import xmltotxt
+from trafilatura.xpaths import RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH
+
+LOGGER = logging.getLogger(__name__)
+
+_WORD = re.compile(r"\w+")
+_NOT_TEXT = frozenset({"script", "style", "noscript", "template", "title", "textarea"})
+# Agreement is measured on the unit extraction quality is measured in: runs of four words,
+# counted with multiplicity, so a candidate that repeats or adds a block pays for it.
+_SHINGLE_WORDS = 4
+
+# --- the signs of a wrong block. Each is a plain property of the text, set at a round
+# value that marks an unusual article rather than fitted to a reference set; a false alarm
+# only costs the comparison, never the body, since the main reading is one of the candidates.
+# An article body this short is shorter than most news briefs...
+_SHORT_BODY_CHARS = 1500
+# ...and, when it also holds this little of the page's visible text, the page had more to say.
+_SHORT_BODY_PAGE_SHARE = 0.2
+# Links cover this share of the body's characters: a menu or a list of teasers, not prose.
+_LINK_SHARE = 0.3
+# Lines of fewer words than a sentence has hold most of the body: list items and headings.
+_FRAGMENT_WORDS = 8
+_FRAGMENT_SHARE = 0.5
+# The declared headline and description share almost none of their words with the body.
+_HEADLINE_WORD_SHARE = 0.25
+_MIN_HEADLINE_WORDS = 3
+# The repairs removed more than this share of what the extractor returned.
+_REPAIRED_AWAY_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    """What a page says about itself, beside its body, that can show a reading is wrong."""
+
+    visible_chars: int
+    link_texts: frozenset[str]
+    headlines: tuple[str, ...]
+
+
+def page_facts(tree: HtmlElement, link_texts: Iterable[str], headlines: Iterable[str]) -> PageFacts:
+    folded_links = frozenset(_fold(link) for link in link_texts if _WORD.search(link))
+    return PageFacts(_visible_chars(tree), folded_links, tuple(h for h in headlines if h))
+
+
+def main_reading(tree: HtmlElement, url: str | None) -> str:
+    """Trafilatura's main extractor alone (``fast``: no readability/jusText comparison)."""
+    return _trafilatura(tree, url, fast=True)
+
+
+def full_reading(tree: HtmlElement, url: str | None) -> str:
+    """Trafilatura with its own readability/jusText comparison: the rescue when the main one is empty."""
+    return _trafilatura(tree, url, fast=False)
+
+
+def other_readings(tree: HtmlElement, url: str | None) -> list[tuple[str, str]]:
+    """Readability's and jusText's reading of the page, comments and follow-up articles pruned first.
+
+    Both get the page as trafilatura prepares it for them with comments off, so neither can
+    bring back the reader comments the main extractor leaves out.
+    """
+    options = Extractor(comments=False, url=url)
+    pruned = prune_unwanted_nodes(deepcopy(tree), RAW_TREE_PRUNE_XPATH)
+    pruned = prune_unwanted_nodes(pruned, REMOVE_COMMENTS_AND_LISTS_XPATH)
+    readings: list[tuple[str, str]] = []
+    try:
+        summary = try_readability(deepcopy(pruned))
+        cleaned, _ = sanitize_tree(summary, options)
+        readings.append(("readability", xmltotxt(cleaned, False)))
+    except Exception:  # one reading failing leaves the others; the page is not lost
+        LOGGER.debug("readability reading failed: %s", url, exc_info=True)
+    try:
+        body, _ = justext_rescue(tree_cleaning(pruned, options), options)
+        readings.append(("justext", xmltotxt(body, False)))
+    except Exception:
+        LOGGER.debug("jusText reading failed: %s", url, exc_info=True)
+    return readings
+
+
+def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool) -> str:
+    # bare_extraction works on its own copy of a tree it is given, so the shared tree stays intact.
+    document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=False, fast=fast)
+    return getattr(document, "text", None) or ""
+
+
+def doubts(extracted: str, repaired: str, page: PageFacts) -> list[str]:
+    """Why the main reading may be the wrong block of the page; empty when nothing looks wrong."""
+    if not repaired.strip():
+        return ["empty"]
+    found = []
+    if len(repaired) < _REPAIRED_AWAY_SHARE * len(extracted):
+        found.append("repaired away")
+    if len(repaired) < _SHORT_BODY_CHARS and len(repaired) < _SHORT_BODY_PAGE_SHARE * page.visible_chars:
+        found.append("short for the page")
+    lines = [line for line in repaired.splitlines() if _WORD.search(line)]
+    characters = sum(len(line) for line in lines) or 1
+    if page.link_texts and _link_characters(lines, page.link_texts) >= _LINK_SHARE * characters:
+        found.append("link text")
+    if sum(len(line) for line in lines if len(_WORD.findall(line)) < _FRAGMENT_WORDS) > _FRAGMENT_SHARE * characters:
+        found.append("lists or headings")
+    if _far_from_headlines(repaired, page.headlines):
+        found.append("far from the headline")
+    return found
+
+
+def most_agreed(candidates: Sequence[str]) -> int:
+    """The index of the candidate with the highest summed shingle F1 against the others.
+
+    An empty candidate scores below every non-empty one, so the choice is empty only when
+    every candidate is. Ties keep the earlier candidate: the caller lists the main reading first.
+    """
+    shingled = [_shingles(text) for text in candidates]
+
+    def agreement(index: int) -> float:
+        if not shingled[index]:
+            return -1.0
+        return sum(_f1(shingled[index], other) for position, other in enumerate(shingled) if position != index)
+
+    return max(range(len(candidates)), key=lambda index: (agreement(index), -index))
+
+
+def _shingles(text: str) -> Counter[str]:
+    # The same unit as the reference sets' metric, written here because connectors never
+    # import the benchmark harness (and the harness must not share code with what it scores).
+    words = _WORD.findall(text)
+    if not words:
+        return Counter()
+    count = max(1, len(words) - _SHINGLE_WORDS + 1)
+    return Counter(" ".join(words[start : start + _SHINGLE_WORDS]) for start in range(count))
+
+
+def _f1(left: Counter[str], right: Counter[str]) -> float:
+    if not left or not right:
+        return 0.0
+    shared = sum((left & right).values())
+    return 2 * shared / (sum(left.values()) + sum(right.values()))
+
+
+def _link_characters(lines: list[str], folded_links: frozenset[str]) -> int:
+    """Characters of the body's lines that are the text of one of the page's links."""
+    covered = 0
+    for line in lines:
+        folded = _fold(line)
+        if folded in folded_links:
+            covered += len(line)
+            continue
+        mask = bytearray(len(folded))
+        for link in folded_links:
+            if len(link) > len(folded):
+                continue
+            start = folded.find(link)
+            while start != -1:
+                mask[start : start + len(link)] = b"\x01" * len(link)
+                start = folded.find(link, start + len(link))
+        covered += sum(mask)
+    return covered
+
+
+def _far_from_headlines(text: str, headlines: tuple[str, ...]) -> bool:
+    body_words = {word.casefold() for word in _WORD.findall(text)}
+    shares = []
+    for headline in headlines:
+        words = {word.casefold() for word in _WORD.findall(headline)}
+        if len(words) >= _MIN_HEADLINE_WORDS:
+            shares.append(len(words & body_words) / len(words))
+    return bool(shares) and max(shares) < _HEADLINE_WORD_SHARE
+
+
+def _visible_chars(tree: HtmlElement) -> int:
+    body = tree.find(".//body")
+    root = body if body is not None else tree
+    total = 0
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag not in _NOT_TEXT and element.text:
+            total += len(element.text.strip())
+        if element is not root and element.tail:
+            total += len(element.tail.strip())
+    return total
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
