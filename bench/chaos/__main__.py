@@ -37,7 +37,7 @@ def print_report(report: ChaosReport) -> None:
     missing = ", ".join(f"{s} {n}" for s, n in report.behind_failure_missing.items())
     print(f"  behind a transient failure: {report.behind_failure} articles; missing from {missing}")
 
-    print(f"\n{'poison':24} {'expected':38} {'n':>3} {'ok':>3}  dead letters published/distinct, where, notes")
+    print(f"\n{'poison':24} {'expected':42} {'n':>3} {'ok':>3}  dead letters published/distinct, where, notes")
     kinds: dict[str, list] = {}
     for outcome in report.poison:
         kinds.setdefault(outcome.poison.kind.value, []).append(outcome)
@@ -49,7 +49,7 @@ def print_report(report: ChaosReport) -> None:
         expected = EXPECTED[outcomes[0].poison.kind].value
         ok = sum(o.ok for o in outcomes)
         print(
-            f"  {kind:22} {expected:38} {len(outcomes):3} {ok:3}  {published}/{distinct}; "
+            f"  {kind:22} {expected:42} {len(outcomes):3} {ok:3}  {published}/{distinct}; "
             f"{' | '.join(places)}{'; ' + '; '.join(notes) if notes else ''}"
         )
 
