@@ -84,7 +84,10 @@ def print_report(report: ChaosReport) -> None:
     print(f"fetch worker processes of `newswire ingest` at the end: {report.fetch_workers_at_end}/{plan.fetch_workers}")
     if report.slow_stops:
         print(f"did not stop within 30 s of SIGTERM: {', '.join(report.slow_stops)}")
-    print("WARNING/ERROR log lines: " + ", ".join(f"{n} {c}" for n, c in report.problem_lines.items()))
+    print("WARNING/ERROR log lines: " + ", ".join(f"{n} {c.total()}" for n, c in report.problem_lines.items()))
+    for name, lines in report.problem_lines.items():
+        for gist, count in lines.most_common(4):
+            print(f"  {name:8} {count:5}  {gist}")
     for problem in report.problems:
         print(f"problem: {problem}")
 
@@ -108,7 +111,7 @@ def main() -> int:
     parser.add_argument("--keep-logs", type=Path, help="copy the services' logs here")
     args = parser.parse_args()
     # The benchmark's own Kafka clients narrate every reconnect while it stops the broker on purpose.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     outages = 0.0 if args.no_outages else None
     plan = ChaosPlan(
         articles=args.articles,

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -126,7 +127,7 @@ class ChaosReport:
     events: list[EventRecord]
     exits: list[Exit]
     slow_stops: list[str]
-    problem_lines: dict[str, int]
+    problem_lines: dict[str, Counter[str]]
     longest_stall_s: float
     longest_stall_at_s: tuple[float, float]
     wall_s: float
