@@ -22,9 +22,8 @@ def print_report(report: ChaosReport) -> None:
     )
     if report.finished == "deadline":
         print(
-            f"NOTE: the run hit its deadline before every article arrived and before progress had stopped for "
-            f"{plan.settle_s:.0f} s: 'lost' includes articles that may still have been on their way "
-            "(raise --deadline on a loaded machine)"
+            f"NOTE: the run hit its deadline with records still being published (the last new article reached "
+            f"SQLite at {report.last_arrival_s:.0f} s): 'lost' counts articles in no sink by then"
         )
     print("\nevents")
     for event in report.events:

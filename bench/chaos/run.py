@@ -130,6 +130,8 @@ class ChaosReport:
     problem_lines: dict[str, Counter[str]]
     longest_stall_s: float
     longest_stall_at_s: tuple[float, float]
+    # When the SQLite sink last gained an article, seconds into the run.
+    last_arrival_s: float
     wall_s: float
     finished: str
     # Worker processes `newswire ingest` ran at the end (after one was SIGKILLed: was it replaced?).
@@ -441,6 +443,7 @@ def _report(
         problem_lines={name: s.problem_lines() for name, s in supervisor.services.items()},
         longest_stall_s=stall,
         longest_stall_at_s=(stall_from - started, stall_to - started),
+        last_arrival_s=sampler.history[-1][0] - started,
         wall_s=time.monotonic() - started,
         finished=finished,
         fetch_workers_at_end=workers_at_end,
