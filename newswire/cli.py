@@ -320,7 +320,7 @@ def _run_pipeline(
     own = observers is None
     if observers is None:
         observers = PipelineObservers.start(settings, serve=not until_caught_up)
-    service = wiring.micro_batch_service(settings, on_batch=observers.observe_batch)
+    service = wiring.micro_batch_service(settings, on_batch=observers.observe_batch, health=observers.readiness.report)
     try:
         reports = service.run(until_caught_up=until_caught_up, stop=stop)
     finally:
@@ -344,7 +344,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     except SourcesFileError as error:
         raise NewswireError(str(error)) from error
     # Fetch events reach this process from every worker (they are sent home), so one registry counts them all.
-    observers = IngestObservers.start(settings, serve=not args.once, worker_metrics_dir=None)
+    observers = IngestObservers.start(settings, serve=not args.once)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
     def polled(report: PollReport) -> None:
@@ -361,12 +361,15 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         progress.refresh()
 
     def fetched(event: FetchEvent) -> None:
-        observers.fetch.fetched(event.source, event.outcome)
+        observers.fetch.fetched(event)
         if event.final:
             progress.update(1)
         progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
 
-    service = wiring.ingest_service(settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched)
+    service = wiring.ingest_service(
+        settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched, health=observers.readiness.report
+    )
+    observers.metrics.retries_pending.set_function(lambda: service.status().retries_waiting)
     try:
         report = service.run(once=args.once, stop=_stop_on_signals())
     finally:

@@ -22,7 +22,6 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ResolveTimeout
 from contextvars import ContextVar
@@ -84,14 +83,10 @@ class HttpClient:
         *,
         rng: random.Random | None = None,
         shared_state: Path | None = None,
-        on_result: Callable[[FetchResult], None] | None = None,
     ) -> None:
         """``shared_state``: a SQLite file through which every process of a deployment shares one
-        politeness budget and one robots.txt cache per host (see ``host_ledger``). ``on_result``
-        is told every finished fetch (bytes, waits, outcome), so metrics need no wrapper of their own."""
+        politeness budget and one robots.txt cache per host (see ``host_ledger``)."""
         self._settings = settings
-        # Told every finished fetch (bytes, waits, outcome) so metrics need no wrapper of their own.
-        self._on_result = on_result
         self._rng = rng or random.Random()
         self._addresses = AddressPolicy(settings.allow_addresses)
         self._ledger = HostLedger(shared_state) if shared_state is not None else None
@@ -107,7 +102,7 @@ class HttpClient:
     def fetch(self, url: str, *, validators: Validators | None = None, accept: str = DEFAULT_ACCEPT) -> FetchResult:
         """GET ``url``; with ``validators`` from an earlier result, a conditional GET."""
         run = _Run(deadline=time.monotonic() + self._settings.total_timeout_s)
-        result = self._follow(
+        return self._follow(
             url,
             run,
             validators=validators or Validators(),
@@ -116,9 +111,6 @@ class HttpClient:
             max_redirects=self._settings.max_redirects,
             check_robots=self._settings.respect_robots_txt,
         )
-        if self._on_result is not None:
-            self._on_result(result)
-        return result
 
     def close(self) -> None:
         self._pools.clear()
