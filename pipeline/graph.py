@@ -121,7 +121,7 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
         config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
     )
-    _meter(records, decoded, enriched, deduplicated)
+    _meter(records, decoded, enriched.articles, deduplicated)
 
 
 def _meter(records: Any, decoded: Any, enriched: Any, deduplicated: Any) -> None:

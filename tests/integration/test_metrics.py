@@ -85,7 +85,10 @@ def test_a_batch_counts_what_it_wrote_to_each_topic(newswire_run: NewswireRun, t
     notices = [decode(v, DuplicateNotice) for _, v in newswire_run.topic_values(newswire_run.topics.duplicates)]
     dead = [decode(v, DeadLetter) for _, v in newswire_run.topic_values(newswire_run.topics.dead_letter)]
     assert found.total("newswire_records_consumed_total") == raw
-    assert by_label(found, "newswire_stage_records_total", "stage", "direction")[("decode", "in")] == raw
+    stages = by_label(found, "newswire_stage_records_total", "stage", "direction")
+    assert stages[("decode", "in")] == raw
+    assert stages[("decode", "out")] == stages[("enrich", "in")] == stages[("enrich", "out")] == raw - 2
+    assert stages[("dedup", "in")] == raw - 2 and stages[("dedup", "out")] == len(enriched)
     assert by_label(found, "newswire_topic_records_written_total", "topic") == {
         (newswire_run.topics.enriched,): len(enriched),
         (newswire_run.topics.duplicates,): len(notices),
