@@ -304,7 +304,14 @@ def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
         service = wiring.streaming_service(settings)
     except ValueError as error:  # e.g. a runner that cannot stream
         raise NewswireError(f"cannot stream: {error}") from None
-    state = service.run(_stop_on_signals())
+    from newswire.monitoring import PipelineObservers
+
+    # The job's own counters stay in the runner (Flink's UI); here: /healthz, /readyz and the lag.
+    observers = PipelineObservers.start(settings, serve=True)
+    try:
+        state = service.run(_stop_on_signals())
+    finally:
+        observers.close()
     print(f"pipeline: streaming job ended in state {state}", file=sys.stderr)
     return 0
 
