@@ -163,7 +163,11 @@ class Console:
                     "dead_letters": dead.get(name, 0),
                     "completeness": _completeness(quality),
                     "drifting": [
-                        {"field": f.name, "since": f.drifting_since.isoformat()}
+                        {
+                            "field": f.name,
+                            "since": f.drifting_since.isoformat(),
+                            "since_text": f.drifting_since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                        }
                         for f in (quality.drifting if quality else ())
                         if f.drifting_since
                     ],
