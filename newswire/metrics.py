@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-if TYPE_CHECKING:  # fetch-worker processes import this module: they must not pay for Beam
+if TYPE_CHECKING:  # the console and ingest import this module: they must not pay for importing Beam
     from pipeline.microbatch import BatchReport
 
 log = logging.getLogger(__name__)
