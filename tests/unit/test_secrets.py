@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from newswire import wiring
 from newswire.settings import KafkaSettings, PipelineSettings, Settings
+from newswire.topics import client_config
 from pipeline.kafka_io import PartitionRange, ReadFromKafka, WriteToKafka
 from schemas.client_config import MASK, ClientConfig
 
@@ -40,7 +41,7 @@ def test_dofn_state_and_its_pickle_keep_the_password_masked(settings: Settings) 
     config = wiring.pipeline_config(settings)
     write = WriteToKafka(config.producer_config, "enriched", lambda element: element)
     # Given a plain dict (as a test or another caller might), the stage still masks it.
-    read = ReadFromKafka(dict(wiring.client_config(settings.kafka)), [PartitionRange("raw", 0, 0, 10)])
+    read = ReadFromKafka(dict(client_config(settings.kafka)), [PartitionRange("raw", 0, 0, 10)])
     for transform in (write, read):
         state = repr(vars(transform)) + repr(vars(getattr(transform, "_fn", transform)))
         assert PASSWORD not in state
