@@ -45,6 +45,17 @@ def wait_for(port: int, process, done, *, timeout_s: float) -> Scrape:  # type: 
         time.sleep(0.3)
 
 
+def readyz(port: int) -> dict:  # type: ignore[type-arg]
+    import json
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return dict(json.loads(response.read()))
+    except urllib.error.HTTPError as error:  # 503: not ready, and the document says why
+        return dict(json.loads(error.read()))
+
+
 def by_label(found: Scrape, name: str, *labels: str) -> dict[tuple[str, ...], float]:
     totals: Counter[tuple[str, ...]] = Counter()
     for label_set, value in found.series(name).items():
@@ -77,6 +88,9 @@ def test_a_batch_counts_what_it_wrote_to_each_topic(newswire_run: NewswireRun, t
         # The lag is measured again as soon as a batch commits.
         lag = wait_for(port, pipeline, lambda s: s.series("newswire_consumer_lag_records"), timeout_s=10)
         lag = wait_for(port, pipeline, lambda s: s.total("newswire_consumer_lag_records") == 0, timeout_s=10)
+        ready = readyz(port)
+        assert ready["ready"] is True, ready
+        assert set(ready["checks"]) == {"broker", "sink:sqlite", "sink:jsonl", "index"}
     finally:
         pipeline.terminate()
         pipeline.wait(timeout=60)
@@ -143,6 +157,8 @@ def test_two_fetch_worker_processes_count_what_they_published(newswire_run: News
         ingest = newswire_run.start("ingest", "--workers", "2", "--sources", str(sources), log=tmp_path / "ingest.log")
         try:
             found = wait_for(port, ingest, lambda s: s.total("newswire_page_fetches_total") >= 11, timeout_s=120)
+            ready = readyz(port)
+            assert ready["ready"] is True and set(ready["checks"]) == {"broker", "state", "archive"}, ready
         finally:
             ingest.terminate()
             ingest.wait(timeout=60)
