@@ -416,7 +416,7 @@ def create_app(console: Console) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(console.registry), media_type="text/plain; version=0.0.4")
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", home),
             Route("/sources", sources),
@@ -432,6 +432,8 @@ def create_app(console: Console) -> Starlette:
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
     )
+    app.state.console = console
+    return app
 
 
 def _shown_dead_letter(item: Any) -> dict[str, Any]:
