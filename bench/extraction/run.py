@@ -51,6 +51,7 @@ from bench.extraction.scoring import (
     title_contains,
     title_exact,
 )
+from connectors.cleaning.candidates import SIGNS
 from connectors.cleaning.extract import ALL_RULES, BodyRules, extract_article
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +114,10 @@ SYSTEMS: dict[str, Extractor] = {
 ABLATIONS: dict[str, BodyRules] = {
     **{f"without {repair.replace('_', ' ')}": ALL_RULES.without(repair) for repair in BodyRules.repairs()},
     "without doubt check (main reading only)": dataclasses.replace(ALL_RULES, comparison="never"),
+    **{
+        f"without doubt sign: {sign}": dataclasses.replace(ALL_RULES, doubt_signs=ALL_RULES.doubt_signs - {sign})
+        for sign in SIGNS
+    },
     "compare on every page": dataclasses.replace(ALL_RULES, comparison="always"),
 }
 
@@ -250,7 +255,7 @@ def render_ablation(cases: Cases, full: Run) -> str:
             _row(
                 variant,
                 *(f"{f1s[name]:.3f}" for name in set_names),
-                *(f"{f1s[name] - baseline[name]:+.3f}" for name in set_names),
+                *(f"{f1s[name] - baseline[name]:+.4f}" for name in set_names),
             )
         )
     lines.append("(a negative change means the rule helps that set; positive, that the set is better without it)")
@@ -258,7 +263,7 @@ def render_ablation(cases: Cases, full: Run) -> str:
 
 
 def _row(name: str, *cells: str) -> str:
-    return f"{name:<40}  " + "  ".join(f"{cell:>16}" for cell in cells)
+    return f"{name:<46}  " + "  ".join(f"{cell:>16}" for cell in cells)
 
 
 def _share(hits: Sequence[bool]) -> float:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 
@@ -60,6 +60,17 @@ _HEADLINE_WORD_SHARE = 0.25
 _MIN_HEADLINE_WORDS = 3
 # The repairs removed more than this share of what the extractor returned.
 _REPAIRED_AWAY_SHARE = 0.5
+
+
+EMPTY = "empty"
+REPAIRED_AWAY = "repaired away"
+SHORT_FOR_THE_PAGE = "short for the page"
+LINK_TEXT = "link text"
+LISTS_OR_HEADINGS = "lists or headings"
+FAR_FROM_THE_HEADLINE = "far from the headline"
+# The signs ``doubts`` can look for. An empty main reading is always doubtful: it is never
+# published while another reading holds an article.
+SIGNS = (REPAIRED_AWAY, SHORT_FOR_THE_PAGE, LINK_TEXT, LISTS_OR_HEADINGS, FAR_FROM_THE_HEADLINE)
 
 
 @dataclass(frozen=True)
@@ -116,24 +127,28 @@ def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool) -> str:
     return getattr(document, "text", None) or ""
 
 
-def doubts(extracted: str, repaired: str, page: PageFacts) -> list[str]:
-    """Why the main reading may be the wrong block of the page; empty when nothing looks wrong."""
+def doubts(extracted: str, repaired: str, page: PageFacts, signs: Collection[str] = SIGNS) -> list[str]:
+    """Why the main reading may be the wrong block of the page; empty when nothing looks wrong.
+
+    ``extracted`` is the reading as the extractor returned it, ``repaired`` after the
+    repairs; only the ``signs`` named are looked for (all of them in production).
+    """
     if not repaired.strip():
-        return ["empty"]
-    found = []
-    if len(repaired) < _REPAIRED_AWAY_SHARE * len(extracted):
-        found.append("repaired away")
-    if len(repaired) < _SHORT_BODY_CHARS and len(repaired) < _SHORT_BODY_PAGE_SHARE * page.visible_chars:
-        found.append("short for the page")
+        return [EMPTY]
     lines = [line for line in repaired.splitlines() if _WORD.search(line)]
     characters = sum(len(line) for line in lines) or 1
-    if page.link_texts and _link_characters(lines, page.link_texts) >= _LINK_SHARE * characters:
-        found.append("link text")
-    if sum(len(line) for line in lines if len(_WORD.findall(line)) < _FRAGMENT_WORDS) > _FRAGMENT_SHARE * characters:
-        found.append("lists or headings")
-    if _far_from_headlines(repaired, page.headlines):
-        found.append("far from the headline")
-    return found
+    checks = {
+        REPAIRED_AWAY: lambda: len(repaired) < _REPAIRED_AWAY_SHARE * len(extracted),
+        SHORT_FOR_THE_PAGE: lambda: (
+            len(repaired) < _SHORT_BODY_CHARS and len(repaired) < _SHORT_BODY_PAGE_SHARE * page.visible_chars
+        ),
+        LINK_TEXT: lambda: (
+            bool(page.link_texts) and _link_characters(lines, page.link_texts) >= _LINK_SHARE * characters
+        ),
+        LISTS_OR_HEADINGS: lambda: _fragment_characters(lines) > _FRAGMENT_SHARE * characters,
+        FAR_FROM_THE_HEADLINE: lambda: _far_from_headlines(repaired, page.headlines),
+    }
+    return [sign for sign, check in checks.items() if sign in signs and check()]
 
 
 def most_agreed(candidates: Sequence[str]) -> int:
@@ -169,6 +184,11 @@ def _f1(left: Counter[str], right: Counter[str]) -> float:
     return 2 * shared / (sum(left.values()) + sum(right.values()))
 
 
+def _fragment_characters(lines: list[str]) -> int:
+    """Characters of the lines too short to be a sentence: list items, headings, labels."""
+    return sum(len(line) for line in lines if len(_WORD.findall(line)) < _FRAGMENT_WORDS)
+
+
 def _link_characters(lines: list[str], folded_links: frozenset[str]) -> int:
     """Characters of the body's lines that are the text of one of the page's links."""
     covered = 0
@@ -200,15 +220,13 @@ def _far_from_headlines(text: str, headlines: tuple[str, ...]) -> bool:
 
 
 def _visible_chars(tree: HtmlElement) -> int:
+    """Characters of text the page shows, whitespace collapsed (scripts and styles left out)."""
     body = tree.find(".//body")
     root = body if body is not None else tree
-    total = 0
-    for element in root.iter():
-        if isinstance(element.tag, str) and element.tag not in _NOT_TEXT and element.text:
-            total += len(element.text.strip())
-        if element is not root and element.tail:
-            total += len(element.tail.strip())
-    return total
+    # lxml joins the text in C; the hidden elements' own text is then taken back out.
+    shown = len(" ".join("".join(root.itertext()).split()))
+    hidden = sum(len(" ".join((element.text or "").split())) for element in root.iter(*_NOT_TEXT))
+    return max(0, shown - hidden)
 
 
 def _fold(text: str) -> str:

@@ -22,7 +22,15 @@ import py3langid
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from connectors.cleaning.candidates import doubts, full_reading, main_reading, most_agreed, other_readings, page_facts
+from connectors.cleaning.candidates import (
+    SIGNS,
+    doubts,
+    full_reading,
+    main_reading,
+    most_agreed,
+    other_readings,
+    page_facts,
+)
 from connectors.cleaning.metadata import (
     Declarations,
     PublicationTime,
@@ -145,15 +153,18 @@ class BodyRules:
     repeated_paragraphs: bool = True
     broken_hyphenation: bool = True
     comparison: Literal["doubtful", "never", "always"] = "doubtful"
+    doubt_signs: frozenset[str] = frozenset(SIGNS)
 
     def __post_init__(self) -> None:
         if self.comparison not in ("doubtful", "never", "always"):
             raise ValueError(f"BodyRules.comparison must be doubtful, never or always, not {self.comparison!r}")
+        if unknown := self.doubt_signs - set(SIGNS):
+            raise ValueError(f"unknown doubt signs {sorted(unknown)}; the signs are {', '.join(SIGNS)}")
 
     @classmethod
     def repairs(cls) -> tuple[str, ...]:
         """The names of the repairs that can be turned off, in the order they run."""
-        return tuple(field.name for field in dataclasses.fields(cls) if field.name != "comparison")
+        return tuple(field.name for field in dataclasses.fields(cls) if field.name not in ("comparison", "doubt_signs"))
 
     def without(self, repair: str) -> BodyRules:
         if repair not in self.repairs():
@@ -281,7 +292,7 @@ def _body(
         return (rescued, "trafilatura fallbacks") if rescued else ("", "none")
     if rules.comparison == "doubtful":
         facts = page_facts(tree, context.link_texts, (*context.headlines, clean_inline_text(description or "")))
-        if not doubts(extracted, main, facts):
+        if not doubts(extracted, main, facts, rules.doubt_signs):
             return main, "trafilatura"
     candidates = [("trafilatura", main)]
     candidates += [(method, _repaired(text, context, rules)) for method, text in other_readings(tree, url)]
