@@ -291,7 +291,7 @@ def _body(
         rescued = _repaired(full_reading(tree, url), context, rules)
         return (rescued, "trafilatura fallbacks") if rescued else ("", "none")
     if rules.comparison == "doubtful":
-        facts = page_facts(tree, context.link_texts, (*context.headlines, clean_inline_text(description or "")))
+        facts = page_facts(context.link_texts, (*context.headlines, clean_inline_text(description or "")))
         if not doubts(extracted, main, facts, rules.doubt_signs):
             return main, "trafilatura"
     candidates = [("trafilatura", main)]
