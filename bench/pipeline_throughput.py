@@ -6,62 +6,145 @@ measures articles/second and the pipeline process's peak memory. In the same run
 produces and consumes the same records with bare kafka-python: no pipeline can beat
 that, so the ratio between the two is the figure to watch.
 
+The articles resemble a news stream: distinct stories cut from the real benchmark
+paragraphs (``bench.dedup.scale.StoryWriter``), of which a share is reprinted by other
+outlets as lightly edited wire copies and a smaller share syndicated verbatim; the run
+prints the shares it used and how many articles meet another in an LSH band. Beside
+the end-to-end rows it prints a cost table: each stage's own work per article, timed
+outside Beam in this process on the same articles (decode, each enricher, the Enrich
+stage's merge, sign, the index decisions, each sink's write, encode), so the gap between
+the sum of the work and the pipeline's rate is visible. ``--old-tree`` adds a row for
+another checkout's pipeline (e.g. ``git worktree add /tmp/old-newswire <commit>``) on the
+same records.
+
 With ``--per-sink`` it also runs the pipeline with no sink (output to the Kafka topics
 only) and with each sink alone, reporting each against the no-sink run, and times each
 sink's own ``write`` on the same articles outside Beam. That needs a PostgreSQL server:
 a throwaway one is started from the packaged binaries (newswire/testing/postgres.py).
 
-    python -m bench.pipeline_throughput [--articles 20000] [--per-sink] [--variant NAME:VAR=VALUE;VAR=VALUE ...]
+    python -m bench.pipeline_throughput [--articles 20000] [--per-sink] [--old-tree DIR] [--costs-only]
+        [--variant NAME:VAR=VALUE;VAR=VALUE ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import hashlib
+import itertools
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kafka import KafkaProducer
 
-from connectors.seeds import split_seed_text
-from newswire.settings import KafkaSettings, TopicSettings
+from bench.dedup.corpus import _HEADLINE_PREFIXES, _OUTLETS, _wire_copy, real_texts
+from bench.dedup.scale import StoryWriter
+from newswire import wiring
+from newswire.settings import KafkaSettings, Settings, SinkSettings, TopicSettings
 from newswire.tail import records_to_end
-from newswire.testing.corpus import generated_seed_texts
 from newswire.testing.deployment import newswire_environment, private_broker, run_topics
 from newswire.testing.postgres import PostgresServer, postgres_cluster
 from newswire.topics import ensure_topics
+from pipeline.dedup import IndexLocation, sign
+from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide_all
+from pipeline.dedup.index import IndexView
+from pipeline.enrich import _EnrichArticle
+from pipeline.enrichers.base import Enricher
+from pipeline.graph import article_message
 from pipeline.sinks.base import Sink
 from pipeline.sinks.jsonl import JsonLinesSink
 from pipeline.sinks.parquet import ParquetSink
 from pipeline.sinks.postgres import PostgresSink
 from pipeline.sinks.sqlite import SqliteSink
 from schemas import CleanedArticle, EnrichedArticle, SourceKind, SourceRef, decode, encode
+from schemas.identity import article_id_for_url
 from schemas.timestamps import utc_now
 
 REPO = Path(__file__).resolve().parents[1]
+OLD_CODE = "pipeline of --old-tree, its default settings"
 
 
-def encoded_articles(count: int) -> list[tuple[bytes, bytes]]:
-    records = []
-    fetched_at = utc_now()
-    for name, text in generated_seed_texts(count):
-        title, body = split_seed_text(text)
-        article = CleanedArticle(
-            article_id=f"seed-{Path(name).stem.split('_', 1)[1]}",
-            title=title,
-            body=body,
-            fetched_at=fetched_at,
-            source=SourceRef(kind=SourceKind.SEED, name=name),
+# A real stream repeats wire copy: about one article in five reprints another outlet's
+# report with light edits, a few syndicate it verbatim, and most are unrelated.
+NEAR_COPY_SHARE = 0.20
+EXACT_COPY_SHARE = 0.03
+
+
+@dataclass(frozen=True)
+class Stream:
+    articles: list[CleanedArticle]
+    near_copies: int
+    exact_copies: int
+
+    def describe(self) -> str:
+        total = len(self.articles)
+        return (
+            f"{total} articles: {self.near_copies / total:.1%} near copies (wire reprints), "
+            f"{self.exact_copies / total:.1%} exact copies, the rest distinct stories"
         )
-        records.append((article.article_id.encode(), encode(article)))
-    return records
+
+
+def news_stream(count: int, *, seed: int = 7) -> Stream:
+    """``count`` cleaned articles in fetch order, with the shares of copies above."""
+    rng = random.Random(seed)
+    writer = StoryWriter(real_texts())
+    articles: list[CleanedArticle] = []
+    near = exact = 0
+    published = datetime(2026, 3, 1, tzinfo=UTC)
+    copies_per_story = NEAR_COPY_SHARE / (1 - NEAR_COPY_SHARE - EXACT_COPY_SHARE)
+    exact_per_story = EXACT_COPY_SHARE / (1 - NEAR_COPY_SHARE - EXACT_COPY_SHARE)
+    for number in itertools.count():
+        if len(articles) >= count:
+            break
+        published += timedelta(seconds=rng.expovariate(1 / 60))
+        paragraphs = writer.base(number, rng)
+        title = f"{number}: " + " ".join(paragraphs[0].split()[:10])
+        url = f"https://www.newsroom{number % 97}.example/{published:%Y/%m/%d}/story-{number}"
+        articles.append(_cleaned(url, title, paragraphs, published))
+        # Poisson-like: usually none, sometimes several outlets reprint the same report.
+        while len(articles) < count and rng.random() < copies_per_story / (1 + copies_per_story):
+            outlet = rng.randrange(len(_OUTLETS))
+            when = published + timedelta(minutes=rng.randrange(1, 240))
+            copy_url = f"https://www.{_OUTLETS[outlet][0]}/news/{number}-{near}"
+            headline = f"{rng.choice(_HEADLINE_PREFIXES)} {title}"
+            articles.append(_cleaned(copy_url, headline, _wire_copy(paragraphs, rng, outlet), when))
+            near += 1
+        if len(articles) < count and rng.random() < exact_per_story:
+            when = published + timedelta(minutes=rng.randrange(1, 120))
+            articles.append(_cleaned(f"https://syndication.example/{number}", title, paragraphs, when))
+            exact += 1
+    articles.sort(key=lambda a: a.fetched_at)
+    return Stream(articles[:count], near, exact)
+
+
+def _cleaned(url: str, title: str, paragraphs: list[str], published: datetime) -> CleanedArticle:
+    return CleanedArticle(
+        article_id=article_id_for_url(url),
+        canonical_url=url,
+        title=title,
+        body="\n\n".join(paragraphs),
+        published_at=published,
+        fetched_at=published + timedelta(minutes=3),
+        source=SourceRef(kind=SourceKind.PAGE, name=url.split("/")[2], url=url),
+    )
+
+
+def encoded_articles(stream: Stream) -> list[tuple[bytes, bytes]]:
+    return [(article.article_id.encode(), encode(article)) for article in stream.articles]
 
 
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
@@ -85,22 +168,76 @@ def consume_all(kafka: KafkaSettings, topic: str, expected: int) -> float:
     return elapsed
 
 
-def run_pipeline(env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one `newswire pipeline --until-caught-up`."""
+def run_pipeline(env: dict[str, str], tree: Path = REPO) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one `newswire pipeline --until-caught-up` of the checkout ``tree``.
+
+    Peak RSS is the largest of the process and the worker processes it waited for.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "newswire.cli", "pipeline", "--until-caught-up"],
-        cwd=REPO,
+        cwd=tree,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = TreeMemory(process.pid)
+    peak.start()
+    _, errors = process.communicate()
     elapsed = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"pipeline failed:\n{process.stderr.read() if process.stderr else ''}")
-    return elapsed, usage.ru_maxrss * 1024
+    peak.stop()
+    if process.returncode != 0:
+        raise SystemExit(f"pipeline failed:\n{errors}")
+    return elapsed, peak.peak_bytes
+
+
+class TreeMemory:
+    """The largest resident size of a process and all its descendants together (its Beam workers), sampled."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        self._pid, self._every_s = pid, every_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.peak_bytes = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._done.wait(self._every_s):
+            self.peak_bytes = max(self.peak_bytes, sum(_rss_bytes(pid) for pid in _tree(self._pid)))
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def sink_variants(postgres: PostgresServer) -> list[tuple[str, dict[str, str]]]:
@@ -145,6 +282,108 @@ def sink_write_rate(sink: Sink, articles: list[EnrichedArticle], batch_size: int
         sink.close()
 
 
+@dataclass(frozen=True)
+class StageCost:
+    stage: str
+    seconds: float
+    articles: int
+
+    @property
+    def ms_per_article(self) -> float:
+        return 1000 * self.seconds / max(self.articles, 1)
+
+
+def _enrich_all(enricher: Enricher, articles: list[CleanedArticle]) -> None:
+    for article in articles:
+        enricher.enrich(article)
+
+
+def _timed(stage: str, count: int, work: Callable[[], object]) -> StageCost:
+    # CPU time of this process, not wall time: on a shared machine waiting for a core
+    # would otherwise swamp the work itself.
+    started = time.process_time()
+    work()
+    return StageCost(stage, time.process_time() - started, count)
+
+
+def stage_costs(records: list[tuple[bytes, bytes]], work: Path) -> tuple[list[StageCost], str]:
+    """Each stage's own work over ``records``, outside Beam, one core, default settings; and the band collisions.
+
+    Every stage gets what the one before produced, as in the pipeline: the sinks and the
+    encoder get the originals the index kept.
+    """
+    settings = Settings(sinks=SinkSettings(output_dir=work / "output"))
+    config = dataclasses.replace(
+        wiring.dedup_config(settings), index=IndexLocation(sqlite_path=work / "dedup.sqlite3")
+    )
+    values = [value for _, value in records]
+    costs = []
+    cleaned: list[CleanedArticle] = []
+    costs.append(_timed("decode", len(values), lambda: cleaned.extend(decode(v, CleanedArticle) for v in values)))
+    enrichers = wiring.enrichers(settings)
+    for enricher in enrichers:
+        enricher.setup()
+        enrich_all = functools.partial(_enrich_all, enricher, cleaned)
+        costs.append(_timed(f"enricher: {enricher.name}", len(cleaned), enrich_all))
+    stage = _EnrichArticle(enrichers)
+    stage.setup()
+    enriched: list[EnrichedArticle] = []
+    whole = _timed("", len(cleaned), lambda: enriched.extend(out for a in cleaned for out in stage.process(a)))
+    own = whole.seconds - sum(c.seconds for c in costs if c.stage.startswith("enricher:"))
+    costs.append(StageCost("enrich: merge and validate", max(own, 0.0), len(cleaned)))
+    signed: list[Signed] = []
+    costs.append(_timed("dedup: sign", len(enriched), lambda: signed.extend(sign(a, config) for a in enriched)))
+    index = config.index.open()
+    decisions: list[Decision] = []
+    now = utc_now()
+
+    def decide_batches() -> None:
+        for start in range(0, len(signed), 500):  # the transform's transaction size
+            batch = sorted(signed[start : start + 500], key=lambda s: (s.precedence, s.revision))
+            decisions.extend(index.transact(functools.partial(_decide_batch, batch=batch, config=config, now=now)))
+
+    try:
+        costs.append(_timed("dedup: index decisions (SQLite)", len(signed), decide_batches))
+    finally:
+        index.close()
+    kept = [s.article for s, d in zip(signed, decisions, strict=True) if d.original]
+    factories: dict[str, Callable[[], Sink]] = {
+        "sqlite": lambda: SqliteSink(settings.sinks.sqlite_path),
+        "jsonl": lambda: JsonLinesSink(settings.sinks.jsonl_path),
+    }
+    for name in settings.sinks.enabled:
+        if name in factories:
+            write = functools.partial(sink_write_rate, factories[name](), kept, settings.sinks.write_batch_size)
+            costs.append(_timed(f"sink: {name} write", len(records), write))
+    costs.append(_timed("encode for Kafka", len(records), lambda: [article_message(a) for a in kept]))
+    return costs, band_collisions(signed)
+
+
+def _decide_batch(view: IndexView, *, batch: list[Signed], config: DedupConfig, now: datetime) -> list[Decision]:
+    return decide_all(view, batch, config, now)
+
+
+def band_collisions(signed: list[Signed]) -> str:
+    """How many articles share at least one LSH band with another: what the index has to compare."""
+    shares = []
+    for kind, bands_of in (("near", lambda s: s.near_bands), ("story", lambda s: s.story_bands)):
+        holders = Counter(band for s in signed for band in set(bands_of(s)))
+        meeting = sum(1 for s in signed if any(holders[b] > 1 for b in bands_of(s)))
+        shares.append(f"{meeting / max(len(signed), 1):.1%} share a {kind} band with another")
+    return "; ".join(shares)
+
+
+def print_costs(costs: list[StageCost], collisions: str, pipeline_rate: float | None) -> None:
+    total_ms = sum(c.ms_per_article for c in costs)
+    print(f"\n{'stage work outside Beam, CPU time on one core, per article':62} {'ms/article':>10} {'share':>7}")
+    for cost in costs:
+        print(f"{cost.stage:62} {cost.ms_per_article:10.3f} {cost.ms_per_article / total_ms:7.1%}")
+    print(f"{'sum of the stages':62} {total_ms:10.3f}   = {1000 / total_ms:.0f} articles/s on one core")
+    if pipeline_rate:
+        print(f"the pipeline with default settings ran at {pipeline_rate / (1000 / total_ms):.2f} x that sum")
+    print(f"band collisions: {collisions}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=20_000)
@@ -156,6 +395,13 @@ def main() -> None:
         help="extra pipeline runs with these NEWSWIRE_* variables, e.g. 'no-enrichers:NEWSWIRE_PIPELINE__ENRICHERS=[]'",
     )
     parser.add_argument(
+        "--old-tree",
+        type=Path,
+        default=None,
+        help="also run the pipeline of this checkout (e.g. a git worktree of the code before a change) on the records",
+    )
+    parser.add_argument("--costs-only", action="store_true", help="only the cost table: no broker, no pipeline runs")
+    parser.add_argument(
         "--per-sink",
         action="store_true",
         help="also run with no sink and with each sink alone (starts a throwaway PostgreSQL server)",
@@ -163,13 +409,20 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="newswire-bench-"))
+    print(f"generating {args.articles} articles", flush=True)
+    stream = news_stream(args.articles)
+    records = encoded_articles(stream)
+    print(stream.describe(), flush=True)
+    if args.costs_only:
+        costs, collisions = stage_costs(records, work / "costs")
+        print_costs(costs, collisions, None)
+        return
     broker = private_broker(work)
     info = broker.start()
     services = ExitStack()
     try:
         postgres = services.enter_context(postgres_cluster()) if args.per_sink else None
-        print(f"broker {info.bootstrap}; generating {args.articles} articles", flush=True)
-        records = encoded_articles(args.articles)
+        print(f"broker {info.bootstrap}", flush=True)
         megabytes = sum(len(v) for _, v in records) / 1e6
         kafka = KafkaSettings(bootstrap_servers=info.bootstrap)
 
@@ -179,8 +432,12 @@ def main() -> None:
         consume_s = consume_all(kafka, baseline_topics.raw, len(records))
         ceiling = len(records) / (produce_s + consume_s)
 
-        rows = [("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)]
+        rows: list[tuple[str, float, float, int | None]] = [
+            ("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)
+        ]
         variants: list[tuple[str, dict[str, str]]] = [("pipeline, default settings", {})]
+        if args.old_tree is not None:
+            variants.append((OLD_CODE, {}))
         if postgres is not None:
             variants.extend(sink_variants(postgres))
         for spec in args.variant:
@@ -201,7 +458,12 @@ def main() -> None:
                     **overrides,
                 },
             )
-            elapsed, peak_rss = run_pipeline(env)
+            tree = REPO
+            if name == OLD_CODE:
+                tree = args.old_tree.resolve()
+                env["PYTHONPATH"] = str(tree)  # its own modules, not this checkout's
+            print(f"running: {name}", flush=True)
+            elapsed, peak_rss = run_pipeline(env, tree)
             rows.append((name, elapsed, len(records) / elapsed, peak_rss))
 
         no_sink = next((rate for name, _, rate, _ in rows if name.startswith("no sink")), None)
@@ -211,6 +473,13 @@ def main() -> None:
             rss_text = f"{rss / 2**20:.0f} MiB" if rss else "-"
             versus = f"{rate / no_sink:11.3f}" if no_sink and rss else f"{'-':>11}"
             print(f"{name:44} {seconds:8.1f} {rate:11.0f} {rate / ceiling:11.3f} {versus} {rss_text:>10}")
+        default = next(rate for name, _, rate, _ in rows if name == "pipeline, default settings")
+        old = next((rate for name, _, rate, _ in rows if name == OLD_CODE), None)
+        if old:
+            print(f"default settings against {args.old_tree}: {default / old:.2f} x its rate")
+        print("(the machine is shared: absolute rates are noisy; the ratios within this run are what count)")
+        costs, collisions = stage_costs(records, work / "costs")
+        print_costs(costs, collisions, default)
 
         if postgres is not None:
             articles = as_enriched(records)

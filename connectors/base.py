@@ -1,8 +1,15 @@
-"""The contract every connector implements, and the one loop that publishes its output.
+"""The contracts every connector implements, and the one loop that publishes a finite source.
 
-A source yields ``CleanedArticle``s and ``Rejected`` inputs; it never talks to Kafka. The
-loop in ``run_source`` hands both to the publisher (articles to the raw topic, rejections
-to the dead-letter topic), paces them, and shows progress.
+A finite ``Source`` (seed files) yields ``CleanedArticle``s and ``Rejected`` inputs; it never
+talks to Kafka. The loop in ``run_source`` hands both to the publisher (articles to the raw
+topic, rejections to the dead-letter topic), paces them, and shows progress.
+
+Live sources have two contracts, after Bytewax's ``SimplePollingSource`` and its
+``Retry(timeout)``: a ``PollingSource`` returns the entries it has now (``Polled``) or asks
+to be tried again (``Retry``); a ``PageFetcher`` turns one entry into a final outcome (an
+article, or a ``Rejected`` saying why not) or a ``Retry``. Neither blocks on a schedule,
+sleeps or publishes: the ingest service (``connectors.ingest``) owns when to call them again,
+persists that, and is the only one that talks to Kafka.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from typing import Protocol
 
 from tqdm import tqdm
 
+from connectors.publisher import Published
 from schemas import CleanedArticle, DeadLetter
+from schemas.feed_entry import FeedEntry
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,46 @@ class Rejected:
 SourceItem = CleanedArticle | Rejected
 
 
+@dataclass(frozen=True)
+class Retry:
+    """A transient failure: try again later. ``after_s`` is what the server asked for
+    (Retry-After), when it said; otherwise the caller's backoff decides."""
+
+    error_type: str
+    reason: str
+    after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Polled:
+    """What one poll found: its entries, final problems to dead-letter (a 404 feed, an unreadable
+    document, a child sitemap that failed), and the least wait before the next poll the
+    publisher asked for (RSS ``<ttl>``, ``Cache-Control: max-age``)."""
+
+    outcome: str
+    detail: str
+    entries: tuple[FeedEntry, ...] = ()
+    rejected: tuple[Rejected, ...] = ()
+    min_interval_s: float | None = None
+
+
+class PollingSource(Protocol):
+    """One live feed or sitemap: ``poll()`` never raises for a network or document problem."""
+
+    name: str
+
+    def poll(self) -> Polled | Retry: ...
+
+
+PageOutcome = CleanedArticle | Rejected | Retry
+
+
+class PageFetcher(Protocol):
+    """Turns one entry into its article, a final ``Rejected``, or a ``Retry``."""
+
+    def fetch(self, entry: FeedEntry) -> PageOutcome: ...
+
+
 class Source(ABC):
     """One configured source of articles."""
 
@@ -62,7 +111,7 @@ class Source(ABC):
 
 
 class Publisher(Protocol):
-    def publish_article(self, article: CleanedArticle) -> None: ...
+    def publish_article(self, article: CleanedArticle) -> Published: ...
 
     def publish_dead_letter(self, dead_letter: DeadLetter) -> None: ...
 
@@ -118,8 +167,18 @@ def run_source(
                 publisher.publish_dead_letter(item.to_dead_letter())
                 totals.rejected += 1
                 totals.rejections.append(item)
+            elif publisher.publish_article(item) is Published.TOO_LARGE:
+                # The publisher refused it where it entered and sent its dead letter.
+                totals.rejected += 1
+                totals.rejections.append(
+                    Rejected(
+                        stage="publish",
+                        error_type="too_large",
+                        reason=f"article {item.article_id} is larger than limits.max_article_bytes (dead-lettered)",
+                        source_name=item.source.name,
+                    )
+                )
             else:
-                publisher.publish_article(item)
                 totals.published += 1
             progress.update(1)
     publisher.flush()

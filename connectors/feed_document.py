@@ -30,6 +30,7 @@ from dataclasses import replace
 
 from connectors.feed_entries import FeedOutcome, ParsedFeed, plain_text
 from connectors.feeds import parse_rss_atom
+from connectors.http.charsets import decode_text, wide_unicode
 from connectors.jsonfeed import parse_json_feed
 from connectors.sitemaps import parse_sitemap
 
@@ -49,12 +50,6 @@ _FEED_ROOTS = frozenset({"rss", "rdf", "feed", "channel"})
 _SITEMAP_ROOTS = frozenset({"urlset", "sitemapindex"})
 # Searched for the <feed>/<rss> that some blogs wrap inside an XHTML page.
 _EMBEDDED_FEED = re.compile(rb"<(?:\w+:)?(?:feed|rss)[\s>]")
-_WIDE_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
 
 
 def parse_feed_document(
@@ -178,26 +173,14 @@ def _too_large(url: str, what: str, max_bytes: int) -> ParsedFeed:
 def _as_utf8(body: bytes) -> tuple[bytes, str | None]:
     """UTF-16/32 documents re-encoded as UTF-8, so every later step can read markup as ASCII.
 
-    Without a BOM the encoding is recognised from the NUL pattern of the first characters,
-    as XML 1.0 Appendix F describes; the XML declaration's encoding is rewritten to match.
+    ``connectors.http.charsets`` recognises them (by BOM, or the NUL pattern of the first
+    characters) and decodes them; the XML declaration's encoding is rewritten to match.
     """
-    encoding = next((name for bom, name in _WIDE_BOMS if body.startswith(bom)), None)
-    head = body[:4]
-    if encoding is not None:
-        body = body[len(next(bom for bom, name in _WIDE_BOMS if name == encoding)) :]
-    elif len(head) == 4 and head[0] and not head[1] and not head[2] and not head[3]:
-        encoding = "utf-32-le"
-    elif len(head) == 4 and not head[0] and not head[1] and not head[2] and head[3]:
-        encoding = "utf-32-be"
-    elif len(head) == 4 and head[0] and not head[1] and head[2] and not head[3]:
-        encoding = "utf-16-le"
-    elif len(head) == 4 and not head[0] and head[1] and not head[2] and head[3]:
-        encoding = "utf-16-be"
-    if encoding is None:
+    if wide_unicode(body) is None:
         return body, None
-    text = body.decode(encoding, errors="replace")
-    text = _ENCODING_DECLARATION.sub(r'\1"utf-8"', text, count=1)
-    return text.encode("utf-8"), f"{encoding} document re-encoded as UTF-8"
+    decoded = decode_text(body, None)
+    text = _ENCODING_DECLARATION.sub(r'\1"utf-8"', decoded.text, count=1)
+    return text.encode("utf-8"), f"{decoded.encoding} document re-encoded as UTF-8"
 
 
 def _without_leading_space(body: bytes) -> bytes:

@@ -95,6 +95,51 @@ class FoundEntry:
     published: tuple[str, str] | None = None  # (origin, raw date)
     updated: tuple[str, str] | None = None
     language: str | None = None
+    # An ISO 8601 value the entry carries beside its text date (an HTML <time datetime>),
+    # which settles a numeric date whose day and month could be either way round.
+    machine_date: tuple[str, str] | None = None  # (origin, value)
+
+
+@dataclass(frozen=True)
+class ReadEntries:
+    """What a format reader's entries came to: the ``ParsedFeed`` fields it shares with every reader."""
+
+    outcome: FeedOutcome
+    detail: str
+    entries: tuple[FeedEntry, ...]
+    skipped: tuple[str, ...]
+
+
+def read_entries(
+    found: Iterable[FoundEntry | str], context: FeedContext, *, described: str, unit: str, problem: str | None = None
+) -> ReadEntries:
+    """Build every entry a reader found and say how reading went, the same way for every format.
+
+    ``found`` holds the reader's entries, or for one it could not even read, the reason;
+    ``described`` names the document ("rss20 feed", "Google News sitemap"), ``unit`` what it
+    lists ("entries", "URLs"); ``problem`` is a parse error the reader recovered from. Zero
+    entries is "empty", or "malformed" when there was such a problem: never a silent success.
+    """
+    entries: list[FeedEntry] = []
+    skipped: list[str] = []
+    for item in found:
+        built = item if isinstance(item, str) else build_entry(item, context)
+        if isinstance(built, str):
+            skipped.append(built)
+        else:
+            entries.append(built)
+    error = f"; XML error: {problem}" if problem else ""
+    if entries:
+        outcome = FeedOutcome.OK
+        detail = f"{described} with {len(entries)} {unit}" + (f" ({len(skipped)} skipped)" if skipped else "")
+    elif skipped:
+        outcome = FeedOutcome.MALFORMED if problem else FeedOutcome.EMPTY
+        detail = f"{described}: none of its {len(skipped)} {unit} is usable{error}"
+    elif problem:
+        outcome, detail = FeedOutcome.MALFORMED, f"{described} with no {unit} recovered{error}"
+    else:
+        outcome, detail = FeedOutcome.EMPTY, f"{described} with no {unit}"
+    return ReadEntries(outcome, detail, tuple(entries), tuple(skipped))
 
 
 def build_entry(found: FoundEntry, context: FeedContext) -> FeedEntry | str:
@@ -105,12 +150,14 @@ def build_entry(found: FoundEntry, context: FeedContext) -> FeedEntry | str:
     chosen = _choose_url(found.candidates, base)
     if chosen is None:
         given = ", ".join(f"{origin}={href!r}" for origin, href in found.candidates) or "none"
+        if not found.candidates and found.entry_id:
+            return f"{label}: no usable http(s) link, and its guid {found.entry_id.strip()[:80]!r} is not a URL"
         return f"{label}: no usable http(s) link (found: {given[:200]})"
     origin, href, canonical = chosen
     provenance["canonical_url"] = origin
     language = normalise_language(found.language) or context.language
-    published = _date(found.published, language, provenance, "published_at")
-    updated = _date(found.updated, language, provenance, "updated_at")
+    published = _date(found.published, language, provenance, "published_at", found.machine_date)
+    updated = _date(found.updated, language, provenance, "updated_at", found.machine_date)
     title = plain_text(found.title)
     if title is not None:
         provenance["title"] = found.title_origin
@@ -147,15 +194,21 @@ def _choose_url(candidates: list[tuple[str, str]], base: str) -> tuple[str, str,
 
 
 def _date(
-    found: tuple[str, str] | None, language: str | None, provenance: dict[str, str], name: str
+    found: tuple[str, str] | None,
+    language: str | None,
+    provenance: dict[str, str],
+    name: str,
+    machine: tuple[str, str] | None = None,
 ) -> datetime | None:
     if found is None:
         return None
     origin, raw = found
-    parsed = parse_feed_date(raw, language=language)
+    parsed = parse_feed_date(raw, language=language, machine_readable=machine[1] if machine else None)
     if parsed is None:
         provenance[name] = f"{origin} {raw.strip()[:60]!r} unreadable: left empty"
         return None
+    if machine is not None and parsed.how.startswith("machine-readable"):
+        origin = machine[0]
     provenance[name] = f"{origin} ({parsed.how})"
     return parsed.at
 

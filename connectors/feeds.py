@@ -14,6 +14,7 @@ anything; the document arrives as bytes and nothing in it is dereferenced.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import feedparser
@@ -23,14 +24,18 @@ from connectors.feed_entries import (
     FeedOutcome,
     FoundEntry,
     ParsedFeed,
-    build_entry,
     is_click_redirect,
     normalise_language,
     plain_text,
+    read_entries,
 )
-from schemas.feed_entry import FeedEntry, FeedKind
+from schemas.feed_entry import FeedKind
 
 _RDF_VERSIONS = frozenset({"rss090", "rss10"})
+# An HTML <time datetime="..."> in an item's description or content (Drupal and others
+# write the machine-readable date there beside a localised pubDate).
+_TIME_DATETIME = re.compile(r"<time\b[^>]*\bdatetime\s*=\s*[\"']([^\"'<>]{10,40})[\"']", re.IGNORECASE)
+_ABSOLUTE_HTTP = re.compile(r"\s*https?://[^\s/?#]+", re.IGNORECASE)
 
 
 def parse_rss_atom(body: bytes, *, url: str, content_type: str | None, source_name: str) -> ParsedFeed:
@@ -56,38 +61,18 @@ def parse_rss_atom(body: bytes, *, url: str, content_type: str | None, source_na
     context = FeedContext(
         feed_url=url, source_name=source_name, kind=kind, feed_title=feed_title, language=language, base_url=url
     )
-    entries: list[FeedEntry] = []
-    skipped: list[str] = []
-    for position, item in enumerate(result.get("entries", []), start=1):
-        built = build_entry(_found_entry(position, item), context)
-        if isinstance(built, str):
-            skipped.append(built)
-        else:
-            entries.append(built)
-    warnings = (f"recovered from: {problem}",) if problem else ()
-    found = f"{version} feed"
-    if entries:
-        detail = f"{found} with {len(entries)} entries" + (f" ({len(skipped)} skipped)" if skipped else "")
-        outcome = FeedOutcome.OK
-    elif skipped:
-        detail = f"{found}: none of its {len(skipped)} entries has a usable link"
-        outcome = FeedOutcome.EMPTY
-    elif problem:
-        detail = f"{found} with no entries recovered; XML error: {problem}"
-        outcome = FeedOutcome.MALFORMED
-    else:
-        detail = f"{found} with no entries"
-        outcome = FeedOutcome.EMPTY
+    found = (_found_entry(position, item) for position, item in enumerate(result.get("entries", []), start=1))
+    read = read_entries(found, context, described=f"{version} feed", unit="entries", problem=problem)
     return ParsedFeed(
         url=url,
-        outcome=outcome,
-        detail=detail,
+        outcome=read.outcome,
+        detail=read.detail,
         kind=kind,
         title=feed_title,
         language=language,
-        entries=tuple(entries),
-        skipped=tuple(skipped),
-        warnings=warnings,
+        entries=read.entries,
+        skipped=read.skipped,
+        warnings=(f"recovered from: {problem}",) if problem else (),
     )
 
 
@@ -106,14 +91,19 @@ def _found_entry(position: int, item: Any) -> FoundEntry:
     guid = _text(item.get("id"))
     orig_link = _text(item.get("feedburner_origlink"))
     candidates: list[tuple[str, str]] = []
+    # A guid is an identifier: only one that is an absolute URL may be fetched. A bare token
+    # ("m5") resolved against the feed's URL would be a request for a page that never existed.
+    guid_is_url = bool(guid) and _ABSOLUTE_HTTP.match(guid or "") is not None
     if orig_link:
         candidates.append(("feedburner:origLink", orig_link))
-    if link and guid and is_click_redirect(link) and guid.startswith(("http://", "https://")):
+    if link and guid and is_click_redirect(link) and guid_is_url:
         candidates.append(("guid (the link is a click redirect)", guid))
     if link:
         # feedparser fills ``link`` from a permalink guid when the item has no <link>.
-        candidates.append(("guid" if item.get("guidislink") and link == guid else "link", link))
-    if guid and guid != link:
+        from_guid = bool(item.get("guidislink")) and link == guid
+        if guid_is_url or not from_guid:
+            candidates.append(("guid" if from_guid else "link", link))
+    if guid and guid != link and guid_is_url:
         candidates.append(("guid (no usable link)", guid))
 
     # dict.get: FeedParserDict maps a missing "updated" to "published" (feedparser issue 310),
@@ -133,12 +123,24 @@ def _found_entry(position: int, item: Any) -> FoundEntry:
         published=("published", published) if published else None,
         updated=("updated", updated) if updated else None,
         language=_text(title_detail.get("language")),
+        machine_date=_machine_date(item),
     )
     if published is None and updated is not None:
         # RSS has no update date of its own: dc:date and atom:updated land in ``updated``
         # and are then the only date the item has, so they stand in for publication too.
         found.published = ("updated, for want of a publication date", updated)
     return found
+
+
+def _machine_date(item: Any) -> tuple[str, str] | None:
+    """The first ``<time datetime>`` in the item's description or content, if any."""
+    texts = [("description", _text(item.get("summary")))]
+    texts += [("content", _text(c.get("value"))) for c in item.get("content") or [] if isinstance(c, dict)]
+    for origin, text in texts:
+        match = _TIME_DATETIME.search(text or "")
+        if match:
+            return f"<time datetime> in the {origin}", match.group(1).strip()
+    return None
 
 
 def _authors(item: Any) -> list[str]:

@@ -9,9 +9,8 @@ One bad item is skipped with its reason; it does not sink the rest.
 
 from __future__ import annotations
 
-import codecs
 import json
-import re
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,13 +20,12 @@ from connectors.feed_entries import (
     FeedOutcome,
     FoundEntry,
     ParsedFeed,
-    build_entry,
     normalise_language,
     plain_text,
+    read_entries,
 )
-from schemas.feed_entry import FeedEntry, FeedKind
-
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+from connectors.http.charsets import decode_text, parse_content_type
+from schemas.feed_entry import FeedKind
 
 
 class JsonFeedAuthor(BaseModel):
@@ -107,37 +105,28 @@ def parse_json_feed(body: bytes, *, url: str, content_type: str | None, source_n
         language=language,
         base_url=feed.home_page_url or url,
     )
-    entries: list[FeedEntry] = []
-    skipped: list[str] = []
-    for position, raw in enumerate(feed.items, start=1):
-        try:
-            item = JsonFeedItem.model_validate(raw)
-        except ValidationError as error:
-            skipped.append(f"item {position}: {_first(error)}")
-            continue
-        built = build_entry(_found_entry(position, item), context)
-        if isinstance(built, str):
-            skipped.append(built)
-        else:
-            entries.append(built)
-    found = f"JSON Feed {str(version).rsplit('/', 1)[-1]}" if declared else "JSON Feed (undeclared version)"
-    if entries:
-        outcome = FeedOutcome.OK
-        detail = f"{found} with {len(entries)} entries" + (f" ({len(skipped)} skipped)" if skipped else "")
-    else:
-        outcome = FeedOutcome.EMPTY
-        detail = f"{found}: none of its {len(skipped)} items is usable" if skipped else f"{found} with no items"
+    described = f"JSON Feed {str(version).rsplit('/', 1)[-1]}" if declared else "JSON Feed (undeclared version)"
+    read = read_entries(_found_entries(feed.items), context, described=described, unit="items")
     return ParsedFeed(
         url=url,
-        outcome=outcome,
-        detail=detail,
+        outcome=read.outcome,
+        detail=read.detail,
         kind=FeedKind.JSON_FEED,
         title=feed_title,
         language=language,
-        entries=tuple(entries),
-        skipped=tuple(skipped),
+        entries=read.entries,
+        skipped=read.skipped,
         warnings=tuple(warnings),
     )
+
+
+def _found_entries(items: list[Any]) -> Iterator[FoundEntry | str]:
+    """Each item as a ``FoundEntry``, or why it is not a JSON Feed item at all."""
+    for position, raw in enumerate(items, start=1):
+        try:
+            yield _found_entry(position, JsonFeedItem.model_validate(raw))
+        except ValidationError as error:
+            yield f"item {position}: {_first(error)}"
 
 
 def _found_entry(position: int, item: JsonFeedItem) -> FoundEntry:
@@ -164,19 +153,12 @@ def _found_entry(position: int, item: JsonFeedItem) -> FoundEntry:
 
 
 def _decode(body: bytes, content_type: str | None) -> tuple[str, list[str]]:
-    # RFC 8259: JSON exchanged between systems is UTF-8; a declared charset is a fallback only.
-    try:
-        return body.decode("utf-8-sig"), []
-    except UnicodeDecodeError as error:
-        problem = f"not UTF-8 (bad byte at {error.start})"
-    match = _CHARSET.search(content_type or "")
-    if match:
-        try:
-            codec = codecs.lookup(match.group(1)).name
-            return body.decode(codec), [f"{problem}; decoded as the declared {codec}"]
-        except (LookupError, UnicodeDecodeError):
-            pass
-    return body.decode("utf-8", errors="replace"), [f"{problem}; undecodable bytes replaced"]
+    # RFC 8259: JSON exchanged between systems is UTF-8. The one decoder reads valid UTF-8
+    # as UTF-8 whatever is declared; anything else is worth a warning naming the evidence.
+    decoded = decode_text(body, parse_content_type(content_type)[1])
+    if decoded.encoding == "utf-8" or body.isascii():
+        return decoded.text, []
+    return decoded.text, [f"not UTF-8; decoded as {decoded.encoding} (evidence: {decoded.source})"]
 
 
 def _first(error: ValidationError) -> str:

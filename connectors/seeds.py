@@ -64,14 +64,20 @@ def read_seed_file(path: Path, *, max_file_bytes: int, fetched_at: datetime | No
         return reject("bad_name", "name must look like NNN_<id>.txt (id: letters, digits, '-', '_')")
     size = path.stat().st_size
     if size > max_file_bytes:
-        return reject("too_large", f"{size} bytes is over replay.max_file_bytes={max_file_bytes}")
+        return reject(
+            "too_large",
+            f"{size} bytes is over the largest article, limits.max_article_bytes={max_file_bytes}; raise that limit "
+            "(every topic and client limit follows it) or split the file",
+        )
     data = path.read_bytes()
+    # Binary first: an image or archive is rarely valid UTF-8, and "bad byte at offset N"
+    # would send the reader looking for an encoding problem that is not there.
+    if _looks_binary(data):
+        return reject("binary", "looks binary (NUL or many control bytes), not a text article", data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         return reject("not_utf8", f"not UTF-8 text (bad byte at offset {error.start})", data)
-    if _looks_binary(text):
-        return reject("binary", "looks binary (NUL or many control characters), not a text article", data)
     title, body = split_seed_text(text)
     if not title:
         return reject("no_title", "the first line (the title) is empty", data)
@@ -102,8 +108,10 @@ def split_seed_text(text: str) -> tuple[str, str]:
     return title, "\n\n".join(paragraphs)
 
 
-def _looks_binary(text: str) -> bool:
-    if "\x00" in text:
+def _looks_binary(data: bytes) -> bool:
+    """Judged on the bytes, before decoding: ASCII control bytes are the same in every
+    encoding a seed could be written in, so this needs no guess at the encoding."""
+    if b"\x00" in data:
         return True
-    control = sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t\f")
-    return control > max(1, len(text) * _MAX_CONTROL_SHARE)
+    control = sum(1 for b in data if b < 32 and b not in b"\n\r\t\f")
+    return control > max(1, len(data) * _MAX_CONTROL_SHARE)

@@ -1,13 +1,15 @@
 """What the connectors remember between runs: entries already published, feed validators,
 and each feed's adaptive poll interval. SQLite by default, one file per deployment.
 
-Entries are marked seen only after their article (or dead letter) was acknowledged by
-Kafka, so a crash in between re-publishes rather than loses; the pipeline's dedup
-drops the repeat.
+Entries are marked seen only once their outcome is final and their article (or dead letter)
+was acknowledged by Kafka, so a crash in between re-publishes rather than loses; the
+pipeline's dedup drops the repeat. Entries in flight and their retries are in the ingest
+schedule (``connectors.ingest.schedule``), in the same file.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -16,14 +18,18 @@ from pathlib import Path
 
 from connectors.http.outcomes import Validators
 
-_SCHEMA = """
+# Shared with the ingest schedule, which marks entries seen in the same transaction as it
+# forgets them (connectors.ingest.schedule).
+SEEN_SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen_entries (
     source TEXT NOT NULL, entry_key TEXT NOT NULL, seen_at REAL NOT NULL,
     PRIMARY KEY (source, entry_key)
 );
+"""
+_SCHEMA = SEEN_SCHEMA + """
 CREATE TABLE IF NOT EXISTS feed_state (
     url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT,
-    poll_interval_s REAL, last_polled_at REAL, last_changed_at REAL
+    poll_interval_s REAL, last_polled_at REAL
 );
 """
 
@@ -33,7 +39,6 @@ class FeedState:
     validators: Validators
     poll_interval_s: float | None
     last_polled_at: float | None
-    last_changed_at: float | None
 
 
 class SeenStore:
@@ -45,18 +50,12 @@ class SeenStore:
 
     def unseen(self, source: str, entry_keys: Iterable[str]) -> list[str]:
         keys = list(dict.fromkeys(entry_keys))
-        seen: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            placeholders = ",".join("?" * len(chunk))
-            seen.update(
-                row[0]
-                for row in self._db.execute(
-                    # Only placeholders are formatted in; keys are bound parameters.
-                    f"SELECT entry_key FROM seen_entries WHERE source = ? AND entry_key IN ({placeholders})",  # noqa: S608
-                    (source, *chunk),
-                )
-            )
+        # All keys in one bound JSON array: no cap on bound parameters to chunk around.
+        rows = self._db.execute(
+            "SELECT entry_key FROM seen_entries WHERE source = ? AND entry_key IN (SELECT value FROM json_each(?))",
+            (source, json.dumps(keys)),
+        )
+        seen = {row[0] for row in rows}
         return [k for k in keys if k not in seen]
 
     def mark_seen(self, source: str, entry_keys: Iterable[str]) -> None:
@@ -74,27 +73,26 @@ class SeenStore:
 
     def feed_state(self, url: str) -> FeedState:
         row = self._db.execute(
-            "SELECT etag, last_modified, poll_interval_s, last_polled_at, last_changed_at"
-            " FROM feed_state WHERE url = ?",
+            "SELECT etag, last_modified, poll_interval_s, last_polled_at FROM feed_state WHERE url = ?",
             (url,),
         ).fetchone()
         if row is None:
-            return FeedState(Validators(), None, None, None)
-        return FeedState(Validators(row[0], row[1]), row[2], row[3], row[4])
+            return FeedState(Validators(), None, None)
+        return FeedState(Validators(row[0], row[1]), row[2], row[3])
 
     def save_feed_state(self, url: str, state: FeedState) -> None:
         self._db.execute(
-            "INSERT INTO feed_state (url, etag, last_modified, poll_interval_s, last_polled_at, last_changed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,"
+            # Files written before last_changed_at was dropped keep that column, unread and NULL-able.
+            "INSERT INTO feed_state (url, etag, last_modified, poll_interval_s, last_polled_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,"
             " last_modified = excluded.last_modified, poll_interval_s = excluded.poll_interval_s,"
-            " last_polled_at = excluded.last_polled_at, last_changed_at = excluded.last_changed_at",
+            " last_polled_at = excluded.last_polled_at",
             (
                 url,
                 state.validators.etag,
                 state.validators.last_modified,
                 state.poll_interval_s,
                 state.last_polled_at,
-                state.last_changed_at,
             ),
         )
 

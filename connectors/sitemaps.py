@@ -26,10 +26,10 @@ from connectors.feed_entries import (
     FeedOutcome,
     FoundEntry,
     ParsedFeed,
-    build_entry,
     normalise_language,
+    read_entries,
 )
-from schemas.feed_entry import FeedEntry, FeedKind
+from schemas.feed_entry import FeedKind
 
 _GOOGLE_NEWS_NAMESPACE = "http://www.google.com/schemas/sitemap-news/0.9"
 
@@ -71,33 +71,16 @@ def parse_sitemap(body: bytes, *, url: str, source_name: str) -> ParsedFeed:
     context = FeedContext(
         feed_url=url, source_name=source_name, kind=kind, feed_title=None, language=None, base_url=url
     )
-    entries: list[FeedEntry] = []
-    skipped: list[str] = []
-    for position, element in enumerate(url_elements, start=1):
-        built = build_entry(_found_entry(position, element), context)
-        if isinstance(built, str):
-            skipped.append(built)
-        else:
-            entries.append(built)
-    name = "Google News sitemap" if is_news else "sitemap"
-    if entries:
-        outcome = FeedOutcome.OK
-        detail = f"{name} with {len(entries)} URLs" + (f" ({len(skipped)} skipped)" if skipped else "")
-    elif skipped or warnings:
-        outcome = FeedOutcome.MALFORMED if warnings else FeedOutcome.EMPTY
-        detail = f"{name}: no usable <url> among {len(url_elements)}" + (
-            f"; XML error: {warnings[0]}" if warnings else ""
-        )
-    else:
-        outcome = FeedOutcome.EMPTY
-        detail = f"{name} with no <url> elements"
+    found = (_found_entry(position, element) for position, element in enumerate(url_elements, start=1))
+    described = "Google News sitemap" if is_news else "sitemap"
+    read = read_entries(found, context, described=described, unit="URLs", problem=warnings[0] if warnings else None)
     return ParsedFeed(
         url=url,
-        outcome=outcome,
-        detail=detail,
+        outcome=read.outcome,
+        detail=read.detail,
         kind=kind,
-        entries=tuple(entries),
-        skipped=tuple(skipped),
+        entries=read.entries,
+        skipped=read.skipped,
         warnings=warnings,
     )
 

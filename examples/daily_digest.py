@@ -33,7 +33,7 @@ def main() -> None:
     def collect(article: EnrichedArticle) -> None:
         last_seen[0] = time.monotonic()
         day = (article.published_at or article.fetched_at).date().isoformat()
-        language = article.detected_language.code if article.detected_language else (article.language or "?")
+        language = article.effective_language or "?"
         days[day][language].append(article)
 
     def stop_when_idle() -> None:

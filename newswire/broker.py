@@ -31,8 +31,8 @@ from pathlib import Path
 from kafka.errors import KafkaError
 
 from newswire.maven import MavenDownloadFailed, download_runtime_jars, runtime_pom
-from newswire.settings import BrokerSettings, KafkaSettings, TopicSettings
-from newswire.topics import BATCH_OVERHEAD_BYTES, TopicError, admin_client
+from newswire.settings import BrokerSettings, KafkaSettings, LimitSettings, TopicSettings
+from newswire.topics import TopicError, admin_client
 
 MIN_JAVA = 17
 LOG_TAIL_LINES = 30
@@ -126,14 +126,14 @@ def java_major_version(version_output: str) -> int | None:
 class LocalBroker:
     """Provision, start, stop and inspect the broker of one ``broker.home``.
 
-    ``kafka`` are the clients' settings: the broker accepts records as large as
-    ``kafka.max_message_bytes`` (the defaults' size when omitted).
+    The broker accepts the largest record ``limits`` allow on any topic (the defaults'
+    sizes when omitted).
     """
 
-    def __init__(self, broker: BrokerSettings, topics: TopicSettings, kafka: KafkaSettings | None = None) -> None:
+    def __init__(self, broker: BrokerSettings, topics: TopicSettings, limits: LimitSettings | None = None) -> None:
         self._settings = broker
         self._topics = topics
-        self._kafka = kafka or KafkaSettings()
+        self._limits = limits or LimitSettings()
         self.home = broker.home.resolve()
         self.lib_dir = broker.cache_dir.resolve() / f"kafka-{broker.kafka_version}" / "lib"
         self.log_path = self.home / "logs" / "broker.log"
@@ -288,7 +288,9 @@ class LocalBroker:
             "group.initial.rebalance.delay.ms": 0,
             "log.retention.hours": 168,
             "log.segment.bytes": 64 * 1024 * 1024,
-            "message.max.bytes": self._kafka.max_message_bytes + BATCH_OVERHEAD_BYTES,
+            # Sized by the limits settings: the largest record of any topic, with its framing.
+            "message.max.bytes": self._limits.max_message_bytes,
+            "replica.fetch.max.bytes": self._limits.max_message_bytes,
             # Few threads and a small cleaner buffer: the broker shares a 2-core machine with the tests.
             "num.network.threads": 2,
             "num.io.threads": 2,

@@ -6,13 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -88,8 +87,14 @@ def _parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="publish seed articles to the raw topic")
     replay.add_argument("path", nargs="?", type=Path, help="seed file or directory (default: replay.seeds_dir)")
-    replay.add_argument("--rate", type=float, help="articles per second (default: replay.rate; 0 = unpaced)")
-    replay.add_argument("--loop", action="store_true", help="replay again and again until interrupted")
+    replay.add_argument(
+        "--rate",
+        type=float,
+        help="articles per second (default: replay.rate, or replay.loop_rate with --loop; 0 = unpaced)",
+    )
+    replay.add_argument(
+        "--loop", action="store_true", help="replay again and again until interrupted (paced by replay.loop_rate)"
+    )
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay.set_defaults(handler=_replay, command="replay")
 
@@ -113,7 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--lang", help="only records in this language (detected or declared)")
     tail.add_argument("--source", help="only records from this source name")
     tail.add_argument("--keyword", help="only records whose title, body or error contains this text")
-    tail.add_argument("--since", help="only records published (or fetched) at or after this ISO date/time")
+    tail.add_argument(
+        "--since", type=_since, help=f"only records published (or fetched) at or after this time: {_SINCE_FORMATS}"
+    )
     tail.set_defaults(handler=_tail, command="tail")
 
     ingest = commands.add_parser("ingest", help="run the live connectors: poll sources, fetch and clean pages")
@@ -129,13 +136,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("first", help="article id")
     explain.add_argument("second", help="article id")
+    explain.add_argument("--json", action="store_true", help="print the explanation as one JSON object")
     explain.set_defaults(handler=_dedup_explain, command="dedup")
 
     search = commands.add_parser("search", help="full-text search of the articles in the SQLite sink")
     search.add_argument("query", help="words that must all occur, e.g. 'Sudani Tehran'")
     search.add_argument("--lang", help="only articles in this language (ISO 639-1, e.g. en)")
     search.add_argument("--source", help="only articles from this source name")
-    search.add_argument("--since", help="only articles published (or fetched) at or after this ISO date")
+    search.add_argument(
+        "--since", type=_since, help=f"only articles published (or fetched) at or after this time: {_SINCE_FORMATS}"
+    )
     search.add_argument("--limit", type=int, default=20)
     search.set_defaults(handler=_search, command="search")
 
@@ -145,15 +155,65 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--once", action="store_true", help="stop after the first catch-up instead of running on")
     up.set_defaults(handler=_up, command="up")
 
+    dead_letters = commands.add_parser(
+        "dead-letters", help="inspect dead letters and send chosen ones back through the raw topic"
+    )
+    dead_letter_actions = dead_letters.add_subparsers(title="actions", metavar="ACTION", required=True)
+    for action, help_text in (
+        ("list", "dead letters newest first, one per dead_letter_id, filtered by stage, type, source and time"),
+        ("replay", "send chosen dead letters' originals back to the raw topic (after fixing their cause)"),
+    ):
+        sub = dead_letter_actions.add_parser(action, help=help_text, description=help_text)
+        if action == "replay":
+            sub.add_argument("ids", nargs="*", help="dead letter ids (or unique prefixes); or choose with filters")
+            sub.add_argument("--dry-run", action="store_true", help="say what would be sent; send nothing")
+        sub.add_argument("--stage", help="only this stage, e.g. decode, publish, fetch")
+        sub.add_argument("--type", dest="error_type", help="only this error type, e.g. too_large, invalid_record")
+        sub.add_argument("--source", help="only this source name (or part of its URL)")
+        sub.add_argument("--since", type=_iso_time, help="only those that occurred at or after this ISO date/time")
+        sub.add_argument("--until", type=_iso_time, help="only those that occurred before this ISO date/time")
+        if action == "list":
+            sub.add_argument("--limit", type=int, default=50, help="show at most this many (default 50)")
+        sub.set_defaults(handler=_dead_letters, action=action, command="dead-letters")
+    show_letter = dead_letter_actions.add_parser("show", help="one dead letter: its error, coordinates, original")
+    show_letter.add_argument("id", help="dead letter id (or a unique prefix)")
+    show_letter.set_defaults(handler=_dead_letters, action="show", command="dead-letters")
+    console = commands.add_parser(
+        "console", help="the read-only web console: sources, pipeline, dead letters, articles; and quality drift"
+    )
+    console.set_defaults(handler=_console, command="console")
+
     show = commands.add_parser("settings", help="print the effective settings (secrets masked)")
     show.set_defaults(handler=_settings, command="settings")
     return parser
 
 
+_SINCE_FORMATS = "YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS] (UTC unless an offset such as +02:00 or Z is given)"
+
+
+def _since(value: str) -> str:
+    """A ``--since`` value as the UTC ISO prefix the stored times compare against as text.
+
+    Records are compared as ISO strings, so a value that is not a date would silently match
+    everything or nothing; it is refused instead, as invalid settings are.
+    """
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date or time; use {_SINCE_FORMATS}") from None
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    # No offset suffix: "...T10:00:00" sorts before both "...T10:00:00Z" and "...T10:00:00+00:00".
+    return when.replace(tzinfo=None).isoformat()
+
+
 def _broker(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.broker import BrokerError, LocalBroker
 
-    broker = LocalBroker(settings.broker, settings.topics, settings.kafka)
+    broker = LocalBroker(settings.broker, settings.topics, settings.limits)
     try:
         if args.action == "start":
             info = broker.start()
@@ -174,7 +234,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.topics import describe_topics, ensure_topics
 
     if args.action == "create":
-        created = ensure_topics(settings.kafka, settings.topics)
+        created = ensure_topics(settings.kafka, settings.topics, settings.limits, report=print)
         print(f"topics ready: {', '.join(created)}")
         return 0
     for line in describe_topics(settings.kafka, settings.topics, consumer_group=settings.pipeline.consumer_group):
@@ -196,11 +256,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from newswire import wiring
 
     path = args.path or settings.replay.seeds_dir
-    rate = settings.replay.rate if args.rate is None else args.rate
-    if rate < 0:
-        raise NewswireError("--rate must be 0 (unpaced) or positive")
+    rate = _replay_rate(args, settings)
     try:
-        source = SeedSource(path, max_file_bytes=settings.replay.max_file_bytes)
+        source = SeedSource(path, max_file_bytes=settings.limits.max_seed_file_bytes)
         source.files()
     except FileNotFoundError as error:
         raise NewswireError(str(error)) from error
@@ -217,6 +275,17 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             if not args.loop:
                 break
     return 0
+
+
+def _replay_rate(args: argparse.Namespace, settings: Settings) -> float:
+    """Articles per second: --rate, else replay.rate, and a loop never unpaced unless asked."""
+    if args.rate is not None:
+        if args.rate < 0:
+            raise NewswireError("--rate must be 0 (unpaced) or positive")
+        return float(args.rate)
+    if args.loop and settings.replay.rate == 0:
+        return settings.replay.loop_rate
+    return settings.replay.rate
 
 
 def _pipeline(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,18 +309,24 @@ def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.Event) -> None:
+def _run_pipeline(
+    settings: Settings, *, until_caught_up: bool, stop: threading.Event, observers: Any = None
+) -> None:
+    """``observers``: the process's ``PipelineObservers`` when it outlives this run (``up``
+    runs a catch-up, then the continuous pipeline: both count into the one endpoint)."""
     from newswire import wiring
-    from newswire.metrics import ServiceMetrics
+    from newswire.monitoring import PipelineObservers
 
-    metrics = ServiceMetrics()
-    if not until_caught_up:
-        metrics.serve(settings.observability.metrics_host, settings.observability.metrics_port)
-    service = wiring.micro_batch_service(settings, on_batch=metrics.observe_batch)
+    own = observers is None
+    if observers is None:
+        observers = PipelineObservers.start(settings, serve=not until_caught_up)
+    service = wiring.micro_batch_service(settings, on_batch=observers.observe_batch)
     try:
         reports = service.run(until_caught_up=until_caught_up, stop=stop)
     finally:
         service.close()
+        if own:
+            observers.close()
     consumed = sum(r.records for r in reports)
     print(f"pipeline: {len(reports)} batch(es), {consumed} record(s) consumed", file=sys.stderr)
 
@@ -259,137 +334,47 @@ def _run_pipeline(settings: Settings, *, until_caught_up: bool, stop: threading.
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from connectors.http import HttpClient
-    from connectors.ingest import FeedPoller, PollSchedule
-    from connectors.seen_store import SeenStore
+    from connectors.ingest import FetchEvent, PollReport
     from connectors.sources import SourcesFileError, load_sources
     from newswire import wiring
-    from newswire.metrics import IngestMetrics
+    from newswire.monitoring import IngestObservers
 
     try:
         sources = load_sources(args.sources or settings.ingest.sources_file)
     except SourcesFileError as error:
         raise NewswireError(str(error)) from error
-    workers = args.workers or settings.ingest.fetch_workers
-    config = wiring.ingest_config(settings)
-    stop = _stop_on_signals()
-    schedule = PollSchedule(tuple(s for s in sources if s.enabled))
-    store = SeenStore(settings.ingest.state_file)
-    http = HttpClient(settings.fetch)
-
-    def poll_due() -> None:
-        for source in schedule.due(time.time()):
-            if stop.is_set():
-                return
-            try:
-                report = poller.poll(source)
-            except Exception:  # a bug with one source must not stop the others
-                log.exception("poll failed", extra={"source": source.name})
-                continue
-            schedule.record(source, report, time.time())
-            metrics.polls.labels(source=source.name, outcome=report.outcome).inc()
-            progress.total = (progress.total or 0) + report.entries_queued
-            progress.refresh()
-            log.info(
-                "polled",
-                extra={
-                    "source": source.name,
-                    "outcome": report.outcome,
-                    "detail": report.detail,
-                    "queued": report.entries_queued,
-                },
-            )
-
-    metrics = IngestMetrics()
-    if not args.once:
-        metrics.serve(settings.observability.metrics_host, settings.observability.ingest_metrics_port)
+    # Fetch events reach this process from every worker (they are sent home), so one registry counts them all.
+    observers = IngestObservers.start(settings, serve=not args.once, worker_metrics_dir=None)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
-    def fetched(source: str, outcome: str) -> None:
-        metrics.fetches.labels(source=source, outcome=outcome).inc()
-        progress.update(1)
-        progress.set_postfix_str(f"{source}: {outcome}", refresh=False)
-
-    try:
-        with config.publisher() as publisher:
-            poller = FeedPoller(config, http, store, publisher)
-            if args.once:
-                poll_due()
-                counts = _run_fetch_workers(settings, workers, stop, until_drained=True, on_outcome=fetched)
-                progress.close()
-                _print_outcomes(counts)
-                return 0
-            poller_thread = threading.Thread(
-                target=_poll_forever, args=(poll_due, schedule, stop), name="newswire-poller", daemon=True
-            )
-            poller_thread.start()
-            _run_fetch_workers(settings, workers, stop, until_drained=False, on_outcome=fetched)
-            poller_thread.join(timeout=30)
-    finally:
-        http.close()
-        store.close()
-    return 0
-
-
-def _poll_forever(poll_due: Callable[[], None], schedule: Any, stop: threading.Event) -> None:
-    while not stop.is_set():
-        poll_due()
-        stop.wait(max(0.5, min(60.0, schedule.next_due() - time.time())))
-
-
-def _run_fetch_workers(
-    settings: Settings,
-    workers: int,
-    stop: threading.Event,
-    *,
-    until_drained: bool,
-    on_outcome: Callable[[str, str], None] | None = None,
-) -> dict[str, dict[str, int]]:
-    """Run the fetch workers; with one, in this process (live progress and metrics per
-    outcome); with several, as processes that report their counts when they finish."""
-    from newswire import wiring
-
-    config = wiring.ingest_config(settings)
-    if workers == 1:
-        from connectors.ingest import fetch_worker_process
-
-        return fetch_worker_process(config, settings.fetch, stop, until_drained, on_outcome)
-    context = multiprocessing.get_context("spawn")
-    shared_stop = context.Event()
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=_fetch_child, args=(config, settings.fetch, shared_stop, until_drained, results), daemon=True
+    def polled(report: PollReport) -> None:
+        now = time.time()
+        observers.metrics.polled(
+            report.source,
+            report.outcome,
+            report.entries_queued,
+            next_due=now + report.next_poll_in_s,
+            interval_s=report.next_poll_in_s,
+            now=now,
         )
-        for _ in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    while any(p.is_alive() for p in processes):
-        if stop.wait(0.5):
-            shared_stop.set()
-    merged: dict[str, dict[str, int]] = {}
-    for process in processes:
-        if process.exitcode != 0:
-            raise NewswireError(f"a fetch worker process failed (exit code {process.exitcode}); see its log above")
-        for source, counts in results.get(timeout=10).items():
-            for outcome, n in counts.items():
-                merged.setdefault(source, {}).setdefault(outcome, 0)
-                merged[source][outcome] += n
-    return merged
+        progress.total = (progress.total or 0) + report.entries_queued
+        progress.refresh()
 
+    def fetched(event: FetchEvent) -> None:
+        observers.fetch.fetched(event.source, event.outcome)
+        if event.final:
+            progress.update(1)
+        progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
 
-def _ignore_signals() -> None:
-    # Workers stop through the shared event once the parent has been asked to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _fetch_child(config: Any, fetch: Any, stop: Any, until_drained: bool, results: Any) -> None:
-    from connectors.ingest import fetch_worker_process
-
-    _ignore_signals()
-    results.put(fetch_worker_process(config, fetch, stop, until_drained))
+    service = wiring.ingest_service(settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched)
+    try:
+        report = service.run(once=args.once, stop=_stop_on_signals())
+    finally:
+        progress.close()
+        observers.close()
+    if args.once:
+        _print_outcomes(report.fetches.as_dict())
+    return 0
 
 
 def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
@@ -403,7 +388,7 @@ def _print_outcomes(counts: dict[str, dict[str, int]]) -> None:
 def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
     from newswire import wiring
     from newswire.stored_articles import find_article
-    from pipeline.dedup_explain import explain
+    from pipeline.dedup.explain import explain
 
     config = wiring.dedup_config(settings)
     articles = []
@@ -416,10 +401,13 @@ def _dedup_explain(args: argparse.Namespace, settings: Settings) -> int:
         articles.append(article)
     index = config.index.open()
     try:
-        explanation = index.transact(lambda view: explain(articles[0], articles[1], config, view))
+        explanation = index.read(lambda view: explain(articles[0], articles[1], config, view))
     finally:
         index.close()
-    print("\n".join(explanation.lines()))
+    if args.json:
+        print(json.dumps(explanation.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(explanation.lines()))
     return 0
 
 
@@ -466,33 +454,118 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     from newswire.topics import ensure_topics
 
     try:
-        info = LocalBroker(settings.broker, settings.topics, settings.kafka).start()
+        info = LocalBroker(settings.broker, settings.topics, settings.limits).start()
     except BrokerError as error:
         raise NewswireError(str(error)) from error
     print(f"kafka broker running at {info.bootstrap}; log: {info.log_path}")
-    ensure_topics(settings.kafka, settings.topics)
+    ensure_topics(settings.kafka, settings.topics, settings.limits, report=print)
     with wiring.publisher(settings) as publisher:
         totals = run_source(
-            SeedSource(settings.replay.seeds_dir, max_file_bytes=settings.replay.max_file_bytes),
+            SeedSource(settings.replay.seeds_dir, max_file_bytes=settings.limits.max_seed_file_bytes),
             publisher,
             rate=settings.replay.rate,
         )
     print(f"replayed {totals.published} seed article(s) to {settings.topics.raw}")
+    from newswire.monitoring import PipelineObservers
+
     stop = _stop_on_signals()
-    _run_pipeline(settings, until_caught_up=True, stop=stop)
-    print(
-        "\nOutput:\n"
-        f"  SQLite:      {settings.sinks.sqlite_path.resolve()}  (table: articles)\n"
-        f"  JSON Lines:  {settings.sinks.jsonl_path.resolve()}\n"
-        f"  Kafka topic: {settings.topics.enriched} at {info.bootstrap}\n"
-        f"Subscribe:     newswire tail enriched --from-beginning\n"
-        f"Metrics:       http://{settings.observability.metrics_host}:{settings.observability.metrics_port}/metrics\n"
-        f"Stop:          Ctrl-C here, then `newswire broker stop`"
-    )
-    if not args.once and not stop.is_set():
-        print("pipeline running continuously; new records on the raw topic flow through within seconds.")
-        _run_pipeline(settings, until_caught_up=False, stop=stop)
+    # One endpoint for the whole run: batches of the catch-up count where /metrics is scraped.
+    observers = PipelineObservers.start(settings, serve=not args.once)
+    if not args.once:
+        from newswire.console.app import serve_console
+
+        threading.Thread(target=serve_console, args=(settings, stop), name="newswire-console", daemon=True).start()
+    try:
+        _run_pipeline(settings, until_caught_up=True, stop=stop, observers=observers)
+        running_on = not args.once and not stop.is_set()
+        print(_up_summary(settings, info.bootstrap, running_on=running_on, metrics_port=observers.port))
+        if running_on:
+            print("pipeline running continuously; new records on the raw topic flow through.", flush=True)
+            _run_pipeline(settings, until_caught_up=False, stop=stop, observers=observers)
+    finally:
+        observers.close()
     return 0
+
+
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.console.app import serve_console
+
+    observability = settings.observability
+    print(f"console: http://{observability.console_host}:{observability.console_port}/", file=sys.stderr)
+    serve_console(settings, _stop_on_signals())
+    return 0
+
+
+def _up_summary(settings: Settings, bootstrap: str, *, running_on: bool, metrics_port: int | None = None) -> str:
+    """Where the output is; what to stop only if something still runs (the pipeline, with
+    ``--once`` just the broker)."""
+    lines = [
+        "",
+        "Output:",
+        f"  SQLite:      {settings.sinks.sqlite_path.resolve()}  (table: articles)",
+        f"  JSON Lines:  {settings.sinks.jsonl_path.resolve()}",
+        f"  Kafka topic: {settings.topics.enriched} at {bootstrap}",
+        "Subscribe:     newswire tail enriched --from-beginning",
+    ]
+    if running_on:
+        observability = settings.observability
+        port = metrics_port or observability.metrics_port
+        lines.append(f"Metrics:       http://{observability.metrics_host}:{port}/metrics (and /healthz, /readyz)")
+        lines.append(f"Console:       http://{observability.console_host}:{observability.console_port}/")
+        lines.append("Stop:          Ctrl-C here, then `newswire broker stop`")
+    else:
+        lines.append("Stop:          the broker still runs: `newswire broker stop`")
+    return "\n".join(lines)
+
+
+def _iso_time(text: str) -> datetime:
+    """An ISO 8601 date or date and time; without a zone it is UTC."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or time; use e.g. 2026-12-01 or 2026-12-01T09:30:00+00:00"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _dead_letters(args: argparse.Namespace, settings: Settings) -> int:
+    from newswire.dead_letters import DeadLetterFilter, Replayed, list_lines, read_dead_letters, replay, show_lines
+
+    found = read_dead_letters(settings.kafka, settings.topics.dead_letter)
+    if args.action == "show":
+        try:
+            print("\n".join(show_lines(found.find(args.id))))
+        except LookupError as error:
+            raise NewswireError(str(error)) from None
+        return 0
+    only = DeadLetterFilter(
+        stage=args.stage, error_type=args.error_type, source=args.source, since=args.since, until=args.until
+    )
+    if args.action == "list":
+        matching = found.matching(only)
+        for line in list_lines(matching[: args.limit]):
+            print(line)
+        shown = min(len(matching), args.limit)
+        note = f", {found.undecodable} record(s) that are not dead letters" if found.undecodable else ""
+        summary = f"{shown} of {len(matching)} dead letter(s) shown ({len(found.letters)} on the topic{note})"
+        print(summary, file=sys.stderr)
+        return 0
+    if not args.ids and not only.active():
+        raise NewswireError("choose what to replay: give dead letter ids, or filters such as --stage/--type/--since")
+    try:
+        chosen = [found.find(i) for i in args.ids] if args.ids else []
+    except LookupError as error:
+        raise NewswireError(str(error)) from None
+    chosen = [c for c in chosen if only.accepts(c.letter)] if args.ids else found.matching(only)
+    outcomes = replay(
+        chosen, kafka=settings.kafka, topics=settings.topics, limits=settings.limits, dry_run=args.dry_run
+    )
+    for outcome in outcomes:
+        print(outcome.line())
+    refused = sum(1 for o in outcomes if o.outcome is Replayed.REFUSED)
+    print(f"{len(outcomes) - refused} of {len(outcomes)} dead letter(s) {'would be ' if args.dry_run else ''}replayed")
+    return 1 if refused else 0
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,8 @@ from pydantic_settings import (
 )
 
 from connectors.http.limits import FetchSettings
+from pipeline.enrichers import ENRICHERS
+from pipeline.sinks import POSTGRES_TABLE_NAME, POSTGRES_TABLE_NAME_RULE, SINKS
 
 ENV_PREFIX = "NEWSWIRE_"
 ENV_NESTED_DELIMITER = "__"
@@ -34,8 +36,23 @@ DEFAULT_CONFIG_FILE = Path("newswire.toml")
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Settings that moved to another section: old name -> where it lives now. A settings
+    # file written for an older newswire is refused with the new name, not "extra input".
+    moved: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_moved_settings(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for old, new in cls.moved.items():
+                if old in values:
+                    raise ValueError(f"{old} is now {new}; rename it in your settings file or environment")
+        return values
+
 
 class KafkaSettings(Section):
+    moved: ClassVar[dict[str, str]] = {"max_message_bytes": "derived from the limits section (limits.*)"}
+
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers.")
     client_id: str = "newswire"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -43,9 +60,6 @@ class KafkaSettings(Section):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     request_timeout_ms: int = Field(30_000, ge=1_000)
-    max_message_bytes: int = Field(
-        1_048_576, ge=1_024, description="Largest record the producer sends (producer max_request_size)."
-    )
     compression_type: Literal["gzip", "none"] = Field(
         "gzip", description="Producer compression; gzip needs no native library."
     )
@@ -69,6 +83,94 @@ class TopicSettings(Section):
         return (self.raw, self.enriched, self.duplicates, self.dead_letter, self.fetch_tasks)
 
 
+# A Kafka record batch carries a header and per-record framing on top of the record
+# itself: each topic, the broker and the clients accept this much more than the record.
+BATCH_OVERHEAD_BYTES = 64 * 1024
+# What a dead letter needs besides its original (stage, error, coordinates, source, ids,
+# JSON framing): the original may take the rest of the dead-letter record, base64-encoded.
+DEAD_LETTER_ENVELOPE_BYTES = 32 * 1024
+
+
+class LimitSettings(Section):
+    """The one place that decides how large records may be; every other size limit derives from it.
+
+    Each topic's largest record is set here; the topics' ``max.message.bytes``, the local
+    broker's ``message.max.bytes`` and ``replica.fetch.max.bytes``, the producers'
+    ``max_request_size``, the consumers' fetch sizes, the seed replay's file limit and the
+    checks where articles enter (connectors, replay, decode) and leave (the enriched write)
+    are computed from these fields, so they cannot disagree.
+    """
+
+    max_article_bytes: int = Field(
+        2 * 2**20,
+        ge=64 * 1024,
+        description="Largest cleaned article, as its encoded record on the raw topic. Larger ones are refused where "
+        "they enter (connectors, replay) and dead-lettered by decode (too_large).",
+    )
+    enriched_headroom_bytes: int = Field(
+        256 * 1024,
+        ge=16 * 1024,
+        description="How much an enriched article may outgrow its cleaned article. The enrichers add at most "
+        "30 entities, 8 keywords, 3 summary sentences, countries and version fields: about 3 KiB measured on a "
+        "1.5 MB article with every enricher on; the rest is room for new enrichers. An enriched article still "
+        "larger is dead-lettered (stage encode, too_large) before any write.",
+    )
+    max_duplicate_notice_bytes: int = Field(
+        64 * 1024, ge=4 * 1024, description="Largest record on the duplicates topic (a notice: ids, URL, source)."
+    )
+    max_fetch_task_bytes: int = Field(
+        1 * 2**20, ge=16 * 1024, description="Largest record on the fetch-tasks topic (a feed entry to fetch)."
+    )
+    max_dead_letter_bytes: int = Field(
+        1 * 2**20,
+        ge=DEAD_LETTER_ENVELOPE_BYTES + 16 * 1024,
+        description="Largest record on the dead-letter topic. A dead letter keeps its original whole when it fits "
+        "(base64 in JSON, so about 3/4 of this after a 32 KiB envelope), else a prefix with the original's size, "
+        "sha256 and its topic/partition/offset, so the rest is re-read from the raw topic.",
+    )
+
+    @property
+    def max_enriched_bytes(self) -> int:
+        """Largest record on the enriched topic: the largest article plus what enrichment may add."""
+        return self.max_article_bytes + self.enriched_headroom_bytes
+
+    @property
+    def max_dead_letter_original_bytes(self) -> int:
+        """The most of an original a dead letter carries: what base64 leaves of the record after its envelope."""
+        return (self.max_dead_letter_bytes - DEAD_LETTER_ENVELOPE_BYTES) * 3 // 4
+
+    @property
+    def max_seed_file_bytes(self) -> int:
+        """Seed files over this are refused before they are read: their article could not fit the raw topic."""
+        return self.max_article_bytes
+
+    def record_bytes(self, topics: TopicSettings) -> dict[str, int]:
+        """The largest record of each of newswire's topics, by topic name."""
+        return {
+            topics.raw: self.max_article_bytes,
+            topics.enriched: self.max_enriched_bytes,
+            topics.duplicates: self.max_duplicate_notice_bytes,
+            topics.dead_letter: self.max_dead_letter_bytes,
+            topics.fetch_tasks: self.max_fetch_task_bytes,
+        }
+
+    @property
+    def largest_record_bytes(self) -> int:
+        return max(
+            self.max_article_bytes,
+            self.max_enriched_bytes,
+            self.max_duplicate_notice_bytes,
+            self.max_dead_letter_bytes,
+            self.max_fetch_task_bytes,
+        )
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Broker ``message.max.bytes``/``replica.fetch.max.bytes``, producer ``max_request_size`` and consumer
+        ``max_partition_fetch_bytes``: the largest record of any topic with its batch framing."""
+        return self.largest_record_bytes + BATCH_OVERHEAD_BYTES
+
+
 class BrokerSettings(Section):
     """The local single-node KRaft broker provisioned from Maven Central for dev and CI."""
 
@@ -87,14 +189,22 @@ class BrokerSettings(Section):
 
 
 class ReplaySettings(Section):
+    moved: ClassVar[dict[str, str]] = {"max_file_bytes": "limits.max_article_bytes"}
+
     seeds_dir: Path = Path("seeds")
     rate: float = Field(0.0, ge=0, description="Articles per second; 0 means as fast as possible.")
-    max_file_bytes: int = Field(5_000_000, ge=1, description="Seed files larger than this are rejected.")
+    loop_rate: float = Field(
+        5.0,
+        gt=0,
+        description="Articles per second for `replay --loop` when neither --rate nor replay.rate sets one: "
+        "an unpaced loop would fill the raw topic with thousands of copies a second.",
+    )
 
 
 class SinkSettings(Section):
-    enabled: tuple[Literal["sqlite", "jsonl", "postgres", "parquet"], ...] = Field(
-        ("sqlite", "jsonl"), description="Sinks the pipeline writes to, besides Kafka."
+    enabled: tuple[str, ...] = Field(
+        ("sqlite", "jsonl"),
+        description=f"Sinks the pipeline writes to, besides Kafka; any of: {', '.join(SINKS.names())}.",
     )
     output_dir: Path = Field(Path(".newswire/output"), description="Where the embedded sinks write.")
     sqlite_file: str = "articles.sqlite3"
@@ -108,7 +218,9 @@ class SinkSettings(Section):
         None, description="Password for postgres_dsn; unset means libpq's own (PGPASSWORD, ~/.pgpass, trust)."
     )
     postgres_table: str = Field(
-        "articles", pattern=r"^[a-z_][a-z0-9_]{0,55}$", description="Table the PostgreSQL sink upserts into."
+        "articles",
+        pattern=POSTGRES_TABLE_NAME,
+        description=f"Table the PostgreSQL sink upserts into: {POSTGRES_TABLE_NAME_RULE}.",
     )
     parquet_dir: Path | None = Field(
         None, description="Root of the date-partitioned Parquet dataset; unset means <output_dir>/parquet."
@@ -133,6 +245,11 @@ class SinkSettings(Section):
     def parquet_path(self) -> Path:
         return self.parquet_dir if self.parquet_dir is not None else self.output_dir / "parquet"
 
+    @field_validator("enabled")
+    @classmethod
+    def _registered_sinks(cls, enabled: tuple[str, ...]) -> tuple[str, ...]:
+        return SINKS.check(enabled)
+
     @field_validator("postgres_dsn")
     @classmethod
     def _no_password_in_dsn(cls, dsn: str) -> str:
@@ -151,6 +268,8 @@ class SinkSettings(Section):
 
 
 class PipelineSettings(Section):
+    moved: ClassVar[dict[str, str]] = {"max_record_bytes": "limits.max_article_bytes"}
+
     runner: str = Field(
         "FnApiRunner",
         description="Beam runner; the local default is the in-process FnApiRunner (never DirectRunner, "
@@ -177,17 +296,12 @@ class PipelineSettings(Section):
     )
     dedup_near_duplicates: bool = Field(True, description="Run the near-duplicate layer (MinHash/LSH).")
     dedup_stories: bool = Field(True, description="Give each article a story_id.")
-    max_record_bytes: int = Field(
-        2_000_000, ge=1, description="Raw records larger than this are dead-lettered, not decoded."
-    )
-    enrichers: tuple[
-        Literal["text_stats", "language", "entities", "keywords", "summary", "countries", "dateline"], ...
-    ] = Field(
+    enrichers: tuple[str, ...] = Field(
         # entities, keywords and summary cost ~0.3 ms each per article in pure Python; with them
         # on, the throughput benchmark fell below half of its no-enricher rate (0.40, and 0.48
         # without keywords and summary), so they are opt-in.
         ("text_stats", "language", "countries", "dateline"),
-        description="Enrichers to run, in order. Also available: entities, keywords, summary.",
+        description=f"Enrichers to run, in order; any of: {', '.join(ENRICHERS.names())}.",
     )
     entity_recogniser: Literal["rules", "model"] = Field(
         "rules",
@@ -245,6 +359,41 @@ class PipelineSettings(Section):
     )
 
 
+    @field_validator("enrichers")
+    @classmethod
+    def _registered_enrichers(cls, enrichers: tuple[str, ...]) -> tuple[str, ...]:
+        return ENRICHERS.check(enrichers)
+
+
+class RecoverySettings(Section):
+    """How the pipeline service retries a failing micro-batch and waits out an outage."""
+
+    batch_attempts: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Runs of a failing batch, while every dependency answers, before its range is split to find "
+        "the records at fault (each then dead-lettered as 'poison').",
+    )
+    initial_backoff_s: float = Field(
+        1.0, gt=0, le=600, description="Pause before the first retry of a failed batch, and between the first probes "
+        "of a dependency that is down; doubles each time."
+    )
+    max_backoff_s: float = Field(
+        30.0, gt=0, le=3600, description="Longest pause between retries and probes (each pause is jittered down by "
+        "up to half)."
+    )
+
+    @model_validator(mode="after")
+    def _initial_within_max(self) -> RecoverySettings:
+        if self.initial_backoff_s > self.max_backoff_s:
+            raise ValueError(
+                f"recovery.initial_backoff_s ({self.initial_backoff_s}) must not exceed recovery.max_backoff_s "
+                f"({self.max_backoff_s})"
+            )
+        return self
+
+
 class IngestSettings(Section):
     """The live connectors: which sources, where their memory and page archive live."""
 
@@ -261,6 +410,52 @@ class IngestSettings(Section):
     max_child_sitemaps: int = Field(50, ge=0, description="Child sitemaps followed per sitemap index per poll.")
     max_entries_per_poll: int = Field(1_000, ge=1, description="New entries queued per source per poll.")
     date_disagreement_s: float = Field(86_400.0, ge=0, description="Feed vs page date gap that flags an article.")
+    future_date_tolerance_s: float = Field(
+        21_600.0,
+        ge=0,
+        description="A publication time more than this after the fetch is not trusted: the article is flagged "
+        "and dated by the page, else the feed, else the fetch time.",
+    )
+    # Retries of transient failures (timeouts, connection errors, DNS, 429, 5xx), held in the
+    # persistent schedule beside state_file so that a restart keeps them.
+    retry_max_attempts: int = Field(
+        6,
+        ge=1,
+        description="Fetches of one page ending in a transient failure before it is dead-lettered gave_up "
+        "(each fetch may itself make fetch.max_retries quick retries).",
+    )
+    retry_max_age_s: float = Field(
+        86_400.0, gt=0, description="Longest a page is retried, from when it was queued, before it is gave_up."
+    )
+    retry_backoff_s: float = Field(
+        30.0, gt=0, description="Wait before the first retry of a page or a failed poll; doubles per failure."
+    )
+    retry_backoff_max_s: float = Field(3_600.0, gt=0, description="Longest wait between two retries (before jitter).")
+    retry_jitter: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of each backoff drawn at random (0.5: between half and the whole), so hosts that "
+        "failed together do not all come back together.",
+    )
+    retry_after_max_s: float = Field(
+        3_600.0, gt=0, description="A publisher's Retry-After is honoured up to this wait; a longer one is cut to it."
+    )
+    max_task_deliveries: int = Field(
+        3,
+        ge=1,
+        description="Times a fetch task may be handed to a worker that dies before finishing it; then it is "
+        "dead-lettered worker_crashed instead of crash-looping.",
+    )
+    poll_gave_up_after: int = Field(
+        6,
+        ge=1,
+        description="Consecutive failed polls of a source before one gave_up dead letter says so (polling goes on, "
+        "backed off up to retry_backoff_max_s).",
+    )
+    schedule_check_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often due retries and due polls are looked for."
+    )
 
 
 class ObservabilitySettings(Section):
@@ -271,6 +466,49 @@ class ObservabilitySettings(Section):
         9465, ge=0, le=65535, description="Ingest service's Prometheus /metrics; 0 disables it."
     )
     metrics_host: str = "127.0.0.1"
+    probe_interval_s: float = Field(
+        5.0, gt=0, description="How often /readyz probes re-check the broker, sinks and index."
+    )
+    lag_interval_s: float = Field(5.0, gt=0, description="How often the pipeline measures its consumer lag.")
+    console_host: str = Field("127.0.0.1", description="Address the console binds; loopback unless set otherwise.")
+    console_port: int = Field(8464, ge=0, le=65535, description="The console's web port; 0 picks a free one.")
+    console_pipeline_metrics_url: str | None = Field(
+        None, description="The pipeline's /metrics the console charts; unset means metrics_host:metrics_port."
+    )
+    console_ingest_metrics_url: str | None = Field(
+        None, description="The ingest service's /metrics; unset means metrics_host:ingest_metrics_port."
+    )
+    console_sample_interval_s: float = Field(
+        5.0, gt=0, description="How often the console samples the services' metrics for its charts (kept 1 hour)."
+    )
+    console_backlog: int = Field(
+        2_000,
+        ge=1,
+        description="Newest records per partition the console keeps of the dead-letter, duplicates, enriched topics.",
+    )
+    console_silent_factor: float = Field(
+        3.0, gt=1, description="A source with no article for this many poll intervals is shown (and alerted) silent."
+    )
+
+
+class QualitySettings(Section):
+    """Per-source quality drift (pipeline.quality.drift): the windows and the statistical rule."""
+
+    state_file: Path = Field(
+        Path(".newswire/state/quality.sqlite3"), description="Each source's window and baseline, kept across restarts."
+    )
+    consumer_group: str = Field("newswire-quality", description="Consumer group of the quality monitor.")
+    window: int = Field(30, ge=2, description="Pages per source in the sliding window that is judged.")
+    baseline: int = Field(200, ge=2, description="Earlier pages per source the window is judged against.")
+    min_window: int = Field(10, ge=1, description="Pages the window needs before a source is judged.")
+    min_baseline: int = Field(20, ge=1, description="Pages the baseline needs before a source is judged.")
+    z_threshold: float = Field(
+        2.33, gt=0, description="One-sided two-proportion z above which a drop is significant (2.33: alpha 0.01)."
+    )
+    min_drop: float = Field(0.2, gt=0, le=1, description="Smallest drop of a share that can count as drift.")
+    body_ratio: float = Field(
+        0.5, gt=0, lt=1, description="The window's median body length below this share of the baseline's is drift."
+    )
 
 
 class Settings(BaseSettings):
@@ -283,13 +521,16 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
+    limits: LimitSettings = LimitSettings()
     broker: BrokerSettings = BrokerSettings()
     replay: ReplaySettings = ReplaySettings()
     sinks: SinkSettings = SinkSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    recovery: RecoverySettings = RecoverySettings()
     ingest: IngestSettings = IngestSettings()
     fetch: FetchSettings = FetchSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    quality: QualitySettings = QualitySettings()
 
     @classmethod
     def settings_customise_sources(

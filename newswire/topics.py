@@ -1,36 +1,47 @@
 """Kafka client settings and topic administration for the shell.
 
 ``client_config`` is the one place where ``KafkaSettings`` become kafka-python keyword
-arguments; every producer, consumer and admin client of newswire starts from it.
-``ensure_topics`` creates the raw, enriched, duplicates and dead-letter topics;
-``topic_offsets`` and ``describe_topics`` report end offsets and a consumer group's lag.
+arguments; every producer, consumer and admin client of newswire starts from it, and
+``producer_config``/``consumer_config`` add the sizes ``LimitSettings`` decide.
+``ensure_topics`` creates the raw, enriched, duplicates, dead-letter and fetch-task topics,
+each accepting its largest record; ``topic_offsets`` and ``describe_topics`` report end
+offsets and a consumer group's lag.
 
-This module must never delete, shrink or reconfigure a topic that already exists: an
-existing topic is left exactly as its owner configured it.
+This module must never delete, shrink or otherwise reconfigure a topic that already
+exists. The one exception is ``max.message.bytes``: an existing topic that would refuse
+records newswire's limits allow has it raised, and says so; everything else about it is
+left exactly as its owner configured it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition
-from kafka.admin import OffsetSpec
+from kafka.admin import ConfigResource, ConfigResourceType, OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-from newswire.settings import KafkaSettings, TopicSettings
+from newswire.settings import BATCH_OVERHEAD_BYTES, KafkaSettings, LimitSettings, TopicSettings
+from schemas.client_config import ClientConfig
 
-# A record batch carries a header and per-record framing on top of the record itself, so a
-# topic must accept a little more than the largest record the producer may send.
-BATCH_OVERHEAD_BYTES = 64 * 1024
+log = logging.getLogger(__name__)
+# kafka-python's own default: one fetch may bring this much over all partitions.
+_DEFAULT_FETCH_MAX_BYTES = 50 * 2**20
 
 
 class TopicError(Exception):
     """Kafka could not be reached or refused a topic operation; the message says what to change."""
 
 
-def client_config(kafka: KafkaSettings) -> dict[str, Any]:
-    """kafka-python keyword arguments shared by producers, consumers and admin clients."""
+def client_config(kafka: KafkaSettings) -> ClientConfig:
+    """kafka-python keyword arguments shared by producers, consumers and admin clients.
+
+    Frozen, with the SASL password masked in ``repr``: it travels in component configs and
+    DoFn state, which get logged and pickled.
+    """
     config: dict[str, Any] = {
         "bootstrap_servers": [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()],
         "client_id": kafka.client_id,
@@ -41,7 +52,24 @@ def client_config(kafka: KafkaSettings) -> dict[str, Any]:
         config["sasl_mechanism"] = kafka.sasl_mechanism
         config["sasl_plain_username"] = kafka.sasl_username
         config["sasl_plain_password"] = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+    return ClientConfig(config)
+
+
+def producer_config(kafka: KafkaSettings, limits: LimitSettings) -> ClientConfig:
+    """A producer's arguments: the client's, plus a request size that lets the largest record of any topic
+    through (``schemas.producer.DurableProducer`` adds acks=all and idempotence)."""
+    config = client_config(kafka).with_options(max_request_size=limits.max_message_bytes)
+    if kafka.compression_type != "none":
+        config = config.with_options(compression_type=kafka.compression_type)
     return config
+
+
+def consumer_config(kafka: KafkaSettings, limits: LimitSettings) -> ClientConfig:
+    """A consumer's arguments: the client's, plus fetch sizes that hold the largest record of any topic."""
+    return client_config(kafka).with_options(
+        max_partition_fetch_bytes=limits.max_message_bytes,
+        fetch_max_bytes=max(_DEFAULT_FETCH_MAX_BYTES, limits.max_message_bytes),
+    )
 
 
 def admin_client(kafka: KafkaSettings, *, bootstrap_timeout_ms: int | None = None) -> KafkaAdminClient:
@@ -56,29 +84,45 @@ def admin_client(kafka: KafkaSettings, *, bootstrap_timeout_ms: int | None = Non
         ) from error
 
 
-def topic_configs(kafka: KafkaSettings, topics: TopicSettings) -> dict[str, str]:
-    """Topic-level configs, so the topics behave the same on any cluster whatever its defaults."""
+def topic_configs(topics: TopicSettings, limits: LimitSettings) -> dict[str, dict[str, str]]:
+    """Topic-level configs of each topic, so they behave the same on any cluster whatever its defaults."""
     return {
-        "retention.ms": str(topics.retention_ms),
-        "compression.type": topics.compression_type,
-        "max.message.bytes": str(kafka.max_message_bytes + BATCH_OVERHEAD_BYTES),
+        name: {
+            "retention.ms": str(topics.retention_ms),
+            "compression.type": topics.compression_type,
+            "max.message.bytes": str(record_bytes + BATCH_OVERHEAD_BYTES),
+        }
+        for name, record_bytes in limits.record_bytes(topics).items()
     }
 
 
-def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
+def ensure_topics(
+    kafka: KafkaSettings,
+    topics: TopicSettings,
+    limits: LimitSettings | None = None,
+    *,
+    report: Callable[[str], None] | None = None,
+) -> list[str]:
     """Create newswire's topics (``TopicSettings.names``) unless they exist; return their names.
 
-    Returns only once every topic has a leader for every partition, so producers may
-    write to them straight away.
+    An existing topic whose ``max.message.bytes`` is below what ``limits`` allow on it is
+    raised to that, and ``report`` (default: the log) is told. Returns only once every
+    topic has a leader for every partition, so producers may write to them straight away.
     """
+    limits = limits or LimitSettings()
     names = list(topics.names)
-    spec = {
-        "num_partitions": topics.partitions,
-        "replication_factor": topics.replication_factor,
-        "configs": topic_configs(kafka, topics),
+    configs = topic_configs(topics, limits)
+    specs = {
+        name: {
+            "num_partitions": topics.partitions,
+            "replication_factor": topics.replication_factor,
+            "configs": configs[name],
+        }
+        for name in names
     }
     with admin_client(kafka) as admin:
-        response = admin.create_topics({name: spec for name in names}, raise_errors=False)
+        response = admin.create_topics(specs, raise_errors=False)
+        existing = [r["name"] for r in response["topics"] if r["error_code"] == TopicAlreadyExistsError.errno]
         refused: dict[str, list[str]] = {}
         for result in response["topics"]:
             if result["error_code"] not in (0, TopicAlreadyExistsError.errno):
@@ -97,7 +141,37 @@ def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
             raise TopicError(
                 f"topics were created but have no leader yet at {kafka.bootstrap_servers}: {error}"
             ) from error
+        if existing:
+            _raise_message_limits(admin, {name: configs[name] for name in existing}, report or log.warning)
     return names
+
+
+def _raise_message_limits(
+    admin: KafkaAdminClient, configs: dict[str, dict[str, str]], report: Callable[[str], None]
+) -> None:
+    """Raise ``max.message.bytes`` of existing topics that are below newswire's; never lower it."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None}) for name in configs]
+    described = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    raise_to = {}
+    for name, wanted in configs.items():
+        current = int((described.get(name, {}).get("max.message.bytes") or {}).get("value") or 0)
+        if current < int(wanted["max.message.bytes"]):
+            raise_to[name] = (current, wanted["max.message.bytes"])
+    if not raise_to:
+        return
+    changes = [
+        ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": wanted})
+        for name, (_, wanted) in raise_to.items()
+    ]
+    results = admin.alter_configs(changes).get("topic", {})
+    for name, (current, new) in raise_to.items():
+        outcome = results.get(name, "no answer")
+        if outcome != "OK":
+            raise TopicError(
+                f"topic {name!r} accepts records of at most {current} bytes (max.message.bytes) but newswire's limits "
+                f"need {new}, and raising it failed ({outcome}); raise it by hand, or lower limits.* to fit"
+            )
+        report(f"topic {name}: raised max.message.bytes from {current} to {new} to fit the limits.* settings")
 
 
 def topic_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:

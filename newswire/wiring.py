@@ -7,87 +7,83 @@ constructors; components themselves never read settings or the environment.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from connectors.ingest import IngestConfig
+from connectors.ingest import IngestConfig, IngestService
+from connectors.ingest import RetryPolicy as FetchRetryPolicy
 from connectors.page_verdicts import VerdictLimits
-from connectors.publisher import KafkaPublisher
+from connectors.publisher import KafkaPublisher, PublishLimits
+from connectors.sources import SourceConfig
 from newswire.settings import Settings
-from newswire.topics import client_config
+from newswire.topics import consumer_config as kafka_consumer_config
+from newswire.topics import producer_config as kafka_producer_config
 from pipeline import runners
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import IndexLocation
-from pipeline.enrichers import (
-    CountryEnricher,
-    DatelineEnricher,
-    EntityEnricher,
-    KeywordEnricher,
-    LanguageEnricher,
-    SummaryEnricher,
-    TextStatsEnricher,
-)
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import IndexLocation
+from pipeline.enrichers import ENRICHERS
 from pipeline.enrichers.base import Enricher
 from pipeline.graph import OutputTopics, PipelineConfig
-from pipeline.microbatch import BatchReport, MicroBatchService
+from pipeline.microbatch import BatchReport, Health, MicroBatchService, RetryPolicy
+from pipeline.registry import Registered
 from pipeline.runners import RunnerConfig
+from pipeline.sinks import SINKS
 from pipeline.sinks.base import Sink
-from pipeline.sinks.jsonl import JsonLinesSink
-from pipeline.sinks.parquet import ParquetSink
-from pipeline.sinks.postgres import PostgresSink
-from pipeline.sinks.sqlite import SqliteSink
 from pipeline.streaming import StreamingService
+from schemas.client_config import ClientConfig
 
 if TYPE_CHECKING:
     from newswire.flink import FlinkJobServer, JobServerInfo
+
+T = TypeVar("T")
 
 # The job servers this process started, by home (one per home; see ``job_server``).
 _job_servers: dict[Path, FlinkJobServer] = {}
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
-    config = client_config(settings.kafka)
-    config["max_request_size"] = settings.kafka.max_message_bytes
-    if settings.kafka.compression_type != "none":
-        config["compression_type"] = settings.kafka.compression_type
-    return config
+def producer_config(settings: Settings) -> ClientConfig:
+    return kafka_producer_config(settings.kafka, settings.limits)
+
+
+def consumer_config(settings: Settings) -> ClientConfig:
+    return kafka_consumer_config(settings.kafka, settings.limits)
+
+
+def publish_limits(settings: Settings) -> PublishLimits:
+    limits = settings.limits
+    return PublishLimits(
+        max_article_bytes=limits.max_article_bytes,
+        max_dead_letter_bytes=limits.max_dead_letter_bytes,
+        max_dead_letter_original_bytes=limits.max_dead_letter_original_bytes,
+        max_fetch_task_bytes=limits.max_fetch_task_bytes,
+    )
 
 
 def publisher(settings: Settings) -> KafkaPublisher:
     return KafkaPublisher(
-        producer_config(settings), raw_topic=settings.topics.raw, dead_letter_topic=settings.topics.dead_letter
+        producer_config(settings),
+        raw_topic=settings.topics.raw,
+        dead_letter_topic=settings.topics.dead_letter,
+        limits=publish_limits(settings),
     )
 
 
 def enrichers(settings: Settings) -> list[Enricher]:
-    factories: dict[str, Callable[[], Enricher]] = {
-        TextStatsEnricher.name: lambda: TextStatsEnricher(words_per_minute=settings.pipeline.words_per_minute),
-        LanguageEnricher.name: LanguageEnricher,
-        EntityEnricher.name: lambda: EntityEnricher(recogniser=settings.pipeline.entity_recogniser),
-        KeywordEnricher.name: KeywordEnricher,
-        SummaryEnricher.name: SummaryEnricher,
-        CountryEnricher.name: CountryEnricher,
-        DatelineEnricher.name: DatelineEnricher,
-    }
-    return [factories[name]() for name in settings.pipeline.enrichers]
+    return [_build(ENRICHERS[name], settings.pipeline) for name in settings.pipeline.enrichers]
 
 
 def sinks(settings: Settings) -> list[Sink]:
-    factories: dict[str, Callable[[], Sink]] = {
-        SqliteSink.name: lambda: SqliteSink(settings.sinks.sqlite_path.resolve()),
-        JsonLinesSink.name: lambda: JsonLinesSink(settings.sinks.jsonl_path.resolve()),
-        PostgresSink.name: lambda: PostgresSink(
-            settings.sinks.postgres_dsn, password=settings.sinks.postgres_password, table=settings.sinks.postgres_table
-        ),
-        ParquetSink.name: lambda: ParquetSink(
-            settings.sinks.parquet_path.resolve(),
-            roll_bytes=settings.sinks.parquet_roll_bytes,
-            roll_interval_s=settings.sinks.parquet_roll_interval_s,
-            compression=settings.sinks.parquet_compression,
-        ),
-    }
-    return [factories[name]() for name in settings.sinks.enabled]
+    return [_build(SINKS[name], settings.sinks) for name in settings.sinks.enabled]
+
+
+def _build(entry: Registered[T], section: object) -> T:
+    """A registered component, its arguments read from the settings fields its entry names.
+
+    Paths are resolved here: the components are pickled to workers that may run elsewhere
+    than the working directory the settings were read in.
+    """
+    values = {argument: getattr(section, name) for argument, name in entry.settings.items()}
+    return entry.build({k: v.resolve() if isinstance(v, Path) else v for k, v in values.items()})
 
 
 def dedup_config(settings: Settings) -> DedupConfig:
@@ -115,7 +111,10 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
             dead_letter=settings.topics.dead_letter,
         ),
         dedup=dedup_config(settings),
-        max_record_bytes=settings.pipeline.max_record_bytes,
+        max_record_bytes=settings.limits.max_article_bytes,
+        max_enriched_bytes=settings.limits.max_enriched_bytes,
+        max_dead_letter_bytes=settings.limits.max_dead_letter_bytes,
+        dead_letter_original_bytes=settings.limits.max_dead_letter_original_bytes,
         enrichers=enrichers(settings),
         sinks=sinks(settings),
         sink_batch_size=settings.sinks.write_batch_size,
@@ -125,7 +124,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
 def ingest_config(settings: Settings) -> IngestConfig:
     return IngestConfig(
         producer_config=producer_config(settings),
-        consumer_config=client_config(settings.kafka),
+        consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         dead_letter_topic=settings.topics.dead_letter,
         fetch_topic=settings.topics.fetch_tasks,
@@ -133,10 +132,32 @@ def ingest_config(settings: Settings) -> IngestConfig:
         state_file=settings.ingest.state_file.resolve(),
         archive_dir=settings.ingest.archive_dir.resolve(),
         archive_max_file_bytes=settings.ingest.archive_max_file_bytes,
+        publish_limits=publish_limits(settings),
         verdict_limits=VerdictLimits(min_article_words=settings.ingest.min_article_words),
         max_child_sitemaps=settings.ingest.max_child_sitemaps,
         max_entries_per_poll=settings.ingest.max_entries_per_poll,
         date_disagreement_s=settings.ingest.date_disagreement_s,
+        future_date_tolerance_s=settings.ingest.future_date_tolerance_s,
+        retry=FetchRetryPolicy(
+            max_attempts=settings.ingest.retry_max_attempts,
+            max_age_s=settings.ingest.retry_max_age_s,
+            backoff_s=settings.ingest.retry_backoff_s,
+            backoff_max_s=settings.ingest.retry_backoff_max_s,
+            jitter=settings.ingest.retry_jitter,
+            retry_after_max_s=settings.ingest.retry_after_max_s,
+            max_task_deliveries=settings.ingest.max_task_deliveries,
+            poll_gave_up_after=settings.ingest.poll_gave_up_after,
+        ),
+        schedule_check_interval_s=settings.ingest.schedule_check_interval_s,
+    )
+
+
+def ingest_service(
+    settings: Settings, sources: tuple[SourceConfig, ...], *, workers: int | None = None, **hooks: Any
+) -> IngestService:
+    """The ingest service for ``sources``; ``hooks`` are its optional callbacks (health, on_poll, on_fetch)."""
+    return IngestService(
+        ingest_config(settings), sources, settings.fetch, workers=workers or settings.ingest.fetch_workers, **hooks
     )
 
 
@@ -208,7 +229,7 @@ def _state_dir(settings: Settings) -> Path:
 def streaming_service(settings: Settings) -> StreamingService:
     config = dataclasses.replace(pipeline_config(settings), streaming_window_s=settings.pipeline.streaming_window_s)
     return StreamingService(
-        consumer_config=client_config(settings.kafka),
+        consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         consumer_group=settings.pipeline.consumer_group,
         config=config,
@@ -217,9 +238,18 @@ def streaming_service(settings: Settings) -> StreamingService:
     )
 
 
-def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchService:
+def retry_policy(settings: Settings) -> RetryPolicy:
+    recovery = settings.recovery
+    return RetryPolicy(
+        attempts=recovery.batch_attempts,
+        initial_backoff_s=recovery.initial_backoff_s,
+        max_backoff_s=recovery.max_backoff_s,
+    )
+
+
+def micro_batch_service(settings: Settings, on_batch: Any = None, health: Health | None = None) -> MicroBatchService:
     return MicroBatchService(
-        consumer_config=client_config(settings.kafka),
+        consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         consumer_group=settings.pipeline.consumer_group,
         config=pipeline_config(settings),
@@ -227,6 +257,8 @@ def micro_batch_service(settings: Settings, on_batch: Any = None) -> MicroBatchS
         max_batch_records=settings.pipeline.max_batch_records,
         interval_s=settings.pipeline.batch_interval_s,
         on_batch=on_batch,
+        retry=retry_policy(settings),
+        health=health,
     )
 
 
@@ -237,6 +269,7 @@ __all__ = [
     "micro_batch_service",
     "pipeline_config",
     "publisher",
+    "retry_policy",
     "runner_config",
     "sinks",
     "streaming_service",

@@ -2,7 +2,17 @@
 
 One module per stage and one per sink; each stage is a composite PTransform usable on
 its own in a test pipeline and indifferent to which source feeds it. Nothing here reads
-the environment or keeps process-global state, so the same transforms run unchanged on
-the local FnApiRunner (micro-batches) and on Flink or Dataflow (streaming).
+the environment or keeps process-global state that a record can change, so the same
+transforms run unchanged on the local FnApiRunner (micro-batches) and on Flink or Dataflow
+(streaming).
+
+The one exception, and its bounds: two tables built from installed data,
+``StopWords.load`` and ``PlaceGazetteer.load``, are cached per worker process and shared by
+the enrichers in it (building them costs seconds, and three enrichers read them). They are
+never changed after they are built, so no runner can tell whether it got a fresh one or a
+shared one. ``StopWords`` also remembers its last guess (one tuple, swapped whole, so a
+thread never sees half of it); the guess is a pure function of the text, so the memo can
+change how fast an answer comes, never which. Anything else shared must be a worker
+resource (``pipeline.enrichers.base.worker_resource``).
 The pipeline never imports connectors: they meet through Kafka and ``schemas``.
 """

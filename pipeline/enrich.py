@@ -1,7 +1,11 @@
 """Enrich stage: runs the configured enrichers over each article.
 
 A failing enricher never stops the pipeline: its failure is recorded on the article's
-``enrichment_failures`` and the article goes on without that enricher's fields.
+``enrichment_failures`` and the article goes on without that enricher's fields. With
+``with_failures()`` the transform also says so on a ``failures`` output (a
+``StageFailure`` of stage ``enrich``, type ``enricher_error``), so an operator sees which
+articles lack what and can replay them once the enricher is fixed. An article that
+cannot be enriched at all (``internal_error``) leaves only there.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from pydantic import ValidationError
 
+from pipeline.dead_letters import FAILURES, StageFailure
 from pipeline.enrichers.base import Enricher
 from schemas import CleanedArticle, EnrichedArticle, EnrichmentFailure
 from schemas.timestamps import utc_now
@@ -29,6 +35,21 @@ def content_fingerprint(body: str) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
+def derived_fields(article: CleanedArticle, *, enriched_at: datetime | None = None) -> dict[str, Any]:
+    """The fields every ``EnrichedArticle`` gets whatever enrichers run (or none)."""
+    return {"enriched_at": enriched_at or utc_now(), "content_fingerprint": content_fingerprint(article.body)}
+
+
+def without_enrichers(article: CleanedArticle, *, enriched_at: datetime | None = None) -> EnrichedArticle:
+    """``article`` as the Enrich stage would emit it with no enrichers configured.
+
+    For places that need an ``EnrichedArticle`` of an article the pipeline has not written
+    (``newswire dedup explain`` on a raw record, tests); the stage itself builds on the
+    same ``derived_fields``, so the two cannot drift apart.
+    """
+    return EnrichedArticle.model_validate({**dict(article), **derived_fields(article, enriched_at=enriched_at)})
+
+
 class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
     def __init__(self, enrichers: Sequence[Enricher]) -> None:
         self._enrichers = list(enrichers)
@@ -39,8 +60,26 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
             enricher.setup()
 
     def process(self, article: CleanedArticle) -> Any:
+        try:
+            enriched = self._enrich(article)
+        except Exception as error:  # a bug outside any one enricher: this article alone is lost to it
+            yield beam.pvalue.TaggedOutput(
+                FAILURES, StageFailure.of(article, stage="enrich", error_type="internal_error", error=error)
+            )
+            return
+        self._failures.inc(len(enriched.enrichment_failures))
+        for failure in enriched.enrichment_failures:
+            yield beam.pvalue.TaggedOutput(
+                FAILURES,
+                StageFailure.of(
+                    article, stage="enrich", error_type="enricher_error", error=f"{failure.enricher}: {failure.error}"
+                ),
+            )
+        yield enriched
+
+    def _enrich(self, article: CleanedArticle) -> EnrichedArticle:
         base: dict[str, Any] = dict(article)  # shallow: keeps nested models as models
-        fields: dict[str, Any] = {"enriched_at": utc_now(), "content_fingerprint": content_fingerprint(article.body)}
+        fields = derived_fields(article)
         produced: dict[str, dict[str, Any]] = {}
         failures: list[EnrichmentFailure] = []
         for enricher in self._enrichers:
@@ -57,8 +96,7 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
             # Rare path: find which enricher produced an invalid value by validating each
             # one's output alone, so the failure is pinned on it and the rest survive.
             enriched = self._validate_each(base, fields, produced, failures)
-        self._failures.inc(len(enriched.enrichment_failures))
-        yield enriched
+        return enriched
 
     @staticmethod
     def _validate_each(
@@ -83,7 +121,8 @@ def _failure(enricher: str, error: Exception) -> EnrichmentFailure:
 
 
 class Enrich(beam.PTransform):  # type: ignore[misc]
-    """CleanedArticle -> EnrichedArticle."""
+    """CleanedArticle -> EnrichedArticle; after ``with_failures()``, a tuple whose ``articles``
+    are those and whose ``failures`` are the ``StageFailure``s of the enrich stage."""
 
     def __init__(self, enrichers: Sequence[Enricher]) -> None:
         super().__init__()
@@ -91,6 +130,12 @@ class Enrich(beam.PTransform):  # type: ignore[misc]
         if len(names) != len(set(names)):
             raise ValueError(f"enricher configured twice: {names}")
         self._enrichers = list(enrichers)
+        self._with_failures = False
 
-    def expand(self, articles: beam.PCollection) -> beam.PCollection:
-        return articles | beam.ParDo(_EnrichArticle(self._enrichers))
+    def with_failures(self) -> Enrich:
+        self._with_failures = True
+        return self
+
+    def expand(self, articles: beam.PCollection) -> beam.PCollection | beam.pvalue.DoOutputsTuple:
+        outputs = articles | beam.ParDo(_EnrichArticle(self._enrichers)).with_outputs(FAILURES, main="articles")
+        return outputs if self._with_failures else outputs.articles

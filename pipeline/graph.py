@@ -3,6 +3,12 @@
 ``build_pipeline`` takes the source as a PTransform so that the same graph runs over a
 bounded micro-batch of Kafka offsets, an unbounded Kafka read on a streaming runner, or
 ``beam.Create`` in a test.
+
+Every stage that can refuse one element says so on a side output (decode's dead letters,
+and the ``StageFailure``s of enrich, dedup, each sink and each Kafka write); they all end
+in the one ``WriteDeadLetters``, located at their raw record's coordinates, and the rest
+of the batch goes on. A dependency that is down fails the batch instead (see
+``pipeline.dependencies``): that is never an element's fault.
 """
 
 from __future__ import annotations
@@ -14,14 +20,18 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms.window import FixedWindows
 
+from pipeline import metering
+from pipeline.dead_letter_writer import RefuseOversized, WriteDeadLetters
+from pipeline.dead_letters import FAILURES, POSITIONS, LocateFailures, StageFailure
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
-from pipeline.dedup_decide import DedupConfig
+from pipeline.dedup.decide import DedupConfig
 from pipeline.enrich import Enrich
 from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaMessage, WriteToKafka
 from pipeline.sinks.base import Sink, WriteToSink
 from schemas import DeadLetter, DuplicateNotice, EnrichedArticle, encode, record_headers
+from schemas.dead_letter import DEFAULT_MAX_ORIGINAL_BYTES
 
 
 @dataclass(frozen=True)
@@ -39,9 +49,13 @@ class PipelineConfig:
     topics: OutputTopics
     dedup: DedupConfig
     max_record_bytes: int
+    max_enriched_bytes: int
+    max_dead_letter_bytes: int
     enrichers: Sequence[Enricher] = field(default_factory=list)
     sinks: Sequence[Sink] = field(default_factory=list)
     sink_batch_size: int = 500
+    # How much of a refused article a dead letter of a later stage keeps (DeadLetter.of bounds it).
+    dead_letter_original_bytes: int = DEFAULT_MAX_ORIGINAL_BYTES
     # Streaming runners need finite windows before GroupByKey; bounded batches do not.
     streaming_window_s: float | None = None
 
@@ -57,31 +71,67 @@ def duplicate_message(duplicate: DuplicateNotice) -> KafkaMessage:
 
 
 def dead_letter_message(dead_letter: DeadLetter) -> KafkaMessage:
-    key = dead_letter.key.encode() if dead_letter.key else None
+    key = dead_letter.dead_letter_id.encode() if dead_letter.dead_letter_id else None
     return KafkaMessage(key=key, value=encode(dead_letter), headers=tuple(record_headers(dead_letter)))
+
+
+def refused_article(article: EnrichedArticle, error: BaseException) -> StageFailure:
+    return StageFailure.of(article, stage="kafka:enriched", error_type="write_refused", error=error)
 
 
 def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: PipelineConfig) -> None:
     records = pipeline | "Read" >> source
     if config.streaming_window_s:
         records = records | "Window" >> beam.WindowInto(FixedWindows(config.streaming_window_s))
-    decoded = records | "Decode" >> DecodeArticles(config.max_record_bytes)
-    enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers)
-    deduplicated = enriched | "Deduplicate" >> Deduplicate(config.dedup)
-    originals = deduplicated[ORIGINALS]
+    decoded = records | "Decode" >> DecodeArticles(
+        config.max_record_bytes, max_original_bytes=config.dead_letter_original_bytes
+    )
+    enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers).with_failures()
+    deduplicated = enriched.articles | "Deduplicate" >> Deduplicate(config.dedup)
+    # Checked before any write, so that the sinks and the enriched topic agree on what was published.
+    fitting = deduplicated[ORIGINALS] | "FitEnriched" >> RefuseOversized(
+        config.max_enriched_bytes, limit_name="limits.max_article_bytes + limits.enriched_headroom_bytes"
+    )
+    failures = [enriched[FAILURES], deduplicated[FAILURES], fitting[FAILURES]]
+    originals = fitting.fitting
     demoted = (
         deduplicated[DUPLICATES]
         | "Demoted" >> beam.Filter(lambda notice: notice.was_original)
         | "DemotedIds" >> beam.Map(lambda notice: notice.article_id)
     )
     for sink in config.sinks:
-        _ = originals | f"WriteTo{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size)
+        written = originals | f"WriteTo{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size)
+        failures.append(written[FAILURES])
         if sink.withdraws:
             _ = demoted | f"WithdrawFrom{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size, withdraw=True)
-    _ = originals | "WriteEnriched" >> WriteToKafka(config.producer_config, config.topics.enriched, article_message)
+    published = originals | "WriteEnriched" >> WriteToKafka(
+        config.producer_config, config.topics.enriched, article_message, to_failure=refused_article
+    )
+    failures.append(published[FAILURES])
     _ = deduplicated[DUPLICATES] | "WriteDuplicates" >> WriteToKafka(
         config.producer_config, config.topics.duplicates, duplicate_message
     )
-    _ = decoded[DEAD_LETTERS] | "WriteDeadLetters" >> WriteToKafka(
-        config.producer_config, config.topics.dead_letter, dead_letter_message
+    located = (
+        tuple(failures)
+        | "AllFailures" >> beam.Flatten()
+        | "LocateFailures"
+        >> LocateFailures(decoded[POSITIONS], max_original_bytes=config.dead_letter_original_bytes)
     )
+    dead_letters = (decoded[DEAD_LETTERS], located) | "AllDeadLetters" >> beam.Flatten()
+    _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
+        config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
+    )
+    _meter(records, decoded, enriched, deduplicated)
+
+
+def _meter(records: Any, decoded: Any, enriched: Any, deduplicated: Any) -> None:
+    """Counts on side branches (see ``pipeline.metering``): what each stage took in and let out,
+    every duplicate notice by layer, every dead letter by stage and type."""
+    _ = records | "MeterDecodeIn" >> metering.stage_records("decode", "in")
+    _ = decoded.articles | "MeterDecodeOut" >> metering.stage_records("decode", "out")
+    _ = decoded.articles | "MeterEnrichIn" >> metering.stage_records("enrich", "in")
+    _ = enriched | "MeterEnrichOut" >> metering.stage_records("enrich", "out")
+    _ = enriched | "MeterDedupIn" >> metering.stage_records("dedup", "in")
+    _ = deduplicated[ORIGINALS] | "MeterDedupOut" >> metering.stage_records("dedup", "out")
+    _ = deduplicated[DUPLICATES] | "MeterDuplicates" >> metering.duplicate_notices()
+    _ = decoded[DEAD_LETTERS] | "MeterDeadLetters" >> metering.dead_letters()

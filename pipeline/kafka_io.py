@@ -3,11 +3,15 @@
 ``ReadFromKafka`` is a splittable DoFn over each partition's offset range: bounded when
 given end offsets (the local micro-batch service), unbounded otherwise (streaming
 runners). ``WriteToKafka`` produces with acks=all and flushes at the end of every bundle,
-so a bundle only succeeds once Kafka holds its records.
+so a bundle only succeeds once Kafka holds its records. A record the broker refuses (too
+large, invalid) is that element's fault and leaves on the ``failures`` output; a broker
+that does not acknowledge (away, no leader, timed out) fails the bundle with
+``BrokerUnavailable``, so offsets are not committed and the service waits it out.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,7 +26,15 @@ from apache_beam.runners.sdf_utils import RestrictionTrackerView
 from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import errors as kafka_errors
+
+from pipeline.dead_letters import FAILURES
+from pipeline.dependencies import BrokerUnavailable
+from schemas.client_config import ClientConfig
+
+log = logging.getLogger(__name__)
 
 # Offsets are int64 in Kafka; an unbounded range ends at the largest one.
 _END_OF_TIME_OFFSET = sys.maxsize
@@ -47,9 +59,22 @@ class KafkaRecord:
     timestamp_ms: int
     headers: tuple[tuple[str, bytes], ...] = ()
 
-    @property
-    def position(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.offset}"
+
+# What the broker (or the producer's own size check) refuses because of the record itself:
+# sending it again cannot succeed. Everything else a send can meet is the cluster's state.
+_REFUSED_RECORD_ERRORS: tuple[type[Exception], ...] = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidRecordError,
+    kafka_errors.CorruptRecordError,
+    kafka_errors.InvalidTimestampError,
+    kafka_errors.UnsupportedForMessageFormatError,
+)
+
+
+def refused_record(error: BaseException) -> bool:
+    """True when Kafka refused a record for what it is, not for the cluster's state."""
+    return isinstance(error, _REFUSED_RECORD_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,18 @@ class _OffsetRangeProvider(RestrictionProvider):  # type: ignore[misc]
         return int(restriction.size())
 
 
+def committed_offsets(consumer: KafkaConsumer, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+    """Where the consumer's group resumes in each partition: its committed offset, or the
+    log start when nothing is committed or a retention purge has moved past the commit."""
+    partitions = list(partitions)
+    beginnings = consumer.beginning_offsets(partitions)
+    starts = {}
+    for partition in partitions:
+        offset = consumer.committed(partition)
+        starts[partition] = max(offset if offset is not None else 0, beginnings[partition])
+    return starts
+
+
 # DoFn parameter markers are declared once: Beam finds them by identity in the signature.
 _OFFSETS = beam.DoFn.RestrictionParam(_OffsetRangeProvider())
 _WATERMARK = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())
@@ -92,7 +129,7 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
     """Reads one partition's offset range; claims each offset before emitting its record."""
 
     def __init__(self, consumer_config: Mapping[str, Any], stall_timeout_s: float) -> None:
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._stall_timeout_s = stall_timeout_s
         self._records_read = Metrics.counter("kafka", "records_read")
         self._consumer: KafkaConsumer | None = None
@@ -230,7 +267,7 @@ class ReadFromKafka(beam.PTransform):  # type: ignore[misc]
         self._bounded = stops == {False}
         if self._bounded and watermark_lag_s:
             raise ValueError("watermark_lag_s applies to unbounded reads only: bounded ones have no watermark")
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._stall_timeout_s = stall_timeout_s
         self._watermark_lag_s = watermark_lag_s
 
@@ -255,33 +292,68 @@ class KafkaMessage:
 
 class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
     def __init__(
-        self, producer_config: Mapping[str, Any], topic: str, to_message: Callable[[Element], KafkaMessage]
+        self,
+        producer_config: Mapping[str, Any],
+        topic: str,
+        to_message: Callable[[Element], KafkaMessage],
+        to_failure: Callable[[Element, BaseException], Any] | None,
     ) -> None:
-        self._producer_config = dict(producer_config)
+        self._producer_config = ClientConfig(producer_config)
         self._topic = topic
         self._to_message = to_message
+        self._to_failure = to_failure
         self._written = Metrics.counter("kafka", f"written.{topic}")
+        self._refused = Metrics.counter("kafka", f"refused.{topic}")
         self._producer: KafkaProducer | None = None
-        self._failures: list[BaseException] = []
+        # Filled by the producer's I/O thread: (element as received, error).
+        self._failed: list[tuple[WindowedValue, BaseException]] = []
 
     def setup(self) -> None:
         self._producer = KafkaProducer(**self._producer_config, acks="all", enable_idempotence=True, linger_ms=20)
 
-    def process(self, element: Element) -> None:
+    def start_bundle(self) -> None:
+        self._failed = []
+
+    def process(
+        self, element: Element, window: Any = beam.DoFn.WindowParam, timestamp: Any = beam.DoFn.TimestampParam
+    ) -> Iterator[Any]:
         assert self._producer is not None, "setup() opens the producer"
-        message = self._to_message(element)
-        future = self._producer.send(self._topic, key=message.key, value=message.value, headers=list(message.headers))
-        future.add_errback(self._failures.append)
+        held = WindowedValue(element, timestamp, (window,))
+        try:
+            message = self._to_message(element)
+            future = self._producer.send(
+                self._topic, key=message.key, value=message.value, headers=list(message.headers)
+            )
+        except Exception as error:
+            yield from self._settle([(held, error)])
+            return
+        future.add_errback(lambda error, held=held: self._failed.append((held, error)))
         self._written.inc()
 
-    def finish_bundle(self) -> None:
+    def finish_bundle(self) -> Iterator[Any]:
         assert self._producer is not None
         self._producer.flush()
-        if self._failures:
-            failures, self._failures = self._failures, []
-            # Failing the bundle makes the runner retry it, and keeps the micro-batch
-            # from committing offsets for records that never reached Kafka.
-            raise RuntimeError(f"{len(failures)} record(s) to {self._topic} were not acknowledged: {failures[0]!r}")
+        failed, self._failed = self._failed, []
+        yield from self._settle(failed)
+
+    def _settle(self, failed: list[tuple[WindowedValue, BaseException]]) -> Iterator[Any]:
+        outages = [e for _, e in failed if isinstance(e, kafka_errors.KafkaError) and not refused_record(e)]
+        if outages:
+            # Failing the bundle keeps the micro-batch from committing offsets for records
+            # that never reached Kafka; the service waits the broker out and re-runs it.
+            raise BrokerUnavailable(
+                "broker", f"{len(outages)} record(s) to {self._topic} were not acknowledged: {outages[0]!r}"
+            ) from outages[0]
+        for held, error in failed:
+            self._refused.inc()
+            failure = self._to_failure(held.value, error) if self._to_failure is not None else None
+            if failure is None:
+                log.error(
+                    "record refused by Kafka and dropped: nothing to dead-letter it as",
+                    extra={"topic": self._topic, "error": repr(error)},
+                )
+                continue
+            yield beam.pvalue.TaggedOutput(FAILURES, held.with_value(failure))
 
     def teardown(self) -> None:
         if self._producer is not None:
@@ -290,13 +362,23 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
 
 
 class WriteToKafka(beam.PTransform, Generic[Element]):  # type: ignore[misc]
-    """Produce each element to ``topic`` as the message ``to_message`` makes of it."""
+    """Produce each element to ``topic`` as the message ``to_message`` makes of it.
+
+    Outputs: the main output (empty; its watermark says what is written) and ``failures``:
+    what ``to_failure`` makes of each element Kafka refused (or that ``to_message`` could
+    not encode). Without ``to_failure`` a refused element is logged, counted and dropped.
+    """
 
     def __init__(
-        self, producer_config: Mapping[str, Any], topic: str, to_message: Callable[[Element], KafkaMessage]
+        self,
+        producer_config: Mapping[str, Any],
+        topic: str,
+        to_message: Callable[[Element], KafkaMessage],
+        *,
+        to_failure: Callable[[Element, BaseException], Any] | None = None,
     ) -> None:
         super().__init__()
-        self._fn = _ProduceToKafka(producer_config, topic, to_message)
+        self._fn = _ProduceToKafka(producer_config, topic, to_message, to_failure)
 
-    def expand(self, elements: beam.PCollection) -> beam.PCollection:
-        return elements | beam.ParDo(self._fn)
+    def expand(self, elements: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return elements | beam.ParDo(self._fn).with_outputs(FAILURES, main="written")

@@ -6,27 +6,55 @@ partition), and commit the ends only after the pipeline, and so every sink, has 
 A crash between the two re-runs the batch; the sinks and the dedup index are idempotent,
 so nothing is lost and nothing is written twice. The same graph runs unbounded on a
 streaming runner; only this loop is local.
+
+A batch that fails is never run forever and never stops the service:
+
+- While a dependency is down (the broker, a sink, its disk: ``probe`` finds out, or the
+  failure names it through ``pipeline.dependencies``) the service pauses: one log line and
+  one ``health`` report when it goes down, one when it is back, probes with backoff in
+  between, then runs the same batch again. No splitting and no dead letters meanwhile:
+  an outage is never a record's fault.
+- While every dependency answers, a failing batch is retried with exponential backoff and
+  jitter (``RetryPolicy``); past its attempts the range is bisected until the records that
+  fail alone are found. Each becomes a dead letter (stage ``batch``, type ``poison``, with
+  its coordinates) and its offset is committed; the rest of the range is written.
+
+This module must never commit an offset before the records below it are written or
+dead-lettered, and never dead-letter a record while any dependency is down.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.graph import PipelineConfig, build_pipeline
-from pipeline.kafka_io import PartitionRange, ReadFromKafka
+from pipeline.dependencies import DependencyUnavailable, unavailable_in
+from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
+from pipeline.kafka_io import PartitionRange, ReadFromKafka, committed_offsets
+from schemas import DeadLetter
+from schemas.client_config import ClientConfig
 
 log = logging.getLogger(__name__)
+
+Health = Callable[[str, bool, str], None]
+BROKER = "broker"
+_PROBE_TIMEOUT_S = 2.0
+_POISON_READ_TIMEOUT_S = 10.0
+_MAX_ERROR_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +72,41 @@ class BatchFailed(RuntimeError):
     """The pipeline did not finish; offsets were not committed and the batch will re-run."""
 
 
+class TopicMissing(RuntimeError):
+    """The raw topic does not exist: a deployment to fix, not an outage to wait out."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failing batch is retried while its dependencies answer, and how often a
+    dependency that is down is probed: exponential backoff from ``initial_backoff_s`` up
+    to ``max_backoff_s``, each delay jittered down by up to half so that workers spread."""
+
+    attempts: int = 3
+    initial_backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {self.attempts}")
+        if not 0 < self.initial_backoff_s <= self.max_backoff_s:
+            raise ValueError(
+                f"need 0 < initial_backoff_s ({self.initial_backoff_s}) <= max_backoff_s ({self.max_backoff_s})"
+            )
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """The pause before try ``attempt + 1`` (``attempt`` counts from 1)."""
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2 ** max(0, attempt - 1))
+        return ceiling * (0.5 + rng.random() / 2)
+
+
+@dataclass
+class _Outage:
+    since_wall: datetime
+    since: float
+    detail: str
+
+
 class MicroBatchService:
     def __init__(
         self,
@@ -56,16 +119,23 @@ class MicroBatchService:
         max_batch_records: int,
         interval_s: float,
         on_batch: Callable[[BatchReport], None] | None = None,
+        retry: RetryPolicy | None = None,
+        health: Health | None = None,
     ) -> None:
         if max_batch_records < 1:
             raise ValueError("max_batch_records must be positive")
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._raw_topic = raw_topic
         self._config = config
         self._beam_args = list(beam_args)
         self._max_batch_records = max_batch_records
         self._interval_s = interval_s
         self._on_batch = on_batch
+        self._retry = retry or RetryPolicy()
+        self._health = health
+        self._rng = random.Random()  # jitter only, never secrets
+        self._known: dict[str, bool] = {}
+        self._outages: dict[str, _Outage] = {}
         self._offsets = KafkaConsumer(**self._consumer_config, group_id=consumer_group, enable_auto_commit=False)
 
     def close(self) -> None:
@@ -74,21 +144,14 @@ class MicroBatchService:
     def _partitions(self) -> list[TopicPartition]:
         partitions = self._offsets.partitions_for_topic(self._raw_topic)
         if not partitions:
-            raise RuntimeError(f"topic {self._raw_topic!r} does not exist; run `newswire topics create` first")
+            raise TopicMissing(f"topic {self._raw_topic!r} does not exist; run `newswire topics create` first")
         return [TopicPartition(self._raw_topic, p) for p in sorted(partitions)]
 
     def end_offsets(self) -> dict[TopicPartition, int]:
         return dict(self._offsets.end_offsets(self._partitions()))
 
     def committed_offsets(self) -> dict[TopicPartition, int]:
-        partitions = self._partitions()
-        beginnings = self._offsets.beginning_offsets(partitions)
-        committed = {}
-        for partition in partitions:
-            offset = self._offsets.committed(partition)
-            # A retention purge can move the log start past our commit: start at what exists.
-            committed[partition] = max(offset if offset is not None else 0, beginnings[partition])
-        return committed
+        return committed_offsets(self._offsets, self._partitions())
 
     def plan_batch(self, targets: Mapping[TopicPartition, int] | None = None) -> list[PartitionRange]:
         """Ranges from the committed offsets to ``targets`` (default: the end), capped."""
@@ -101,6 +164,7 @@ class MicroBatchService:
         return ranges
 
     def run_batch(self, ranges: list[PartitionRange]) -> BatchReport:
+        """One pipeline over ``ranges``, then the commit; raises if either fails (nothing is committed)."""
         started = time.monotonic()
         options = PipelineOptions(self._beam_args)
         pipeline = beam.Pipeline(options=options)
@@ -110,30 +174,253 @@ class MicroBatchService:
         if state != PipelineState.DONE:
             raise BatchFailed(f"pipeline ended in state {state} for ranges {ranges}")
         # Only now, with every sink flushed, may the batch count as consumed.
-        self._offsets.commit({TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.stop, "", -1) for r in ranges})
+        self._commit(ranges)
         report = BatchReport(tuple(ranges), time.monotonic() - started, _counters(result))
+        self._committed(report)
+        return report
+
+    def run(self, *, until_caught_up: bool, stop: threading.Event) -> list[BatchReport]:
+        """Run batches until ``stop`` is set (or, with ``until_caught_up``, until the
+        offsets seen at start are consumed). A batch in flight always finishes first."""
+        targets: dict[TopicPartition, int] | None = None
+        reports: list[BatchReport] = []
+        while not stop.is_set():
+            try:
+                if until_caught_up and targets is None:
+                    targets = self.end_offsets()
+                ranges = self.plan_batch(targets)
+            except TopicMissing:
+                raise
+            except Exception as error:  # the broker, most likely: wait it out, then plan again
+                self._wait_out(error, stop)
+                continue
+            if not ranges:
+                if until_caught_up:
+                    break
+                stop.wait(self._interval_s)
+                continue
+            reports.extend(self._settle(ranges, stop))
+        return reports
+
+    def _settle(self, ranges: list[PartitionRange], stop: threading.Event) -> list[BatchReport]:
+        """Run ``ranges`` until they are committed: waiting out outages, retrying, then isolating."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                return [self.run_batch(ranges)]
+            except Exception as error:
+                if self._wait_out(error, stop):
+                    continue
+                failures += 1
+                if failures >= self._retry.attempts:
+                    return self._isolate(ranges, error, stop)
+                delay = self._retry.delay(failures, self._rng)
+                log.warning(
+                    "batch failed; retrying it",
+                    extra={
+                        "ranges": _describe(ranges),
+                        "attempt": failures,
+                        "of": self._retry.attempts,
+                        "retry_in_s": round(delay, 2),
+                        "error": _first_line(error),
+                    },
+                    exc_info=failures == 1,
+                )
+                stop.wait(delay)
+        return []
+
+    def _isolate(self, ranges: list[PartitionRange], error: Exception, stop: threading.Event) -> list[BatchReport]:
+        """Bisect ``ranges`` in offset order: what succeeds is committed, a single record that
+        still fails after the retries is dead-lettered as poison and committed past."""
+        log.warning(
+            "batch keeps failing while every dependency answers; splitting it to find the records at fault",
+            extra={"ranges": _describe(ranges), "error": _first_line(error)},
+        )
+        reports: list[BatchReport] = []
+        pending = deque(ranges)  # each partition alone first
+        while pending and not stop.is_set():
+            piece = pending.popleft()
+            size = (piece.stop or piece.start) - piece.start
+            try:
+                reports.append(self.run_batch([piece]) if size > 1 else self._run_single(piece, stop))
+                continue
+            except Exception as failure:
+                if self._wait_out(failure, stop):
+                    pending.appendleft(piece)
+                    continue
+                error = failure
+            if size > 1:
+                middle = piece.start + size // 2
+                pending.appendleft(PartitionRange(piece.topic, piece.partition, middle, piece.stop))
+                pending.appendleft(PartitionRange(piece.topic, piece.partition, piece.start, middle))
+                continue
+            reports.append(self._dead_letter_poison(piece, error))
+        return reports
+
+    def _run_single(self, piece: PartitionRange, stop: threading.Event) -> BatchReport:
+        """One record's range, retried like a batch: only a record that fails every time is poison."""
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                return self.run_batch([piece])
+            except Exception as error:
+                if attempt == self._retry.attempts or unavailable_in(error) or self._probe():
+                    raise
+                stop.wait(self._retry.delay(attempt, self._rng))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _dead_letter_poison(self, piece: PartitionRange, error: Exception) -> BatchReport:
+        started = time.monotonic()
+        key, value = self._read_record(piece)
+        dead_letter = DeadLetter.of(
+            stage="batch",
+            error_type="poison",
+            error=(
+                f"this record fails the pipeline on its own, {self._retry.attempts} time(s), while every dependency "
+                f"answers; the rest of its batch was written. Last error: {_first_line(error)}"
+            )[:_MAX_ERROR_CHARS],
+            original=value,
+            max_original_bytes=self._config.dead_letter_original_bytes,
+            topic=piece.topic,
+            partition=piece.partition,
+            offset=piece.start,
+            key=key.decode("utf-8", "replace") if key is not None else None,
+        )
+        message = dead_letter_message(dead_letter)
+        producer = KafkaProducer(**self._config.producer_config, acks="all", enable_idempotence=True)
+        try:
+            producer.send(
+                self._config.topics.dead_letter, key=message.key, value=message.value, headers=list(message.headers)
+            ).get(timeout=_POISON_READ_TIMEOUT_S)
+        finally:
+            producer.close()
+        self._commit([piece])
+        log.error(
+            "record dead-lettered as poison; moving on",
+            extra={
+                "position": f"{piece.topic}/{piece.partition}/{piece.start}",
+                "dead_letter_id": dead_letter.dead_letter_id,
+            },
+        )
+        report = BatchReport((piece,), time.monotonic() - started, {"dead_letter.batch.poison": 1})
+        self._committed(report)
+        return report
+
+    def _read_record(self, piece: PartitionRange) -> tuple[bytes | None, bytes | None]:
+        """Key and value of the record at ``piece.start``; (None, None) when no record is there."""
+        reader = KafkaConsumer(**self._consumer_config, group_id=None, enable_auto_commit=False)
+        try:
+            partition = TopicPartition(piece.topic, piece.partition)
+            reader.assign([partition])
+            reader.seek(partition, piece.start)
+            deadline = time.monotonic() + _POISON_READ_TIMEOUT_S
+            while time.monotonic() < deadline:
+                for message in reader.poll(timeout_ms=500, max_records=1).get(partition, []):
+                    if message.offset == piece.start:
+                        return message.key, message.value
+                    return None, None  # compacted away, or a transaction marker
+            raise DependencyUnavailable(BROKER, f"could not read {piece.topic}/{piece.partition}/{piece.start}")
+        finally:
+            reader.close()
+
+    def _commit(self, ranges: list[PartitionRange]) -> None:
+        self._offsets.commit({TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.stop, "", -1) for r in ranges})
+
+    def _committed(self, report: BatchReport) -> None:
+        # A committed batch proves every dependency it touched answers.
+        for check in [BROKER, *(sink.check for sink in self._config.sinks), *self._outages]:
+            self._report(check, True, "")
         log.info(
             "batch committed",
             extra={"records": report.records, "duration_s": round(report.duration_s, 3), "counters": report.counters},
         )
         if self._on_batch:
             self._on_batch(report)
-        return report
 
-    def run(self, *, until_caught_up: bool, stop: threading.Event) -> list[BatchReport]:
-        """Run batches until ``stop`` is set (or, with ``until_caught_up``, until the
-        offsets seen at start are consumed). A batch in flight always finishes first."""
-        targets = self.end_offsets() if until_caught_up else None
-        reports = []
+    # Outages ---------------------------------------------------------------------------
+
+    def _probe(self) -> dict[str, str]:
+        """The dependencies that do not answer now, with why."""
+        down: dict[str, str] = {}
+        broker = _broker_unreachable(str(self._consumer_config.get("bootstrap_servers", "")))
+        if broker:
+            down[BROKER] = broker
+        for sink in self._config.sinks:
+            try:
+                sink.probe()
+            except DependencyUnavailable as error:
+                down[error.check] = error.detail
+            except Exception as error:  # a probe that breaks says the sink is not fine either
+                down[sink.check] = f"{type(error).__name__}: {error}"
+        return down
+
+    def _wait_out(self, error: Exception, stop: threading.Event) -> bool:
+        """If a dependency is down (probed, or named by ``error``), pause until it answers
+        and return True; return False when every dependency answers."""
+        down = self._probe()
+        named = unavailable_in(error)
+        if named and named not in down:
+            # The write failed on it although its probe passes (a disk full only for large
+            # writes, a lock held): down until a batch gets through it.
+            down[named] = _first_line(error)
+        if not down:
+            return False
+        for check, detail in down.items():
+            self._report(check, False, detail)
+        attempt = 0
         while not stop.is_set():
-            ranges = self.plan_batch(targets)
-            if not ranges:
-                if until_caught_up:
-                    break
-                stop.wait(self._interval_s)
-                continue
-            reports.append(self.run_batch(ranges))
-        return reports
+            attempt += 1
+            stop.wait(self._retry.delay(attempt, self._rng))
+            still = self._probe()
+            for check in list(self._outages):
+                if check not in still and check != named:
+                    self._report(check, True, "")
+            if not still:
+                return True
+        return True
+
+    def _report(self, check: str, ok: bool, detail: str) -> None:
+        """Tell ``health`` and the log of a change of ``check``'s state, once per change."""
+        if self._known.get(check) == ok:
+            return
+        first = check not in self._known
+        self._known[check] = ok
+        if not ok:
+            self._outages[check] = _Outage(datetime.now(UTC), time.monotonic(), detail)
+            log.warning(
+                f"{check} is down; pausing the pipeline until it answers (no dead letters meanwhile)",
+                extra={"check": check, "detail": detail},
+            )
+        elif not first:
+            outage = self._outages.pop(check, None)
+            if outage is not None:
+                log.warning(
+                    f"{check} is back after {time.monotonic() - outage.since:.1f} s; resuming",
+                    extra={"check": check, "down_since": outage.since_wall.isoformat(timespec="seconds")},
+                )
+        if self._health is not None:
+            self._health(check, ok, detail)
+
+
+def _broker_unreachable(bootstrap: str) -> str | None:
+    """None when any bootstrap server accepts a connection; else why none does."""
+    reasons = []
+    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=_PROBE_TIMEOUT_S):
+                return None
+        except (OSError, ValueError) as error:
+            reasons.append(f"{server}: {error}")
+    return "; ".join(reasons) or "no bootstrap servers configured"
+
+
+def _describe(ranges: list[PartitionRange]) -> list[str]:
+    return [f"{r.topic}/{r.partition}[{r.start},{r.stop})" for r in ranges]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:_MAX_ERROR_CHARS]
 
 
 def _counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:

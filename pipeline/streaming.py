@@ -44,8 +44,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from pipeline.graph import PipelineConfig, build_pipeline
-from pipeline.kafka_io import KafkaRecord, PartitionRange, ReadFromKafka, WriteToKafka
+from pipeline.kafka_io import KafkaRecord, PartitionRange, ReadFromKafka, WriteToKafka, committed_offsets
 from pipeline.sinks.base import WriteToSink
+from schemas.client_config import ClientConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class _CommitWhenWritten(beam.DoFn):  # type: ignore[misc]
     """
 
     def __init__(self, consumer_config: Mapping[str, Any], consumer_group: str) -> None:
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._consumer_group = consumer_group
         self._consumer: KafkaConsumer | None = None
 
@@ -217,14 +218,8 @@ def resume_ranges(consumer: KafkaConsumer, topic: str) -> list[PartitionRange]:
     if not partition_ids:
         raise RuntimeError(f"topic {topic!r} does not exist; run `newswire topics create` first")
     partitions = [TopicPartition(topic, p) for p in sorted(partition_ids)]
-    beginnings = consumer.beginning_offsets(partitions)
-    ranges = []
-    for partition in partitions:
-        committed = consumer.committed(partition)
-        # A retention purge can move the log start past our commit: start at what exists.
-        start = max(committed if committed is not None else 0, beginnings[partition])
-        ranges.append(PartitionRange(topic, partition.partition, start))
-    return ranges
+    starts = committed_offsets(consumer, partitions)
+    return [PartitionRange(topic, partition.partition, starts[partition]) for partition in partitions]
 
 
 class StreamingService:
@@ -242,7 +237,7 @@ class StreamingService:
     ) -> None:
         if not config.streaming_window_s:
             raise ValueError("streaming needs config.streaming_window_s: dedup groups by key within windows")
-        self._consumer_config = dict(consumer_config)
+        self._consumer_config = ClientConfig(consumer_config)
         self._raw_topic = raw_topic
         self._consumer_group = consumer_group
         self._config = config

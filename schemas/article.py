@@ -167,3 +167,13 @@ class EnrichedArticle(CleanedArticle):
     copies_seen: int | None = Field(
         None, ge=0, description="Copies of this article dropped as duplicates when it was published."
     )
+
+    @property
+    def effective_language(self) -> str | None:
+        """The language to file the article under: the detected one, else the declared one.
+
+        Detection reads the text itself; a declaration is often the site's default and
+        wrong for its foreign-language pages. A plain property, not a field: it is derived,
+        so it is not part of the published record.
+        """
+        return self.detected_language.code if self.detected_language else self.language

@@ -6,7 +6,6 @@ with a message that names each offending field, which dead-letter records carry.
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -50,17 +49,10 @@ def _describe(error: ValidationError, model: type[BaseModel]) -> str:
     return f"invalid {model.__name__}: {shown}{more}"
 
 
-def record_headers(record: BaseModel, trace_id: str | None = None) -> list[tuple[str, bytes]]:
+def record_headers(record: BaseModel) -> list[tuple[str, bytes]]:
     """Kafka headers that let a consumer route a record before parsing its value."""
-    headers = [
+    return [
         ("content-type", CONTENT_TYPE.encode()),
         ("schema", type(record).__name__.encode()),
         ("schema-version", str(getattr(record, "schema_version", SCHEMA_VERSION)).encode()),
     ]
-    if trace_id:
-        headers.append(("trace-id", trace_id.encode()))
-    return headers
-
-
-def dumps_pretty(record: BaseModel) -> str:
-    return json.dumps(record.model_dump(mode="json"), indent=2, ensure_ascii=False)

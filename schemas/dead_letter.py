@@ -106,3 +106,43 @@ def dead_letter_id(
     else:
         basis = f"{stage}\x00{identity or ''}"
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:32]
+
+
+# The least of each text field kept when a dead letter must shrink to fit its topic.
+_MIN_TEXT_CHARS = 512
+
+
+def fit_dead_letter(dead_letter: DeadLetter, max_record_bytes: int) -> DeadLetter:
+    """``dead_letter``, trimmed until its encoded record is at most ``max_record_bytes``.
+
+    The original's prefix is shortened first (its ``original_size``, ``original_sha256``
+    and coordinates stay, so it can still be recognised and re-read); then the error,
+    key and URL texts, which are only that long when an input put them there.
+    """
+    from schemas.codec import encode  # codec imports the article models; keep this module's imports light
+
+    fitted = dead_letter
+    for _ in range(4):
+        over = len(encode(fitted)) - max_record_bytes
+        if over <= 0:
+            return fitted
+        update: dict[str, object] = {}
+        keep = 0
+        if fitted.original:
+            # base64 turns every 3 bytes into 4: cut a little more than the overshoot needs.
+            keep = max(0, len(fitted.original) - (over * 3 // 4 + 4))
+            update = {"original": fitted.original[:keep], "original_truncated": True}
+        if keep == 0:
+            for name in ("error", "key", "source_url"):
+                text = (getattr(fitted, name) or "").removesuffix("…")
+                if len(text) > _MIN_TEXT_CHARS:
+                    # Cutting `over` characters frees at least `over` bytes; the ellipsis takes 3.
+                    update[name] = text[: max(_MIN_TEXT_CHARS, len(text) - over - 3)] + "…"
+        if not update:
+            break
+        fitted = fitted.model_copy(update=update)
+    if len(encode(fitted)) > max_record_bytes:
+        raise ValueError(
+            f"a dead letter cannot be made to fit {max_record_bytes} bytes; raise limits.max_dead_letter_bytes"
+        )
+    return fitted

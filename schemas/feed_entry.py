@@ -30,6 +30,8 @@ class FeedKind(StrEnum):
     JSON_FEED = "json_feed"
     SITEMAP = "sitemap"
     NEWS_SITEMAP = "news_sitemap"
+    # No document: the entry is a ``page`` source of sources.yaml, one article page itself.
+    PAGE = "page"
 
 
 class FeedEntry(Record):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.dedup import sign
-from pipeline.dedup_decide import DedupConfig, decide
+from pipeline.dedup.decide import DedupConfig, decide
 from pipeline.enrich import content_fingerprint
 from schemas import EnrichedArticle, SourceKind, SourceRef
 

@@ -25,7 +25,16 @@ from pathlib import Path
 from pipeline.enrich import content_fingerprint
 from schemas import EnrichedArticle, SourceKind, SourceRef, article_id_for_url
 
-GROUND_TRUTH = Path(__file__).resolve().parents[3] / "shared" / "data" / "extraction-benchmark" / "ground-truth.json"
+_GROUND_TRUTH_IN_SHARED = Path("shared") / "data" / "extraction-benchmark" / "ground-truth.json"
+# shared/ sits beside the checkout: one level up for the main checkout, two for a worktree.
+GROUND_TRUTH = next(
+    (
+        folder / _GROUND_TRUTH_IN_SHARED
+        for folder in Path(__file__).resolve().parents[2:]
+        if (folder / _GROUND_TRUTH_IN_SHARED).exists()
+    ),
+    Path(__file__).resolve().parents[3] / _GROUND_TRUTH_IN_SHARED,
+)
 _EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 _OUTLETS = [
     (

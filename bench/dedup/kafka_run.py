@@ -23,7 +23,7 @@ from newswire.settings import KafkaSettings
 from newswire.tail import records_to_end
 from newswire.testing.deployment import REPO, newswire_environment, run_topics
 from newswire.topics import ensure_topics
-from pipeline.dedup_decide import DedupConfig
+from pipeline.dedup.decide import DedupConfig
 from schemas import CleanedArticle, DuplicateNotice, EnrichedArticle, decode, encode
 
 

@@ -34,9 +34,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from bench.dedup.corpus import Corpus, Truth, build_corpus
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate, revision_token
-from pipeline.dedup_decide import DedupConfig, precedence
-from pipeline.dedup_index import IndexLocation
-from pipeline.dedup_signature import jaccard, shingles
+from pipeline.dedup.decide import DedupConfig, precedence
+from pipeline.dedup.index import IndexLocation
+from pipeline.dedup.signature import jaccard, shingles
 from schemas import DuplicateNotice, EnrichedArticle
 
 LAYERS = ("article_id", "exact_content", "near_duplicate")

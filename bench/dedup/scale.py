@@ -42,16 +42,14 @@ from pathlib import Path
 
 from bench.dedup.corpus import _EPOCH, _HEADLINE_PREFIXES, _OUTLETS, _paragraphs, _wire_copy, page_article, real_texts
 from bench.dedup.run import Outcome, Score, run_pipeline
-from pipeline.dedup import sign
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import IndexLocation
+from pipeline.dedup import entries, sign
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import IndexLocation, IndexStats
 from schemas import EnrichedArticle
 
 MIB = 1024 * 1024
 _WORD = re.compile(r"[A-Za-z]{4,}")
 _DISGUISED_SHARE = 0.25
-# An owner in a band entry's JSON: the article id ending a precedence, "time|article id".
-_OWNER = re.compile(r'\|([^"|]+)"')
 # No article of a story arrives earlier than this before the story's publication time
 # (a wire copy published 30 minutes early, fetched 3 minutes later).
 _EARLIEST_ARRIVAL = timedelta(minutes=30)
@@ -187,34 +185,13 @@ def memory_mib() -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-@dataclass(frozen=True)
-class IndexSize:
-    entries: int  # stored, including expired entries not yet deleted
-    live_entries: int
-    live_bytes: int  # keys and values of the live entries
-    storage_bytes: int  # the SQLite file and its WAL, or the Redis server's used memory
-    live_bytes_by_kind: dict[str, int]
-
-
-def sqlite_index_size(path: Path) -> IndexSize:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def index_size(location: IndexLocation) -> IndexStats:
+    """The index's own account of its entries and bytes (a connection of its own, no write lock)."""
+    index = location.open()
     try:
-        rows = db.execute(
-            "SELECT substr(key, 1, instr(key, ':') - 1), count(*), sum(expires_at >= :now),"
-            " sum(CASE WHEN expires_at >= :now THEN length(CAST(key AS BLOB)) + length(CAST(value AS BLOB)) END)"
-            " FROM entries GROUP BY 1",
-            {"now": time.time()},
-        ).fetchall()
+        return index.stats()
     finally:
-        db.close()
-    storage = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-    return IndexSize(
-        entries=sum(r[1] for r in rows),
-        live_entries=sum(r[2] or 0 for r in rows),
-        live_bytes=sum(r[3] or 0 for r in rows),
-        storage_bytes=storage,
-        live_bytes_by_kind={r[0]: r[3] or 0 for r in rows},
-    )
+        index.close()
 
 
 def sqlite_write_window(path: Path, after: float, horizon_s: float) -> tuple[float, float] | None:
@@ -232,32 +209,27 @@ def sqlite_write_window(path: Path, after: float, horizon_s: float) -> tuple[flo
     return None if first is None else (first - horizon_s, last - horizon_s)
 
 
-def band_owners(path: Path) -> dict[str, tuple[int, int, int, int, int]]:
+def band_owners(location: IndexLocation) -> dict[str, tuple[int, int, int, int, int]]:
     """Per band kind: live bands, the most owners any lists, bands listing that many, owners listed, owners live.
 
     An owner is live while its signature entry is. A band keeps its earliest owners up to a
     cap and every write renews it, so in a long stream its owners can be articles whose own
     entries have long expired.
     """
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    index = location.open()
     try:
-        now = time.time()
-        live_signatures = {
-            key[4:]
-            for (key,) in db.execute("SELECT key FROM entries WHERE key LIKE 'sig:%' AND expires_at >= ?", (now,))
+        live_signatures = {key.split(":", 1)[1] for key, _ in index.live_entries(entries.SIGNATURE)}
+        owners_per_kind = {
+            kind: [[entries.article_of(p) for p in entries.band_precedences(e)] for _, e in index.live_entries(kind)]
+            for kind in index.stats().by_kind
+            if entries.is_band(f"{kind}:")
         }
-        owners_per_kind: dict[str, list[list[str]]] = {}
-        rows = db.execute(
-            # Band keys are "<scheme><signature version>:...", e.g. "near1:12x10:0:...".
-            "SELECT key, value FROM entries WHERE key GLOB '[a-z]*[0-9]:*' AND expires_at >= ?",
-            (now,),
-        )
-        for key, value in rows:
-            owners_per_kind.setdefault(key.split(":", 1)[0], []).append(_OWNER.findall(value))
     finally:
-        db.close()
+        index.close()
     summary = {}
     for kind, bands in owners_per_kind.items():
+        if not bands:
+            continue
         most = max(len(b) for b in bands)
         listed = [o for b in bands for o in b]
         summary[kind] = (
@@ -268,27 +240,6 @@ def band_owners(path: Path) -> dict[str, tuple[int, int, int, int, int]]:
             sum(1 for o in listed if o in live_signatures),
         )
     return summary
-
-
-def redis_index_size(url: str, namespace: str) -> IndexSize:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        entries, live_bytes, by_kind = 0, 0, Counter[str]()
-        keys = client.scan_iter(match=f"{namespace}:*", count=1000)
-        while chunk := list(itertools.islice(keys, 1000)):
-            pipe = client.pipeline(transaction=False)
-            for key in chunk:
-                pipe.strlen(key)
-            for key, length in zip(chunk, pipe.execute(), strict=True):
-                size = len(key) - len(namespace) - 1 + length
-                entries, live_bytes = entries + 1, live_bytes + size
-                by_kind[key.decode()[len(namespace) + 1 :].split(":", 1)[0]] += size
-        used = int(client.info("memory")["used_memory"])
-    finally:
-        client.close()
-    return IndexSize(entries, entries, live_bytes, used, dict(by_kind))
 
 
 def drop_redis_namespace(url: str, namespace: str) -> None:
@@ -424,7 +375,7 @@ class BatchReport:
     rss_mib: float
     in_use_mib: float | None
     peak_mib: float
-    index: IndexSize
+    index: IndexStats
     articles_in_horizon: float
     started_s: float  # since the stream started
     ended_s: float
@@ -459,12 +410,13 @@ LEGEND = (
 class SqliteProbe:
     """Sizes the SQLite index between batches through a read-only connection of its own."""
 
-    def __init__(self, path: Path, horizon_s: float) -> None:
-        self._path, self._horizon_s = path, horizon_s
+    def __init__(self, location: IndexLocation) -> None:
+        assert location.sqlite_path is not None
+        self._location, self._path, self._horizon_s = location, location.sqlite_path, location.horizon_s
         self._last_write = 0.0
 
-    def size(self) -> IndexSize:
-        return sqlite_index_size(self._path)
+    def size(self) -> IndexStats:
+        return index_size(self._location)
 
     def write_window(self, started: float, ended: float) -> tuple[float, float]:
         window = sqlite_write_window(self._path, self._last_write, self._horizon_s)
@@ -480,11 +432,12 @@ class SqliteProbe:
 class RedisProbe:
     """Sizes the Redis index between batches; the namespace is dropped when done."""
 
-    def __init__(self, url: str, namespace: str) -> None:
-        self._url, self._namespace = url, namespace
+    def __init__(self, location: IndexLocation) -> None:
+        assert location.redis_url is not None
+        self._location, self._url, self._namespace = location, location.redis_url, location.namespace
 
-    def size(self) -> IndexSize:
-        return redis_index_size(self._url, self._namespace)
+    def size(self) -> IndexStats:
+        return index_size(self._location)
 
     def write_window(self, started: float, ended: float) -> tuple[float, float]:
         return started, ended  # Redis keeps TTLs, not write times: the batch's run stands in
@@ -633,14 +586,14 @@ def print_summary(run: StreamRun, batch_size: int) -> None:
         f"({last.index.storage_bytes / MIB:.1f} MiB file or server), {last.bytes_per_article:.0f} bytes per article "
         f"decided within the horizon ({last.articles_in_horizon:.0f})"
     )
-    by_kind = sorted(last.index.live_bytes_by_kind.items(), key=lambda kv: -kv[1])
-    per_article = ", ".join(f"{k}: {v / max(last.articles_in_horizon, 1.0):.0f}" for k, v in by_kind)
+    by_kind = sorted(last.index.by_kind.items(), key=lambda kv: -kv[1].bytes)
+    per_article = ", ".join(f"{k}: {v.bytes / max(last.articles_in_horizon, 1.0):.0f}" for k, v in by_kind)
     print(f"  bytes per article by key kind: {per_article}")
 
 
-def print_band_owners(path: Path) -> None:
+def print_band_owners(location: IndexLocation) -> None:
     print("\nLSH band owner lists of the live bands")
-    for kind, (bands, most, full, listed, live) in sorted(band_owners(path).items()):
+    for kind, (bands, most, full, listed, live) in sorted(band_owners(location).items()):
         print(
             f"  {kind}: {bands} bands, {full} listing the most ({most}) owners; {listed} owners listed, "
             f"{live} ({live / max(listed, 1):.0%}) with a live signature"
@@ -666,10 +619,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.redis_url:
             namespace = f"dedup-scale-{time.time_ns()}"
             location = IndexLocation(redis_url=args.redis_url, namespace=namespace, horizon_s=args.horizon_s)
-            probe = RedisProbe(args.redis_url, namespace)
+            probe = RedisProbe(location)
         else:
             location = IndexLocation(sqlite_path=work / "index.sqlite3", horizon_s=args.horizon_s)
-            probe = SqliteProbe(work / "index.sqlite3", args.horizon_s)
+            probe = SqliteProbe(location)
         config = DedupConfig(location, near_threshold=args.threshold)
         ledger = Ledger(work / "ledger.sqlite3")
         print(
@@ -682,8 +635,7 @@ def main(argv: list[str] | None = None) -> None:
         run = run_stream(stream, args.batch, args.sign_sample, config, probe, ledger, work)
         print_summary(run, args.batch)
         print_plateau(run.reports, args.horizon_s)
-        if not args.redis_url:
-            print_band_owners(work / "index.sqlite3")
+        print_band_owners(location)
 
         print("\nduplicate detection over the whole stream (as bench.dedup.run scores it)")
         print(f"{'':<34}{'precision':>10}{'recall':>9}{'F1':>8}{'pred':>7}{'truth':>7}")

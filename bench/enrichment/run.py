@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.enrichers import AVAILABLE
+from pipeline.enrichers import ENRICHERS
 from pipeline.enrichers.base import Enricher
 from pipeline.enrichers.entities import EntityEnricher
 from schemas import CleanedArticle, SourceKind, SourceRef
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"{len(pairs)} labelled articles, languages: {', '.join(languages)}\n")
     rows: list[tuple[str, str, str]] = []
 
-    outputs, rate = timed(AVAILABLE["language"](), articles)
+    outputs, rate = timed(ENRICHERS["language"].build(), articles)
     right = sum(o["detected_language"].code == lab["language"] for o, lab in zip(outputs, labels, strict=True))
     rows.append(("language", f"accuracy {right / len(labels):.3f} ({right}/{len(labels)})", f"{rate:,.0f}"))
 
@@ -105,7 +105,7 @@ def main() -> None:
                 )
             )
 
-    outputs, rate = timed(AVAILABLE["countries"](), articles)
+    outputs, rate = timed(ENRICHERS["countries"].build(), articles)
     labelled_total = sum(len(lab["country_codes"]) for lab in labels)
     found = sum(
         len(set(o["country_codes"]) & set(lab["country_codes"])) for o, lab in zip(outputs, labels, strict=True)
@@ -119,7 +119,7 @@ def main() -> None:
             f"{rate:,.0f}",
         )
     )
-    outputs, rate = timed(AVAILABLE["dateline"](), articles)
+    outputs, rate = timed(ENRICHERS["dateline"].build(), articles)
     predicted = [o["dateline"].place.casefold() if o["dateline"] else None for o in outputs]
     gold = [lab["dateline"].casefold() if lab["dateline"] else None for lab in labels]
     right = sum(p == g for p, g in zip(predicted, gold, strict=True))
@@ -135,7 +135,7 @@ def main() -> None:
         )
     )
     for name in ("keywords", "summary", "text_stats"):
-        outputs, rate = timed(AVAILABLE[name](), articles)
+        outputs, rate = timed(ENRICHERS[name].build(), articles)
         filled = sum(1 for o in outputs if any(v not in (None, [], 0) for v in o.values()))
         rows.append((name, f"filled on {filled}/{len(outputs)} articles (no labels)", f"{rate:,.0f}"))
 

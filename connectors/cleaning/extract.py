@@ -182,13 +182,21 @@ def extract_article(html: str | bytes, url: str | None = None, rules: BodyRules 
     ``rules`` is for measuring what each body rule earns; production keeps them all.
     """
     try:
-        tree = _parse(html)
-        if tree is None:
-            return ExtractedPage()
-        return _extract_from_tree(tree, url, rules)
+        return extract_article_or_raise(html, url, rules)
     except Exception:  # the contract is "never raises": the page is logged, not lost
         LOGGER.warning("extraction failed, returning an empty page: %s", url, exc_info=True)
         return ExtractedPage()
+
+
+def extract_article_or_raise(
+    html: str | bytes, url: str | None = None, rules: BodyRules = ALL_RULES
+) -> ExtractedPage:
+    """``extract_article`` letting a bug of ours raise, for callers that must tell one from a
+    page without an article (the ingest service dead-letters it as ``internal_error``)."""
+    tree = _parse(html)
+    if tree is None:
+        return ExtractedPage()
+    return _extract_from_tree(tree, url, rules)
 
 
 def _parse(html: str | bytes) -> HtmlElement | None:

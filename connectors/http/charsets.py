@@ -1,12 +1,16 @@
 """Turning a fetched body into text, and naming the encoding and the evidence it came from.
 
 Servers and pages misdeclare their charset often (a windows-1252 page under a UTF-8 header,
-a UTF-8 page under a latin-1 one), so evidence is weighed in order: a byte-order mark; the
+a UTF-8 page under a latin-1 one), so evidence is weighed in order: a byte-order mark, or
+the NUL pattern of a BOM-less UTF-16/32 document's first characters (XML 1.0 Appendix F); the
 HTTP header; the page's own ``<meta charset>`` or XML declaration; then statistical
 detection when those fail to decode. One rule bends that order: bytes that pass a strict
 UTF-8 decode and are not plain ASCII are UTF-8 whatever is declared, because legacy-encoded
 text almost never forms valid multi-byte UTF-8 by chance, while a single-byte declaration
 "decodes" any bytes at all.
+
+It is the one place bytes become text: HTTP bodies, pages, feed documents and JSON Feeds
+all decode here, so every reader weighs the same evidence the same way.
 
 This module must never raise on bad input: undecodable bytes become replacement characters.
 """
@@ -31,6 +35,13 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # Browsers read these declarations as windows-1252 (the WHATWG encoding rule), and so do we.
+# Which of the first four bytes are NUL, for an ASCII character ("<") first -> encoding.
+_NUL_PATTERNS = {
+    (False, True, True, True): "utf-32-le",
+    (True, True, True, False): "utf-32-be",
+    (False, True, False, True): "utf-16-le",
+    (True, False, True, False): "utf-16-be",
+}
 _READ_AS_CP1252 = {"latin-1", "iso8859-1", "ascii", "cp1252"}
 _TEXTUAL_APPLICATION_TYPES = {
     "application/xml",
@@ -45,8 +56,20 @@ _TEXTUAL_APPLICATION_TYPES = {
 class DecodedText:
     text: str
     encoding: str
-    # bom, header, meta, utf-8, detected or fallback
+    # bom, pattern (NULs of BOM-less UTF-16/32), header, meta, utf-8, detected or fallback
     source: str
+
+
+def wide_unicode(body: bytes) -> str | None:
+    """UTF-16 or UTF-32 (with its byte order) if ``body`` is in one, from its BOM or else
+    from the NUL bytes around its first characters; ``None`` for ASCII-compatible bodies."""
+    for bom, encoding in _BOMS[1:]:
+        if body.startswith(bom):
+            return encoding
+    head = body[:4]
+    if len(head) < 4:
+        return None
+    return _NUL_PATTERNS.get((head[0] == 0, head[1] == 0, head[2] == 0, head[3] == 0))
 
 
 def parse_content_type(header: str | None) -> tuple[str | None, str | None]:
@@ -78,6 +101,10 @@ def decode_text(body: bytes, charset_header: str | None) -> DecodedText:
     for bom, encoding in _BOMS:
         if body.startswith(bom):
             return DecodedText(body[len(bom) :].decode(encoding, errors="replace"), encoding, "bom")
+    # Before any declaration: NUL bytes are valid UTF-8, so a UTF-16 body would "decode" as it.
+    wide = wide_unicode(body)
+    if wide is not None:
+        return DecodedText(body.decode(wide, errors="replace"), wide, "pattern")
     as_utf8 = _strict(body, "utf-8")
     multibyte_utf8 = as_utf8 is not None and not body.isascii()
     head = body[:_DECLARATION_WINDOW]

@@ -22,12 +22,14 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as ResolveTimeout
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urldefrag, urljoin
@@ -53,6 +55,7 @@ from connectors.http.addresses import (
 )
 from connectors.http.charsets import decode_text, is_textual, parse_content_type
 from connectors.http.decompression import ACCEPT_ENCODING, DecompressionError, decoder_for
+from connectors.http.host_ledger import HostLedger
 from connectors.http.limits import FetchSettings
 from connectors.http.outcomes import FetchResult, Outcome, Redirect, Refusal, Timings, Validators
 from connectors.http.politeness import HostGate
@@ -75,12 +78,25 @@ _RESOLVER_THREADS = 4
 class HttpClient:
     """Fetches URLs politely and safely; thread-safe, and meant to be shared."""
 
-    def __init__(self, settings: FetchSettings, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        rng: random.Random | None = None,
+        shared_state: Path | None = None,
+        on_result: Callable[[FetchResult], None] | None = None,
+    ) -> None:
+        """``shared_state``: a SQLite file through which every process of a deployment shares one
+        politeness budget and one robots.txt cache per host (see ``host_ledger``). ``on_result``
+        is told every finished fetch (bytes, waits, outcome), so metrics need no wrapper of their own."""
         self._settings = settings
+        # Told every finished fetch (bytes, waits, outcome) so metrics need no wrapper of their own.
+        self._on_result = on_result
         self._rng = rng or random.Random()
         self._addresses = AddressPolicy(settings.allow_addresses)
-        self._gate = HostGate(settings.per_host_interval_s, settings.per_host_concurrency)
-        self._robots = RobotsCache(settings.robots_ttl_s, settings.robots_error_ttl_s)
+        self._ledger = HostLedger(shared_state) if shared_state is not None else None
+        self._gate = HostGate(settings.per_host_interval_s, settings.per_host_concurrency, self._ledger)
+        self._robots = RobotsCache(settings.robots_ttl_s, settings.robots_error_ttl_s, self._ledger)
         self._pools = PoolManager(
             num_pools=settings.max_hosts_pooled, maxsize=settings.connections_per_host, block=False
         )
@@ -91,7 +107,7 @@ class HttpClient:
     def fetch(self, url: str, *, validators: Validators | None = None, accept: str = DEFAULT_ACCEPT) -> FetchResult:
         """GET ``url``; with ``validators`` from an earlier result, a conditional GET."""
         run = _Run(deadline=time.monotonic() + self._settings.total_timeout_s)
-        return self._follow(
+        result = self._follow(
             url,
             run,
             validators=validators or Validators(),
@@ -100,10 +116,15 @@ class HttpClient:
             max_redirects=self._settings.max_redirects,
             check_robots=self._settings.respect_robots_txt,
         )
+        if self._on_result is not None:
+            self._on_result(result)
+        return result
 
     def close(self) -> None:
         self._pools.clear()
         self._resolver.shutdown(wait=False, cancel_futures=True)
+        if self._ledger is not None:
+            self._ledger.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -135,8 +156,8 @@ class HttpClient:
             if check_robots:
                 refusal, crawl_delay = self._robots_check(target, run)
                 if refusal is not None:
-                    outcome, detail = refusal
-                    return run.result(url, current, outcome, refusal=Refusal.ROBOTS_TXT, detail=detail)
+                    outcome, detail, why = refusal
+                    return run.result(url, current, outcome, refusal=why, detail=detail)
             exchange = self._with_retries(
                 target, run, self._request_headers(target, validators, accept), max_body_bytes, crawl_delay
             )
@@ -157,8 +178,10 @@ class HttpClient:
             seen.add(urldefrag(next_url).url)
             current = next_url
 
-    def _robots_check(self, target: Target, run: _Run) -> tuple[tuple[Outcome, str] | None, float | None]:
-        """Why robots.txt stops this fetch (outcome and detail), or None; and its Crawl-delay."""
+    def _robots_check(
+        self, target: Target, run: _Run
+    ) -> tuple[tuple[Outcome, str, Refusal] | None, float | None]:
+        """Why robots.txt stops this fetch (outcome, detail, refusal), or None; and its Crawl-delay."""
         settings = self._settings
 
         def fetch_robots(robots_url: str) -> FetchResult:
@@ -188,12 +211,14 @@ class HttpClient:
                 f"{target.url} was not fetched: {target.origin}/robots.txt could not be fetched "
                 f"({rules.unreachable_detail}); RFC 9309 says to assume everything is disallowed until it can be, "
                 f"tried again after fetch.robots_error_ttl_s={settings.robots_error_ttl_s:g}s",
+                Refusal.ROBOTS_UNAVAILABLE,
             ), crawl_delay
         if not rules.allows(target.url, settings.robots_agent):
             return (
                 Outcome.REFUSED_BY_POLICY,
                 f"{target.origin}/robots.txt disallows {target.request_target} for user agent "
                 f"{settings.robots_agent!r}; no request was made for the page",
+                Refusal.ROBOTS_TXT,
             ), crawl_delay
         return None, crawl_delay
 
@@ -588,7 +613,8 @@ class _Run:
             redirects=tuple(self.redirects),
             wire_bytes=exchange.wire_bytes,
             refusal=refusal or exchange.refusal,
-            retry_after_s=exchange.retry_after_s if outcome is Outcome.RATE_LIMITED else None,
+            # A 503's Retry-After matters as much as a 429's to whoever reschedules the fetch.
+            retry_after_s=exchange.retry_after_s if outcome in (Outcome.RATE_LIMITED, Outcome.HTTP_ERROR) else None,
             detail=detail if detail is not None else exchange.detail,
         )
 

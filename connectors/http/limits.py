@@ -44,10 +44,17 @@ class FetchSettings(BaseModel):
     retry_backoff_s: float = Field(0.5, ge=0, description="First backoff; doubles per retry, with jitter.")
     retry_backoff_max_s: float = Field(10.0, ge=0)
     retry_after_max_s: float = Field(
-        20.0, ge=0, description="Longest Retry-After (429/503) waited out; a longer one ends as rate_limited."
+        1.0,
+        ge=0,
+        description="Longest Retry-After (429/503) waited out inside one fetch; a longer one ends the fetch as "
+        "rate_limited, and the ingest schedule tries again once the wait has passed (ingest.retry_after_max_s), "
+        "so a worker never sleeps on one host while others wait.",
     )
     per_host_interval_s: float = Field(
-        1.0, ge=0, description="Least time between the starts of two requests to one host (1.0 = 1 req/s)."
+        1.0,
+        ge=0,
+        description="Least time between two requests to one host (1.0 = at most 1 req/s), counted from the start "
+        "and from the end of the one before, in every process of the deployment.",
     )
     per_host_concurrency: int = Field(1, ge=1, description="Requests to one host in flight at once.")
     max_hosts_pooled: int = Field(64, ge=1, description="Connection pools kept (one per host address).")

@@ -1,9 +1,12 @@
-"""Per-host politeness: a least interval between request starts and a cap on requests in flight.
+"""Per-host politeness: a least interval between requests and a cap on requests in flight.
 
 Publishers block crawlers that hammer them, and one blocked host can cost every source on
 it. So every request the client sends (page, robots.txt, retry, redirect hop) first takes a
 slot for its host here. The gate is shared by all threads using one client, so two threads
 fetching from the same host together still keep to the configured rate.
+
+Given a ``HostLedger``, the gate also reserves every start in it, so that the other processes
+of the deployment (the poller, other fetch workers) keep to the same budget per host.
 
 This module must never sleep while holding its lock, and never sends anything itself.
 """
@@ -15,6 +18,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from connectors.http.host_ledger import HostLedger
 
 # Idle host entries are forgotten once there are this many, so a crawl over many hosts does
 # not grow the table forever.
@@ -29,15 +34,17 @@ class _HostState:
 
 
 class HostGate:
-    """Spaces request starts per host by ``interval_s`` and allows ``concurrency`` in flight."""
+    """Spaces requests per host by ``interval_s`` (from the start and from the end of the one
+    before) and allows ``concurrency`` in flight."""
 
-    def __init__(self, interval_s: float, concurrency: int) -> None:
+    def __init__(self, interval_s: float, concurrency: int, ledger: HostLedger | None = None) -> None:
         if interval_s < 0 or concurrency < 1:
             raise ValueError(f"interval_s must be >= 0 and concurrency >= 1, got {interval_s} and {concurrency}")
         self._interval_s = interval_s
         self._concurrency = concurrency
         self._hosts: dict[str, _HostState] = {}
         self._changed = threading.Condition()
+        self._ledger = ledger
 
     @contextmanager
     def slot(self, host: str, interval_s: float | None = None) -> Iterator[float]:
@@ -46,17 +53,26 @@ class HostGate:
         ``interval_s`` replaces the gate's interval for this request when larger (a robots.txt
         Crawl-delay).
         """
-        queued_s = self._acquire(host, max(self._interval_s, interval_s or 0.0))
+        interval = max(self._interval_s, interval_s or 0.0)
+        queued_s = self._acquire(host, interval)
         try:
+            if self._ledger is not None:
+                # Our slot in this process is held; now wait for the host's turn across processes.
+                shared_wait = self._ledger.reserve(host, interval)
+                if shared_wait > 0:
+                    time.sleep(shared_wait)
+                queued_s += shared_wait
             yield queued_s
         finally:
-            self._release(host)
+            self._release(host, interval)
 
     def defer(self, host: str, seconds: float) -> None:
         """No request to ``host`` starts for ``seconds`` (the server asked us to back off)."""
         with self._changed:
             state = self._hosts.setdefault(host, _HostState())
             state.next_start = max(state.next_start, time.monotonic() + seconds)
+        if self._ledger is not None:
+            self._ledger.defer(host, seconds)
 
     def _acquire(self, host: str, interval_s: float) -> float:
         began = time.monotonic()
@@ -72,9 +88,16 @@ class HostGate:
                 # Condition.wait releases the lock while sleeping; a release or defer wakes us early.
                 self._changed.wait(timeout=max(state.next_start - now, 0.0) or None)
 
-    def _release(self, host: str) -> None:
+    def _release(self, host: str, interval_s: float) -> None:
+        # Spacing is also counted from the end of a request: a request that left late (a busy
+        # CPU, a slow connect) must not let the next one reach the server early.
+        ended = time.monotonic()
+        if self._ledger is not None:
+            self._ledger.ended(host, interval_s)
         with self._changed:
-            self._hosts[host].in_flight -= 1
+            state = self._hosts[host]
+            state.in_flight -= 1
+            state.next_start = max(state.next_start, ended + interval_s)
             if len(self._hosts) > _PRUNE_ABOVE:
                 now = time.monotonic()
                 for name in [name for name, s in self._hosts.items() if s.in_flight == 0 and s.next_start < now]:

@@ -7,6 +7,8 @@ wildcards, longest match, Crawl-delay) is Protego's.
 
 This module never fetches anything itself: the client hands ``RobotsCache.rules_for`` a
 function that fetches robots.txt through the same politeness and address checks as any page.
+Given a ``HostLedger``, the cache reads robots.txt that another process of the deployment
+fetched before fetching it, and stores what it fetches for them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from protego import Protego
 
+from connectors.http.host_ledger import HostLedger, StoredRobots
 from connectors.http.outcomes import FetchResult, Outcome
 
 # Expired entries are dropped once the cache holds this many origins.
@@ -69,7 +72,8 @@ def rules_from_fetch(origin: str, result: FetchResult, ttl_s: float, error_ttl_s
 class RobotsCache:
     """robots.txt rules per origin, fetched once per TTL even when many threads ask together."""
 
-    def __init__(self, ttl_s: float, error_ttl_s: float) -> None:
+    def __init__(self, ttl_s: float, error_ttl_s: float, ledger: HostLedger | None = None) -> None:
+        self._ledger = ledger
         self._ttl_s = ttl_s
         self._error_ttl_s = error_ttl_s
         self._rules: dict[str, RobotsRules] = {}
@@ -88,8 +92,14 @@ class RobotsCache:
             cached = self._fresh(origin)
             if cached is not None:
                 return cached
-            result = fetch_robots(f"{origin}/robots.txt")
-            rules = rules_from_fetch(origin, result, self._ttl_s, self._error_ttl_s)
+            stored = self._ledger.robots(origin) if self._ledger is not None else None
+            if stored is not None:
+                rules = _rules_from_stored(stored)
+            else:
+                result = fetch_robots(f"{origin}/robots.txt")
+                rules = rules_from_fetch(origin, result, self._ttl_s, self._error_ttl_s)
+                if self._ledger is not None:
+                    self._ledger.store_robots(_stored(rules, result))
             with self._lock:
                 self._rules[origin] = rules
                 if len(self._rules) > _PRUNE_ABOVE:
@@ -105,3 +115,25 @@ class RobotsCache:
         if rules is not None and rules.expires_at > time.monotonic():
             return rules
         return None
+
+
+def _stored(rules: RobotsRules, result: FetchResult) -> StoredRobots:
+    return StoredRobots(
+        origin=rules.origin,
+        expires_at=time.time() + (rules.expires_at - time.monotonic()),
+        fetch_outcome=rules.fetch_outcome.value,
+        status=rules.status,
+        body=result.body.decode("utf-8", errors="replace") if rules.parsed is not None else None,
+        unreachable_detail=rules.unreachable_detail,
+    )
+
+
+def _rules_from_stored(stored: StoredRobots) -> RobotsRules:
+    return RobotsRules(
+        origin=stored.origin,
+        fetch_outcome=Outcome(stored.fetch_outcome),
+        status=stored.status,
+        expires_at=time.monotonic() + (stored.expires_at - time.time()),
+        parsed=Protego.parse(stored.body) if stored.body is not None else None,
+        unreachable_detail=stored.unreachable_detail,
+    )

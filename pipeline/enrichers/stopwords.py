@@ -23,7 +23,9 @@ class StopWords:
         self._last: tuple[str | None, str | None] = (None, None)
 
     @classmethod
-    @functools.cache  # read-only once built: the enrichers of one worker share it instead of building it thrice
+    # One of the two process-wide caches the pipeline keeps (see pipeline/__init__.py): read-only once
+    # built, so the enrichers of one worker share it instead of building it thrice.
+    @functools.cache
     def load(cls) -> StopWords:
         codes = {name: code for code, name in LANGUAGE_MAPPING.items()}
         return cls(

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline.dependencies import probe_directory
 from pipeline.sinks.base import Sink
 from pipeline.sinks.ledger import already_written, exclusive_lock
 from pipeline.sqlite_files import open_shared, write_transaction
@@ -72,6 +73,9 @@ class JsonLinesSink(Sink):
             with write_transaction(ledger):
                 ledger.executemany("INSERT INTO written (article_id) VALUES (?)", [(i,) for i in fresh])
                 ledger.execute("UPDATE file_state SET length = ? WHERE id = 1", (new_length,))
+
+    def probe(self) -> None:
+        probe_directory(self.path.parent, check=self.check)
 
     def close(self) -> None:
         if self._ledger is not None:

@@ -53,6 +53,7 @@ from typing import Literal
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+from pipeline.dependencies import probe_directory
 from pipeline.sinks.base import Sink
 from pipeline.sinks.ledger import already_written, exclusive_lock
 from pipeline.sqlite_files import open_shared, write_transaction
@@ -110,7 +111,7 @@ def articles_table(articles: Sequence[EnrichedArticle]) -> pa.Table:
         columns["canonical_url"].append(a.canonical_url)
         columns["title"].append(a.title)
         columns["body"].append(a.body)
-        columns["language"].append(a.detected_language.code if a.detected_language else a.language)
+        columns["language"].append(a.effective_language)
         columns["published_at"].append(a.published_at)
         columns["fetched_at"].append(a.fetched_at)
         columns["source_kind"].append(a.source.kind.value)
@@ -262,6 +263,9 @@ class ParquetSink(Sink):
         writes that died before their commit."""
         for temporary in self.root.glob("date=*/.part-*.parquet.tmp"):
             temporary.unlink(missing_ok=True)
+
+    def probe(self) -> None:
+        probe_directory(self.root, check=self.check)
 
     def close(self) -> None:
         if self._ledger is not None:

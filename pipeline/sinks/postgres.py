@@ -15,6 +15,11 @@ and never log or store the password outside the ``SecretStr`` it arrives in.
 
 PostgreSQL's text types cannot hold the NUL character; the rare NUL in an article is
 replaced by U+FFFD in the columns and in ``record`` here only, not in Kafka or other sinks.
+
+Errors are told apart by SQLSTATE class (``unavailable``): a server that is down, shutting
+down, out of disk or connections, or a transaction rolled back by a deadlock is an outage
+(``SinkUnavailable``); anything else, such as a value over a limit of PostgreSQL's own, is
+the article's, and that article alone is dead-lettered.
 """
 
 from __future__ import annotations
@@ -29,13 +34,20 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
+from pipeline.dependencies import SinkUnavailable
+from pipeline.sinks import POSTGRES_TABLE_NAME, POSTGRES_TABLE_NAME_RULE
 from pipeline.sinks.base import Sink
 from schemas import EnrichedArticle, encode
 
-# Short enough that the "_withdrawn" table beside it stays within PostgreSQL's 63 characters.
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,52}$")
+_IDENTIFIER = re.compile(POSTGRES_TABLE_NAME)
 # Any constant works; it only has to be the same for every newswire worker.
 _SCHEMA_LOCK_KEY = 0x6E657773  # "news"
+# SQLSTATE classes of the server's state, not of the row: connection exception (08),
+# transaction rollback (40: deadlock, serialization), insufficient resources (53: disk
+# full, out of memory, too many connections), operator intervention (57: shutdown), system
+# error (58: I/O).
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_PROBE_TIMEOUT_S = 3
 _COLUMNS = (
     "article_id",
     "canonical_url",
@@ -122,7 +134,7 @@ def article_row(article: EnrichedArticle) -> tuple[Any, ...]:
         _without_nul(article.canonical_url),
         _without_nul(article.title),
         _without_nul(article.body),
-        article.detected_language.code if article.detected_language else article.language,
+        article.effective_language,
         article.published_at,
         article.fetched_at,
         article.source.kind.value,
@@ -163,7 +175,7 @@ class PostgresSink(Sink):
         application_name: str = "newswire-pipeline",
     ) -> None:
         if not _IDENTIFIER.match(table):
-            raise ValueError(f"table name {table!r} must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)")
+            raise ValueError(f"table name {table!r} must be {POSTGRES_TABLE_NAME_RULE} (setting sinks.postgres_table)")
         if password_in_dsn(dsn):
             raise ValueError(
                 "the PostgreSQL DSN carries a password; pass it as the password (setting "
@@ -265,5 +277,34 @@ class PostgresSink(Sink):
             self._db.close()
             self._db = None
 
+    def probe(self) -> None:
+        extra: dict[str, Any] = {}
+        if self._password is not None:
+            extra["password"] = self._password.get_secret_value()
+        try:
+            with psycopg.connect(
+                self.dsn, connect_timeout=_PROBE_TIMEOUT_S, application_name=self._application_name, **extra
+            ) as db:
+                db.execute("SELECT 1")
+        except psycopg.Error as error:
+            raise SinkUnavailable(self.check, f"{self.dsn!r} does not answer: {_first_line(error)}") from error
+
+    def unavailable(self, error: BaseException) -> SinkUnavailable | None:
+        if isinstance(error, psycopg.Error):
+            sqlstate = error.sqlstate
+            # No SQLSTATE: the client's own failure to reach or keep the server.
+            down = (sqlstate is None and isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))) or (
+                sqlstate is not None and sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES
+            )
+            if down or (self._db is not None and self._db.broken):
+                self.close()  # the next write reconnects
+                return SinkUnavailable(self.check, f"{self.dsn!r}: {_first_line(error)}")
+            return None
+        return super().unavailable(error)
+
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_db": None}
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

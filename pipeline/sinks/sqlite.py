@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.dependencies import probe_directory
 from pipeline.sinks.base import Sink
 from pipeline.sqlite_files import open_shared, write_transaction
-from schemas import EnrichedArticle, encode
+from schemas import EnrichedArticle, decode, encode
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -87,7 +88,7 @@ class SqliteSink(Sink):
                 a.canonical_url,
                 a.title,
                 a.body,
-                a.detected_language.code if a.detected_language else a.language,
+                a.effective_language,
                 a.published_at.isoformat() if a.published_at else None,
                 a.fetched_at.isoformat(),
                 a.source.kind.value,
@@ -109,6 +110,9 @@ class SqliteSink(Sink):
             db.executemany("INSERT OR IGNORE INTO withdrawn (article_id) VALUES (?)", [(i,) for i in article_ids])
             db.executemany("DELETE FROM articles WHERE article_id = ?", [(i,) for i in article_ids])
 
+    def probe(self) -> None:
+        probe_directory(self.path.parent, check=self.check)
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -116,6 +120,15 @@ class SqliteSink(Sink):
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_db": None}
+
+
+def stored_article(path: Path, article_id: str) -> EnrichedArticle | None:
+    """The article the sink holds under ``article_id`` (read-only), or ``None``."""
+    if not path.exists():
+        return None
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT record FROM articles WHERE article_id = ?", (article_id,)).fetchone()
+    return decode(row[0].encode(), EnrichedArticle) if row else None
 
 
 @dataclass(frozen=True)
@@ -160,3 +173,68 @@ def search_articles(
     )
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         return [SearchHit(*row) for row in db.execute(sql, (*parameters, limit))]
+
+
+# --- reads for the console (read-only connections; every value a bound parameter) -------------
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    article_id: str
+    title: str
+    language: str | None
+    source_name: str
+    published_at: str | None
+    fetched_at: str
+    written_at: str
+    record: str  # the EnrichedArticle as JSON, as written
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+
+
+_STORED = "article_id, title, language, source_name, published_at, fetched_at, written_at, record"
+
+
+def recent_articles(path: Path, *, limit: int = 50, source: str | None = None) -> list[StoredArticle]:
+    """Newest written first."""
+    where, parameters = ("WHERE source_name = ?", [source]) if source else ("", [])
+    sql = f"SELECT {_STORED} FROM articles {where} ORDER BY written_at DESC, article_id LIMIT ?"  # noqa: S608
+    with _read_only(path) as db:
+        return [StoredArticle(*row) for row in db.execute(sql, (*parameters, limit))]
+
+
+def stored_row(path: Path, article_id: str) -> StoredArticle | None:
+    with _read_only(path) as db:
+        row = db.execute(f"SELECT {_STORED} FROM articles WHERE article_id = ?", (article_id,)).fetchone()  # noqa: S608
+    return StoredArticle(*row) if row else None
+
+
+def story_articles(path: Path, story_id: str, *, limit: int = 50) -> list[StoredArticle]:
+    """The articles that share ``story_id``, newest first."""
+    sql = (
+        f"SELECT {_STORED} FROM articles WHERE json_extract(record, '$.story_id') = ?"  # noqa: S608
+        " ORDER BY written_at DESC LIMIT ?"
+    )
+    with _read_only(path) as db:
+        return [StoredArticle(*row) for row in db.execute(sql, (story_id, limit))]
+
+
+def articles_per_source(path: Path, *, since: str, bucket_s: int) -> dict[str, list[tuple[int, int]]]:
+    """Articles written since ``since`` (ISO time) per source, as (bucket start unix time, count)."""
+    sql = (
+        "SELECT source_name, CAST(strftime('%s', written_at) AS INTEGER) / ? * ? AS bucket, count(*)"
+        " FROM articles WHERE written_at >= ? GROUP BY source_name, bucket ORDER BY bucket"
+    )
+    counts: dict[str, list[tuple[int, int]]] = {}
+    with _read_only(path) as db:
+        for source, bucket, count in db.execute(sql, (bucket_s, bucket_s, since)):
+            counts.setdefault(source, []).append((int(bucket), int(count)))
+    return counts
+
+
+def last_article_per_source(path: Path) -> dict[str, str]:
+    """Each source's newest write time (ISO)."""
+    with _read_only(path) as db:
+        return dict(db.execute("SELECT source_name, max(written_at) FROM articles GROUP BY source_name").fetchall())

@@ -11,8 +11,8 @@ import pytest
 from bench.dedup.corpus import build_corpus
 from bench.dedup.run import run_pipeline
 from newswire.testing.redis import RedisServer
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import IndexLocation
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import IndexLocation
 from tests.dedup_articles import SAMPLE_TEXTS, race_on_pairs
 from tests.integration.conftest_dedup import redis  # noqa: F401  (the fixture)
 

@@ -12,8 +12,8 @@ import pytest
 from bench.dedup.corpus import build_corpus
 from bench.dedup.kafka_run import run_through_kafka
 from bench.dedup.run import run_pipeline, score
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import IndexLocation
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import IndexLocation
 from tests.conftest import KafkaBroker
 from tests.dedup_articles import SAMPLE_TEXTS, STORY, T0, article, edited
 

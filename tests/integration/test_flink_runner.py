@@ -35,8 +35,8 @@ from newswire.settings import KafkaSettings, TopicSettings
 from newswire.testing.corpus import generated_seed_texts
 from newswire.testing.deployment import python_worker_pool
 from newswire.topics import ensure_topics
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import IndexLocation
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.index import IndexLocation
 from schemas import DuplicateNotice, decode
 from tests.conftest import KafkaBroker
 from tests.dedup_articles import SAMPLE_TEXTS

@@ -295,7 +295,8 @@ def test_an_unreachable_robots_txt_disallows_the_host(server: LoopbackServer) ->
     server.route("/robots.txt", Reply(500))
     server.route("/page", html("x"))
     result = fetch(server.url("/page"), max_retries=0)
-    assert result.outcome is Outcome.REFUSED_BY_POLICY and result.refusal is Refusal.ROBOTS_TXT
+    assert result.outcome is Outcome.REFUSED_BY_POLICY and result.refusal is Refusal.ROBOTS_UNAVAILABLE
+    assert result.retryable, "a robots.txt that could not be fetched is the host's bad hour, not a final answer"
     assert "RFC 9309" in (result.detail or "") and server.requests_for("/page") == []
 
 

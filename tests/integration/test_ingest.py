@@ -130,6 +130,29 @@ def test_one_host_is_never_fetched_faster_than_its_budget(
     assert min(gaps) >= interval - 0.02, f"fastest gap {min(gaps):.3f}s with {workers} worker(s)"
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_one_budget_per_host_covers_the_poller_the_fetchers_and_robots_txt(
+    ingest_run: NewswireRun, tmp_path: Path, workers: int
+) -> None:
+    """Every request to the host (robots.txt, the feed poll, each page), whichever process makes it."""
+    interval = 0.4
+    ingest_run.env["NEWSWIRE_FETCH__PER_HOST_INTERVAL_S"] = str(interval)
+    with LoopbackServer() as server:
+        server.route("/robots.txt", Reply(200, {"Content-Type": "text/plain"}, b"User-agent: *\nAllow: /\n"))
+        feed_urls, _entry_count = _serve_feeds(server)
+        sources = _sources_file(tmp_path / "sources.yaml", {"blog-rss": feed_urls["blog-rss"]})
+        ingest_run.command("ingest", "--once", "--workers", str(workers), "--sources", str(sources), timeout=300)
+        requests = sorted(server.requests, key=lambda r: r.at)
+    assert len([r for r in requests if r.path == "/robots.txt"]) == 1, "one robots.txt cache for every process"
+    assert requests[1].path == "/feeds/blog-rss" and len(requests) == 2 + 8
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(requests)]
+    fastest = min(range(len(gaps)), key=gaps.__getitem__)
+    assert gaps[fastest] >= interval - 0.02, (
+        f"{requests[fastest + 1].path} followed {requests[fastest].path} after {gaps[fastest]:.3f}s "
+        f"with {workers} worker(s)"
+    )
+
+
 def test_a_broken_source_does_not_stop_the_good_ones(ingest_run: NewswireRun, tmp_path: Path) -> None:
     with LoopbackServer() as server:
         feed_urls, _ = _serve_feeds(server)

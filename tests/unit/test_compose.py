@@ -21,7 +21,7 @@ def _newswire_services() -> dict[str, dict[str, Any]]:
     return {
         name: service
         for name, service in _compose()["services"].items()
-        if any("newswire" in part for part in service.get("command", []))
+        if any("newswire " in part for part in service.get("command", []))  # a newswire subcommand
     }
 
 
@@ -29,10 +29,10 @@ def test_the_stack_has_kafka_and_the_newswire_stages() -> None:
     services = _compose()["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
-    assert set(_newswire_services()) == {"topics", "replay", "pipeline", "flink-pipeline"}
+    assert set(_newswire_services()) == {"topics", "replay", "pipeline", "console", "flink-pipeline"}
 
 
-@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline", "flink-pipeline"])
+@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline", "console", "flink-pipeline"])
 def test_every_newswire_variable_is_a_valid_setting(service_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     environment = _newswire_services()[service_name]["environment"]
     newswire_variables = {k: str(v) for k, v in environment.items() if k.startswith(ENV_PREFIX)}
@@ -53,6 +53,21 @@ def test_newswire_reaches_kafka_on_its_internal_listener() -> None:
     advertised = dict(item.split("://") for item in kafka["KAFKA_ADVERTISED_LISTENERS"].split(","))
     for name, service in _newswire_services().items():
         assert service["environment"]["NEWSWIRE_KAFKA__BOOTSTRAP_SERVERS"] == advertised["INTERNAL"], name
+
+
+@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline", "flink-pipeline"])
+def test_the_broker_takes_the_largest_record_the_limits_allow(
+    service_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in __import__("os").environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    for name, value in _newswire_services()[service_name]["environment"].items():
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.setenv(name, str(value))
+    largest = Settings().limits.max_message_bytes
+    kafka = _compose()["services"]["kafka"]["environment"]
+    assert int(kafka["KAFKA_MESSAGE_MAX_BYTES"]) == largest, "set it to the limits' max_message_bytes"
+    assert int(kafka["KAFKA_REPLICA_FETCH_MAX_BYTES"]) == largest
 
 
 def test_the_pipeline_publishes_its_metrics_port() -> None:
@@ -78,3 +93,45 @@ def test_the_flink_profile_submits_the_streaming_pipeline_to_its_job_manager() -
     slots = services["taskmanager"]["environment"]["FLINK_PROPERTIES"]
     assert f"taskmanager.numberOfTaskSlots: {environment['NEWSWIRE_PIPELINE__PARALLELISM']}" in slots
     assert environment["NEWSWIRE_PIPELINE__PARALLELISM"] == environment["NEWSWIRE_TOPICS__PARTITIONS"]
+
+
+@pytest.mark.parametrize(("service_name", "port_setting"), [("pipeline", "METRICS_PORT"), ("console", "CONSOLE_PORT")])
+def test_health_checks_ask_each_service_its_readyz_on_its_configured_port(service_name: str, port_setting: str) -> None:
+    service = _newswire_services()[service_name]
+    port = service["environment"][f"NEWSWIRE_OBSERVABILITY__{port_setting}"]
+    probe = service["healthcheck"]["test"][-1]
+    assert f"http://127.0.0.1:{port}/readyz" in probe
+    assert f"{port}:{port}" in service["ports"]
+
+
+def test_prometheus_scrapes_every_service_endpoint_and_loads_the_rules() -> None:
+    from newswire.observability import ALERT_RULES, PROMETHEUS_CONFIG
+
+    services = _compose()["services"]
+    mount, _, target = services["prometheus"]["volumes"][0].partition(":")
+    assert (COMPOSE.parent / mount).resolve() == PROMETHEUS_CONFIG.parent
+    assert f"--config.file={target.removesuffix(':ro')}/{PROMETHEUS_CONFIG.name}" in services["prometheus"]["command"]
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    assert config["rule_files"] == [f"{target.removesuffix(':ro')}/{ALERT_RULES.name}"]
+    targets = {t for job in config["scrape_configs"] for group in job["static_configs"] for t in group["targets"]}
+    newswire = _newswire_services()
+    assert targets == {
+        f"pipeline:{newswire['pipeline']['environment']['NEWSWIRE_OBSERVABILITY__METRICS_PORT']}",
+        f"console:{newswire['console']['environment']['NEWSWIRE_OBSERVABILITY__CONSOLE_PORT']}",
+    }
+    assert newswire["console"]["environment"]["NEWSWIRE_OBSERVABILITY__CONSOLE_PIPELINE_METRICS_URL"] == (
+        f"http://pipeline:{newswire['pipeline']['environment']['NEWSWIRE_OBSERVABILITY__METRICS_PORT']}/metrics"
+    )
+
+
+def test_grafana_provisions_the_dashboard_and_its_data_source() -> None:
+    from newswire.observability import DASHBOARD
+
+    grafana = _compose()["services"]["grafana"]
+    mounts = dict(volume.rsplit(":", 1)[0].split(":", 1) for volume in grafana["volumes"])
+    dashboards_dir = mounts["./newswire/observability"]
+    provider = yaml.safe_load((DASHBOARD.parent / "grafana-dashboards.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == dashboards_dir
+    assert (COMPOSE.parent / "newswire/observability" / DASHBOARD.name).is_file()
+    assert any(target.startswith("/etc/grafana/provisioning/datasources/") for target in mounts.values())
+    assert any(target.startswith("/etc/grafana/provisioning/dashboards/") for target in mounts.values())

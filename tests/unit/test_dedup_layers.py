@@ -12,9 +12,9 @@ from pathlib import Path
 from bench.dedup.corpus import build_corpus
 from bench.dedup.run import run_pipeline
 from pipeline.dedup import sign
-from pipeline.dedup_decide import Decision, DedupConfig, decide
-from pipeline.dedup_index import IndexLocation, IndexView
-from pipeline.dedup_signature import similarity
+from pipeline.dedup.decide import Decision, DedupConfig, decide
+from pipeline.dedup.index import IndexLocation, IndexView
+from pipeline.dedup.signature import similarity
 from schemas import DuplicateNotice, EnrichedArticle
 from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, edited, race_on_pairs
 
@@ -100,7 +100,7 @@ def test_three_shuffles_in_three_batches_keep_the_same_originals(tmp_path: Path)
 
 
 def test_explain_reports_each_layer_and_the_recorded_decision(tmp_path: Path) -> None:
-    from pipeline.dedup_explain import explain
+    from pipeline.dedup.explain import explain
 
     index = tmp_path / "index.sqlite3"
     first, copy = article("seed-first", STORY), article("seed-copy", edited(STORY), published=T0 + timedelta(hours=1))
@@ -113,6 +113,28 @@ def test_explain_reports_each_layer_and_the_recorded_decision(tmp_path: Path) ->
     assert by_layer["near_duplicate"].matches and not by_layer["exact_content"].matches
     assert report.recorded["seed-first"]["original"] is True
     assert "near_duplicate" in "\n".join(report.lines())
+
+
+def test_explain_prints_a_table_not_a_python_dict(tmp_path: Path) -> None:
+    import json
+
+    from pipeline.dedup.explain import explain
+
+    index = tmp_path / "index.sqlite3"
+    first, copy = article("seed-first", STORY), article("seed-copy", edited(STORY), published=T0 + timedelta(hours=1))
+    run([first, copy], index)
+    config = DedupConfig(IndexLocation(sqlite_path=index))
+    opened = config.index.open()
+    report = opened.transact(lambda view: explain(first, copy, config, view))
+    opened.close()
+    text = "\n".join(report.lines())
+    assert "{" not in text and "'original'" not in text
+    decided = {line.split()[0]: line for line in report.lines() if line.startswith("    seed-")}
+    assert decided["seed-first"].split(None, 1)[1].startswith("original")
+    assert "duplicate of seed-first by near_duplicate" in decided["seed-copy"]
+    as_json = json.loads(json.dumps(report.to_json()))
+    assert as_json["recorded"]["seed-copy"]["duplicate_of"] == "seed-first"
+    assert {layer["layer"] for layer in as_json["layers"]} >= {"near_duplicate", "story"}
 
 
 def test_a_copy_of_a_copy_is_a_duplicate_in_every_arrival_order(tmp_path: Path) -> None:

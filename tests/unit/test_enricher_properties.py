@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.enrich import Enrich
-from pipeline.enrichers import AVAILABLE, EntityEnricher
+from pipeline.enrichers import ENRICHERS, EntityEnricher
 from pipeline.enrichers.base import Enricher
 from schemas import CleanedArticle, EnrichedArticle, SourceKind, SourceRef
 from schemas.timestamps import utc_now
 
-_ENRICHERS: list[Enricher] = [cls() for cls in AVAILABLE.values()]
+_ENRICHERS: list[Enricher] = [entry.build() for entry in ENRICHERS]
 _MODEL_ENRICHER = EntityEnricher(recogniser="model")
 for _enricher in [*_ENRICHERS, _MODEL_ENRICHER]:
     _enricher.setup()
@@ -81,7 +81,7 @@ def test_a_raising_enricher_is_recorded_and_the_article_still_flows() -> None:
         assert enriched.dateline is not None and enriched.dateline.place == "Berlin"
 
     with beam.Pipeline(runner="FnApiRunner") as pipeline:
-        outputs = pipeline | beam.Create([cleaned]) | Enrich([_Exploding(), AVAILABLE["dateline"]()])
+        outputs = pipeline | beam.Create([cleaned]) | Enrich([_Exploding(), ENRICHERS["dateline"].build()])
         assert_that(outputs, check)
 
 

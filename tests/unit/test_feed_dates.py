@@ -63,3 +63,65 @@ def test_never_raises_and_is_always_utc(raw: str, language: str | None) -> None:
     parsed = parse_feed_date(raw, language=language)
     if parsed is not None:
         assert parsed.at.utcoffset() is not None and parsed.at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("raw", "language", "machine", "expected", "says"),
+    [
+        # The real case: a US feed's "Fri, 05/03/2019" is 3 May (a Friday), not 5 March (a Tuesday).
+        ("Fri, 05/03/2019 - 15:21", None, None, datetime(2019, 5, 3, 15, 21), "the weekday fits only that"),
+        ("Tue, 05/03/2019 - 15:21", None, None, datetime(2019, 3, 5, 15, 21), "the weekday fits only that"),
+        # A machine-readable value beside it settles the order, and gives the zone.
+        ("05/03/2019 15:21", None, "2019-05-03T19:21:28Z", datetime(2019, 5, 3, 19, 21, 28), "machine-readable"),
+        # The region of the language, when nothing in the item decides.
+        ("05/03/2019 15:21", "en-US", None, datetime(2019, 5, 3, 15, 21), "region US"),
+        ("05/03/2019 15:21", "en-gb", None, datetime(2019, 3, 5, 15, 21), "region GB"),
+        # Only one reading exists: no doubt, whichever way round.
+        ("05/13/2019 15:21", None, None, datetime(2019, 5, 13, 15, 21), "dateparser"),
+        ("13/05/2019 15:21", None, None, datetime(2019, 5, 13, 15, 21), "dateparser"),
+    ],
+)
+def test_day_month_order_of_numeric_dates(
+    raw: str, language: str | None, machine: str | None, expected: datetime, says: str
+) -> None:
+    parsed = parse_feed_date(raw, language=language, machine_readable=machine)
+    assert parsed is not None
+    assert parsed.at == expected.replace(tzinfo=UTC)
+    assert says in parsed.how and not parsed.ambiguous
+
+
+def test_a_numeric_date_nothing_settles_is_read_day_first_and_flagged_as_a_doubt() -> None:
+    parsed = parse_feed_date("05/03/2019 15:21", language="en")
+    assert parsed is not None and parsed.ambiguous
+    assert parsed.at == datetime(2019, 3, 5, 15, 21, tzinfo=UTC)
+    assert "day and month ambiguous" in parsed.how
+
+
+FETCHED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def test_a_date_decades_after_the_fetch_is_not_trusted_and_the_page_date_stands_in() -> None:
+    from connectors.feed_dates import FUTURE_DATE_FLAG, trusted_publication
+
+    page = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    trusted = trusted_publication(page, datetime(2099, 1, 1, tzinfo=UTC), FETCHED, future_tolerance_s=3600)
+    assert (trusted.page, trusted.feed, trusted.fallback) == (page, None, None)
+    assert trusted.flags == (FUTURE_DATE_FLAG,)
+
+
+def test_when_every_date_is_in_the_future_the_fetch_time_stands_in_and_says_why() -> None:
+    from connectors.feed_dates import FUTURE_DATE_FLAG, trusted_publication
+
+    future = datetime(2099, 6, 1, tzinfo=UTC)
+    trusted = trusted_publication(None, future, FETCHED, future_tolerance_s=3600)
+    assert trusted.page is None and trusted.feed is None
+    assert trusted.fallback is not None and "fetch time" in trusted.fallback and "2099-06-01" in trusted.fallback
+    assert FUTURE_DATE_FLAG in trusted.flags
+
+
+def test_a_date_within_the_tolerance_is_trusted() -> None:
+    from connectors.feed_dates import trusted_publication
+
+    soon = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # an hour ahead: a zone slip, within 6 h
+    assert trusted_publication(soon, soon, FETCHED, future_tolerance_s=6 * 3600) == (soon, soon, None, ())
+    assert trusted_publication(None, None, FETCHED, future_tolerance_s=0) == (None, None, None, ())

@@ -506,3 +506,40 @@ def test_feed_level_facts_reach_every_entry() -> None:
     assert entry.language == result.language == "de"
     assert entry.source_name == "corpus"
     assert entry.feed_url == "https://feeds.example.org/feed-rs/rss_2.0_spiegel.xml"
+
+
+def test_a_drupal_style_us_date_is_read_from_the_items_time_element() -> None:
+    rss = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>County news</title><link>https://county.example/</link>
+<item><title>Board meets</title><link>https://county.example/news/board-meets</link>
+<description>&lt;span&gt;&lt;time datetime="2019-05-03T19:21:28Z"&gt;Fri, 05/03/2019 - 15:21&lt;/time&gt;&lt;/span&gt;
+The board met.</description>
+<pubDate>Fri, 05/03/2019 - 15:21</pubDate></item>
+</channel></rss>"""
+    parsed = parse_feed_document(rss, url="https://county.example/rss.xml", content_type=None, source_name="county")
+    (entry,) = parsed.entries
+    assert entry.published_at == datetime(2019, 5, 3, 19, 21, 28, tzinfo=UTC)
+    assert "<time datetime> in the description" in entry.provenance["published_at"]
+
+
+@pytest.mark.parametrize(
+    ("document", "unit"),
+    [
+        (
+            b'<rss version="2.0"><channel><title>T</title><item><title>A</title><link>mailto:x@y.test</link></item>'
+            b"</channel></rss>",
+            "entries",
+        ),
+        (b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": "m5", "title": "A"}]}', "items"),
+        (
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>ftp://x.test/a</loc></url>'
+            b"</urlset>",
+            "URLs",
+        ),
+    ],
+)
+def test_every_reader_reports_skipped_entries_and_the_outcome_the_same_way(document: bytes, unit: str) -> None:
+    parsed = parse_feed_document(document, url="https://example.test/feed", content_type=None, source_name="t")
+    assert parsed.outcome is FeedOutcome.EMPTY and parsed.entries == ()
+    assert len(parsed.skipped) == 1
+    assert parsed.detail.endswith(f": none of its 1 {unit} is usable"), parsed.detail

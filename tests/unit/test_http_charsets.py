@@ -90,3 +90,25 @@ def test_content_types_are_parsed(header: str | None, media_type: str | None, ch
 )
 def test_only_textual_types_are_decoded(media_type: str | None, textual: bool) -> None:
     assert is_textual(media_type) is textual
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_wide_unicode_without_a_bom_is_recognised_before_any_declaration(encoding: str) -> None:
+    # NUL bytes are valid UTF-8: without this step a UTF-16 page "decodes" as UTF-8 noise.
+    body = '<html><meta charset="utf-8"><p>Caf\u00e9 \u2014 na\u00efve</p></html>'.encode(encoding)
+    decoded = decode_text(body, "utf-8")
+    assert (decoded.text, decoded.encoding, decoded.source) == (body.decode(encoding), encoding, "pattern")
+
+
+def test_feed_documents_and_json_feeds_decode_through_the_one_decoder() -> None:
+    from connectors.jsonfeed import parse_json_feed
+
+    feed = '{"version": "https://jsonfeed.org/version/1.1", "title": "Caf\u00e9", "items": [{"id": "1", '
+    feed += '"url": "https://example.test/a", "title": "Na\u00efve \u2014 yes"}]}'
+    for body, content_type, warned in (
+        (feed.encode("utf-16-le"), None, "decoded as utf-16-le"),  # no BOM: found by its NULs
+        (feed.encode("cp1252"), "application/feed+json; charset=windows-1252", "decoded as cp1252"),
+    ):
+        parsed = parse_json_feed(body, url="https://example.test/feed.json", content_type=content_type, source_name="t")
+        assert parsed.title == "Caf\u00e9" and parsed.entries[0].title == "Na\u00efve \u2014 yes"
+        assert any(warned in warning for warning in parsed.warnings), parsed.warnings

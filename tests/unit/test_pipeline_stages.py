@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
-from pipeline.enrich import Enrich, content_fingerprint
+from pipeline.enrich import Enrich, content_fingerprint, without_enrichers
 from pipeline.enrichers import LanguageEnricher, TextStatsEnricher
 from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaRecord
@@ -37,9 +37,7 @@ def _cleaned(
 
 
 def _enriched(cleaned: CleanedArticle) -> EnrichedArticle:
-    return EnrichedArticle.model_validate(
-        {**dict(cleaned), "enriched_at": FETCHED, "content_fingerprint": content_fingerprint(cleaned.body)}
-    )
+    return without_enrichers(cleaned, enriched_at=FETCHED)
 
 
 def _record(offset: int, value: bytes) -> KafkaRecord:
@@ -57,7 +55,7 @@ def test_decode_routes_bad_records_to_dead_letters_with_their_position() -> None
             equal_to(
                 [
                     (1, "invalid_record", "record is not valid JSON"),
-                    (2, "too_large", "record of 5000 bytes is over pipeline.max_record_bytes=4096"),
+                    (2, "too_large", "record of 5000 bytes is over limits.max_article_bytes=4096"),
                 ]
             ),
             label="dead",

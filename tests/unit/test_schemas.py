@@ -116,10 +116,24 @@ def test_enriched_article_extends_cleaned_article() -> None:
 
 
 def test_headers_name_schema_and_version() -> None:
-    headers = dict(record_headers(_article(), trace_id="t-1"))
+    headers = dict(record_headers(_article()))
     assert headers == {
         "content-type": b"application/json",
         "schema": b"CleanedArticle",
         "schema-version": b"1",
-        "trace-id": b"t-1",
     }
+
+
+def test_effective_language_is_the_detected_one_else_the_declared_one() -> None:
+    from schemas import LanguageGuess
+
+    def enriched(**fields: object) -> EnrichedArticle:
+        return EnrichedArticle.model_validate(
+            {**dict(_article(**fields)), "enriched_at": datetime.now(UTC), "content_fingerprint": "ab" * 32}
+        )
+
+    assert enriched(language="en").effective_language == "en"
+    detected = enriched(language="en").model_copy(update={"detected_language": LanguageGuess(code="de", confidence=1)})
+    assert detected.effective_language == "de"
+    assert enriched().effective_language is None
+    assert "effective_language" not in enriched().model_dump()  # derived, not part of the record

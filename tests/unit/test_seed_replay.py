@@ -72,12 +72,29 @@ def test_malformed_seed_files_are_rejected_by_name(tmp_path: Path, name: str, co
     assert dead_letter.stage == "replay" and dead_letter.source_name == name
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4,  # an image with NUL bytes
+        b"GIF89a" + bytes(range(1, 256)) * 4,  # no NUL, but control bytes and invalid UTF-8
+        b"Title\n\n" + b"a" * 200 + b"\xff\x01\x02\x03\x04\x05",  # valid prefix, then binary
+    ],
+)
+def test_a_binary_seed_is_reported_as_binary_not_as_an_encoding_problem(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "001_picture.txt"
+    path.write_bytes(content)
+    result = read_seed_file(path, max_file_bytes=10_000)
+    assert isinstance(result, Rejected)
+    assert result.error_type == "binary", result.reason
+    assert "UTF-8" not in result.reason
+
+
 def test_oversized_seed_is_rejected_with_the_limit_named(tmp_path: Path) -> None:
     path = tmp_path / "001_big.txt"
     path.write_text("Title\n\n" + "word " * 500)
     result = read_seed_file(path, max_file_bytes=100)
     assert isinstance(result, Rejected)
-    assert "replay.max_file_bytes=100" in result.reason
+    assert "limits.max_article_bytes=100" in result.reason
 
 
 def test_one_bad_seed_does_not_stop_the_rest(tmp_path: Path) -> None:

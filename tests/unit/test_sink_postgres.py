@@ -62,6 +62,25 @@ def test_bad_table_names_and_dsns_are_refused_with_the_reason() -> None:
         SinkSettings(postgres_dsn="nonsense = = =")
 
 
+@pytest.mark.parametrize("length", [1, 50, 51, 53, 56, 60])
+def test_settings_and_the_sink_accept_the_same_table_names(length: int) -> None:
+    """One rule: a name the settings accept is one the sink accepts, and the other way round."""
+    table = "t" * length
+    try:
+        SinkSettings(postgres_table=table)
+        settings_accept = True
+    except ValidationError:
+        settings_accept = False
+    try:
+        PostgresSink("postgresql://u@db/news", table=table)
+        sink_accepts = True
+    except ValueError:
+        sink_accepts = False
+    assert settings_accept == sink_accepts
+    # Its index name must fit PostgreSQL's 63 characters, or the server truncates it silently.
+    assert sink_accepts == (len(f"{table}_by_published") <= 63)
+
+
 def test_the_sink_pickles_without_a_connection_and_keeps_the_password_masked() -> None:
     sink = PostgresSink("postgresql://u@db/news", password=SecretStr("hunter2"))
     copy = pickle.loads(pickle.dumps(sink))

@@ -126,3 +126,53 @@ def test_full_text_search_follows_upserts_and_filters(tmp_path: Path) -> None:
     assert search_articles(tmp_path / "a.sqlite3", "harbour", source="nope") == []
     assert search_articles(tmp_path / "a.sqlite3", 'body "of) article') != []  # punctuation is not FTS syntax
     assert search_articles(tmp_path / "a.sqlite3", "   ") == []
+
+
+def test_the_sqlite_sink_reads_back_one_stored_article(tmp_path: Path) -> None:
+    from pipeline.sinks.sqlite import stored_article
+
+    path = tmp_path / "a.sqlite3"
+    assert stored_article(path, "seed-000001") is None  # no sink file yet
+    sink = SqliteSink(path)
+    sink.open()
+    sink.write([_article(1), _article(2)])
+    sink.close()
+    assert stored_article(path, "seed-000002") == _article(2)
+    assert stored_article(path, "seed-000009") is None
+
+
+def test_an_article_without_enrichers_is_what_the_enrich_stage_emits_with_none() -> None:
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.enrich import Enrich, without_enrichers
+    from schemas import CleanedArticle
+
+    cleaned = CleanedArticle(
+        article_id="seed-000001",
+        title="Title",
+        body="Body,  of the article.",
+        fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
+        source=SourceRef(kind=SourceKind.SEED, name="001_x.txt"),
+    )
+    bare = without_enrichers(cleaned, enriched_at=datetime(2026, 1, 2, tzinfo=UTC))
+    assert bare.content_fingerprint and bare.enriched_at == datetime(2026, 1, 2, tzinfo=UTC)
+    with beam.Pipeline("FnApiRunner") as pipeline:
+        emitted = (
+            pipeline
+            | beam.Create([cleaned])
+            | Enrich([])
+            | beam.Map(lambda a: a.model_copy(update={"enriched_at": bare.enriched_at}))
+        )
+        assert_that(emitted, equal_to([bare]))
+
+
+def test_the_ledger_finds_written_ids_among_more_than_sqlite_binds(tmp_path: Path) -> None:
+    from pipeline.sinks.ledger import already_written
+
+    ledger = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    ledger.execute("CREATE TABLE written (article_id TEXT PRIMARY KEY)")
+    ledger.executemany("INSERT INTO written VALUES (?)", [(f"seed-{i:06d}",) for i in range(0, 2500, 5)])
+    asked = [f"seed-{i:06d}" for i in range(2500)]
+    assert already_written(ledger, asked) == {f"seed-{i:06d}" for i in range(0, 2500, 5)}
+    assert already_written(ledger, []) == set()

@@ -7,13 +7,14 @@ the index: explaining a decision may not alter the next one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.dedup import sign
-from pipeline.dedup_decide import DedupConfig
-from pipeline.dedup_index import Entry, IndexView
-from pipeline.dedup_signature import jaccard, shingles, similarity, story_terms
+from pipeline.dedup.decide import DedupConfig
+from pipeline.dedup.entries import identity_key
+from pipeline.dedup.index import Entry, IndexView
+from pipeline.dedup.signature import jaccard, shingles, similarity, story_terms
+from pipeline.dedup.transform import sign
 from schemas import EnrichedArticle
 
 
@@ -34,13 +35,47 @@ class Explanation:
     recorded: dict[str, Any]  # article id -> the decision the index holds for it (None if unknown)
 
     def lines(self) -> list[str]:
-        out = [f"{self.first} vs {self.second}"]
+        """A table a person reads: one row per layer, then one line per recorded decision."""
+        out = [
+            f"{self.first} vs {self.second}",
+            f"  {'layer':<16} {'similarity':>10} {'threshold':>9}  {'match':<5}  detail",
+        ]
         for c in self.layers:
-            bound = f" (threshold {c.threshold:.2f})" if c.threshold is not None else ""
-            out.append(f"  {c.layer:<16} {c.similarity:6.3f}{bound}  {'MATCH' if c.matches else 'no'}  {c.detail}")
+            bound = f"{c.threshold:.2f}" if c.threshold is not None else "-"
+            match = "MATCH" if c.matches else "no"
+            out.append(f"  {c.layer:<16} {c.similarity:>10.3f} {bound:>9}  {match:<5}  {c.detail}".rstrip())
+        out.append("  decided:")
+        width = max(len(a) for a in self.recorded) if self.recorded else 0
         for article_id, decision in self.recorded.items():
-            out.append(f"  decided for {article_id}: {decision if decision is not None else 'not in the index'}")
+            out.append(f"    {article_id:<{width}}  {_describe(decision)}")
         return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The same facts as plain JSON values, for ``newswire dedup explain --json``."""
+        return {
+            "first": self.first,
+            "second": self.second,
+            "layers": [asdict(c) for c in self.layers],
+            "recorded": self.recorded,
+        }
+
+
+def _describe(decision: dict[str, Any] | None) -> str:
+    """One recorded decision (a ``Decision`` entry) in words."""
+    if decision is None:
+        return "not in the index"
+    if decision.get("original"):
+        said = "original"
+    else:
+        said = f"duplicate of {decision.get('duplicate_of')} by {decision.get('layer')}"
+        said += f" (similarity {float(decision.get('similarity', 0.0)):.3f})"
+    facts = [f"version {decision.get('version', 1)}"]
+    if decision.get("story_id"):
+        facts.append(f"story {decision['story_id']}")
+    demoted = decision.get("demoted") or []
+    if demoted:
+        facts.append(f"demoted {len(demoted)} earlier holder(s)")
+    return f"{said}; {', '.join(facts)}"
 
 
 def explain(
@@ -87,8 +122,8 @@ def explain(
     ]
     recorded: dict[str, Any] = {}
     if view is not None:
-        entries: dict[str, Entry] = view.get_many([f"id:{first.article_id}", f"id:{second.article_id}"])
+        entries: dict[str, Entry] = view.get_many([identity_key(first.article_id), identity_key(second.article_id)])
         for article in (first, second):
-            entry = entries.get(f"id:{article.article_id}")
+            entry = entries.get(identity_key(article.article_id))
             recorded[article.article_id] = entry["decision"] if entry else None
     return Explanation(first.article_id, second.article_id, layers, recorded)

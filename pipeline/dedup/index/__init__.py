@@ -6,23 +6,21 @@ an LSH band) and the signatures of the originals it kept. The contract is one op
 ``transact(decide)``: ``decide`` reads entries through a view, stages writes, and returns
 a result; the backend makes the whole of it atomic against every other worker, re-running
 ``decide`` on a fresh view if another worker changed what it read. ``decide`` must
-therefore be a pure function of what it reads. Every entry expires after the horizon the
-index was opened with, so memory stops growing once the horizon is reached.
+therefore be a pure function of what it reads. ``read(look)`` is the read-only
+counterpart (``newswire dedup explain``): no write lock, and a view that refuses writes.
+Every entry expires after the horizon the index was opened with, so memory stops growing
+once the horizon is reached.
 
-This module never decides what is a duplicate (``pipeline.dedup_decide`` does) and never
+This module never decides what is a duplicate (``pipeline.dedup.decide`` does) and never
 reads settings; backends are chosen by the plain ``IndexLocation`` the shell builds.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-
-from pipeline.sqlite_files import open_shared, write_transaction
 
 T = TypeVar("T")
 Entry = dict[str, Any]
@@ -40,10 +38,19 @@ class DedupIndex(Protocol):
     def transact(self, decide: Callable[[IndexView], T]) -> T:
         """Run ``decide`` atomically: its writes land together, and only if what it read still holds."""
 
+    def read(self, look: Callable[[IndexView], T]) -> T:
+        """Run ``look`` over what is committed, taking no write lock; its view refuses ``put``."""
+
     def expire(self) -> int:
         """Forget entries past the horizon; returns how many were dropped (0 where the backend expires by itself)."""
 
     def entry_count(self) -> int: ...
+
+    def stats(self) -> IndexStats:
+        """How many entries and bytes the index holds, by kind of entry (``entries.kind_of``)."""
+
+    def live_entries(self, kind: str) -> Iterator[tuple[str, Entry]]:
+        """Every live entry of one kind (``id``, ``sig``, ``fp``, a band scheme such as ``near1``); for reports."""
 
     def close(self) -> None: ...
 
@@ -70,11 +77,43 @@ class IndexLocation:
 
     def open(self) -> DedupIndex:
         if self.redis_url is not None:
-            from pipeline.dedup_redis import RedisDedupIndex  # the redis client is only needed here
+            from pipeline.dedup.index.redis import RedisDedupIndex  # the redis client is only needed here
 
             return RedisDedupIndex(self.redis_url, namespace=self.namespace, horizon_s=self.horizon_s)
+        from pipeline.dedup.index.sqlite import SqliteDedupIndex
+
         assert self.sqlite_path is not None
         return SqliteDedupIndex(self.sqlite_path, horizon_s=self.horizon_s)
+
+
+@dataclass(frozen=True)
+class KindStats:
+    entries: int
+    bytes: int  # keys and values as stored
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What an index holds: live entries (and those expired but not yet deleted), by kind of entry."""
+
+    entries: int  # stored, including expired entries not yet deleted
+    live_entries: int
+    live_bytes: int  # keys and values of the live entries
+    storage_bytes: int  # the SQLite file and its WAL, or the Redis server's used memory
+    by_kind: dict[str, KindStats] = field(default_factory=dict)
+
+
+class ReadOnlyView:
+    """Reads through to a backend; a write is a bug in the caller (reads must never change the index)."""
+
+    def __init__(self, read: Callable[[list[str]], Mapping[str, Entry]]) -> None:
+        self._read = read
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        return dict(self._read(list(dict.fromkeys(keys))))
+
+    def put(self, key: str, entry: Entry) -> None:
+        raise TypeError(f"read-only dedup index view: refusing to write {key!r}; use transact() to decide")
 
 
 class StagedView:
@@ -104,54 +143,3 @@ class StagedView:
 
     def put(self, key: str, entry: Entry) -> None:
         self.staged[key] = entry
-
-
-_SCHEMA = """
-PRAGMA synchronous=NORMAL;
-CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries (expires_at);
-"""
-
-
-class SqliteDedupIndex:
-    """The embedded default: one SQLite file, safe for several processes on one machine."""
-
-    def __init__(self, path: Path, *, horizon_s: float = 7 * 24 * 3600.0) -> None:
-        self._horizon_s = horizon_s
-        self._db = open_shared(path, _SCHEMA)
-
-    def _read(self, keys: list[str]) -> dict[str, Entry]:
-        now = time.time()
-        found: dict[str, Entry] = {}
-        for start in range(0, len(keys), 500):  # SQLite caps bound parameters per statement
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, value FROM entries WHERE key IN ({marks}) AND expires_at >= ?",  # noqa: S608
-                (*chunk, now),
-            )
-            found.update((key, json.loads(value)) for key, value in rows)
-        return found
-
-    def transact(self, decide: Callable[[IndexView], T]) -> T:
-        # The write lock is taken up front: other processes wait, so nothing read here can
-        # change before the commit and ``decide`` never needs a re-run.
-        with write_transaction(self._db) as db:
-            view = StagedView(self._read)
-            result = decide(view)
-            expires_at = time.time() + self._horizon_s
-            db.executemany(
-                "INSERT OR REPLACE INTO entries (key, value, expires_at) VALUES (?, ?, ?)",
-                [(k, json.dumps(v, separators=(",", ":")), expires_at) for k, v in view.staged.items()],
-            )
-        return result
-
-    def expire(self) -> int:
-        cursor = self._db.execute("DELETE FROM entries WHERE expires_at < ?", (time.time(),))
-        return cursor.rowcount
-
-    def entry_count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
-
-    def close(self) -> None:
-        self._db.close()

@@ -27,8 +27,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from pipeline.dedup_index import Entry, IndexLocation, IndexView
-from pipeline.dedup_signature import LshScheme, Signature, decode_signature, encode_signature, similarity
+from pipeline.dedup.entries import (
+    article_of,
+    band_precedences,
+    fingerprint_key,
+    identity_key,
+    signature_key,
+)
+from pipeline.dedup.index import Entry, IndexLocation, IndexView
+from pipeline.dedup.signature import LshScheme, Signature, decode_signature, encode_signature, similarity
 from schemas import DuplicateLayer, EnrichedArticle
 
 _MAX_STORY_OWNERS = 8  # a story band shared by more originals than this is boilerplate, not a story
@@ -71,11 +78,6 @@ def precedence(article: EnrichedArticle) -> str:
     """Sorts earliest first: publication time (unknown last), then article id."""
     published = article.published_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") if article.published_at else "~"
     return f"{published}|{article.article_id}"
-
-
-def article_of(prec: str) -> str:
-    """The article id a ``precedence`` string ends with."""
-    return prec.split("|", 1)[1]
 
 
 def new_story_id(article_id: str) -> str:
@@ -139,16 +141,11 @@ def _owners(view: IndexView, bands: Sequence[str], exclude: str) -> dict[str, st
     """article id -> precedence of every article recorded under any of ``bands``."""
     owners: dict[str, str] = {}
     for entry in view.get_many(bands).values():
-        for prec in _band_precedences(entry):
+        for prec in band_precedences(entry):
             article_id = article_of(prec)
             if article_id != exclude:
                 owners[article_id] = prec
     return owners
-
-
-def _band_precedences(entry: Entry) -> list[str]:
-    # Entries written before owners were kept as bare precedences hold [precedence, id] pairs.
-    return entry["p"] if "p" in entry else [prec for prec, _ in entry["owners"]]
 
 
 def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str, cap: int) -> None:
@@ -158,13 +155,14 @@ def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str
     keep rising, a full list of stale owners would otherwise shut newer articles out.
     """
     current = view.get_many(bands)
-    listed = {article_of(p) for entry in current.values() for p in _band_precedences(entry)}
-    remembered = {key.removeprefix("sig:") for key in view.get_many(f"sig:{a}" for a in listed)}
+    listed = {article_of(p) for entry in current.values() for p in band_precedences(entry)}
+    signatures = view.get_many(signature_key(a) for a in listed)
+    remembered = {a for a in listed if signature_key(a) in signatures}
     for band in bands:
         entry = current.get(band)
         others = [
             p
-            for p in (_band_precedences(entry) if entry else [])
+            for p in (band_precedences(entry) if entry else [])
             if (owner := article_of(p)) != article_id and owner in remembered
         ]
         view.put(band, {"p": sorted([*others, prec])[:cap]})
@@ -178,10 +176,10 @@ def _similar(
     Near similarity is the best over every body recorded for an article (its versions);
     story similarity uses the story terms of its latest body.
     """
-    entries = view.get_many(f"sig:{a}" for a in owners)
+    entries = view.get_many(signature_key(a) for a in owners)
     found = []
     for article_id, prec in owners.items():
-        entry = entries.get(f"sig:{article_id}")
+        entry = entries.get(signature_key(article_id))
         if entry is None:
             continue
         recorded = [entry["story_signature"]] if story else entry["signatures"]
@@ -217,7 +215,7 @@ def _copies(
         if exact["precedence"] < mine:
             earlier.append(_Match(exact["precedence"], holder_id, DuplicateLayer.EXACT_CONTENT, 1.0, exact["story"]))
         else:
-            holder = view.get_many([f"sig:{holder_id}"]).get(f"sig:{holder_id}")
+            holder = view.get_many([signature_key(holder_id)]).get(signature_key(holder_id))
             if holder is not None and _kept(holder):
                 later.append((holder_id, DuplicateLayer.EXACT_CONTENT, 1.0))
     if config.near_duplicates:
@@ -229,7 +227,7 @@ def _copies(
                 later.append((other, DuplicateLayer.NEAR_DUPLICATE, score))
         if signed.batch_earlier is not None:
             prec, other, score = signed.batch_earlier
-            met = view.get_many([f"sig:{other}"]).get(f"sig:{other}")
+            met = view.get_many([signature_key(other)]).get(signature_key(other))
             earlier.append(_Match(prec, other, DuplicateLayer.NEAR_DUPLICATE, score, met["story"] if met else None))
     return earlier, later
 
@@ -246,9 +244,9 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
     """
     article = signed.article
     article_id, fingerprint, mine = article.article_id, article.content_fingerprint, signed.precedence
-    identity_key, signature_key, exact_key = f"id:{article_id}", f"sig:{article_id}", f"fp:{fingerprint}"
-    current = view.get_many([identity_key, signature_key, exact_key])
-    known, recorded, exact = current.get(identity_key), current.get(signature_key), current.get(exact_key)
+    id_key, sig_key, exact_key = identity_key(article_id), signature_key(article_id), fingerprint_key(fingerprint)
+    current = view.get_many([id_key, sig_key, exact_key])
+    known, recorded, exact = current.get(id_key), current.get(sig_key), current.get(exact_key)
     if known is not None:
         if known["revision"] == signed.revision:
             return _replayed(Decision.from_entry(known["decision"]), recorded)
@@ -287,7 +285,7 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
         decision = Decision(False, DuplicateLayer.SUPERSEDED_VERSION, article_id, 0.0, version, story_id, demoted)
         if known is not None:  # the newer body's decision stands; it writes the identity if not yet decided
             fingerprints = [*known["fingerprints"], fingerprint][-_MAX_FINGERPRINTS:]
-            view.put(identity_key, {**known, "fingerprints": fingerprints})
+            view.put(id_key, {**known, "fingerprints": fingerprints})
     else:
         # ``article.version`` > 1 only when one batch held several bodies of this article id.
         version = (known["version"] if known else 0) + (article.version or 1)
@@ -299,7 +297,7 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
             )
         fingerprints = ([*known["fingerprints"], fingerprint] if known else [fingerprint])[-_MAX_FINGERPRINTS:]
         view.put(
-            identity_key,
+            id_key,
             {
                 "revision": signed.revision,
                 "fingerprints": fingerprints,
@@ -321,7 +319,7 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
     if not exact_copy:
         signatures = [*signatures, encode_signature(signed.signature)][-_MAX_FINGERPRINTS:]
     view.put(
-        signature_key,
+        sig_key,
         {
             "signatures": signatures,
             "story_signature": (
@@ -342,6 +340,11 @@ def decide(view: IndexView, signed: Signed, config: DedupConfig, now: datetime) 
     return decision
 
 
+def decide_all(view: IndexView, batch: Sequence[Signed], config: DedupConfig, now: datetime) -> list[Decision]:
+    """``decide`` for each article of one index transaction, earliest first as given."""
+    return [decide(view, signed, config, now) for signed in batch]
+
+
 def _replayed(decision: Decision, signature: Entry | None) -> Decision:
     """The decision stored for this very record, unless a later arrival has demoted it since."""
     if not decision.original or signature is None or _kept(signature):
@@ -359,9 +362,9 @@ def _replayed(decision: Decision, signature: Entry | None) -> Decision:
 
 
 def _demote(view: IndexView, article_id: str, by: str, layer: str, score: float) -> Demotion:
-    signature_key, identity_key = f"sig:{article_id}", f"id:{article_id}"
-    entries = view.get_many([signature_key, identity_key])
-    if signature_key in entries:
-        view.put(signature_key, {**entries[signature_key], "copy_of": CopyOf(by, layer, score)})
-    identity = entries.get(identity_key, {})
+    sig_key, id_key = signature_key(article_id), identity_key(article_id)
+    entries = view.get_many([sig_key, id_key])
+    if sig_key in entries:
+        view.put(sig_key, {**entries[sig_key], "copy_of": CopyOf(by, layer, score)})
+    identity = entries.get(id_key, {})
     return Demotion(article_id, layer, score, identity.get("source", {}), identity.get("canonical_url"))

@@ -10,13 +10,15 @@ logic or keep entries in process memory between transactions (other workers writ
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import redis
 
-from pipeline.dedup_index import Entry, IndexView, StagedView
+from pipeline.dedup.entries import kind_of
+from pipeline.dedup.index import Entry, IndexStats, IndexView, KindStats, ReadOnlyView, StagedView
 
 T = TypeVar("T")
 _MAX_ATTEMPTS = 50
@@ -55,6 +57,37 @@ class RedisDedupIndex:
         raise TransactionContended(
             f"dedup decision re-made {_MAX_ATTEMPTS} times while other workers changed the same keys"
         )
+
+    def read(self, look: Callable[[IndexView], T]) -> T:
+        def read(keys: list[str]) -> dict[str, Entry]:
+            values = self._client.mget([self._prefix + k for k in keys]) if keys else []
+            return {k: json.loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+
+        return look(ReadOnlyView(read))
+
+    def stats(self) -> IndexStats:
+        entries, live_bytes, counts = 0, 0, dict[str, list[int]]()
+        keys = self._client.scan_iter(match=self._prefix + "*", count=1000)
+        while chunk := list(itertools.islice(keys, 1000)):
+            pipe = self._client.pipeline(transaction=False)
+            for key in chunk:
+                pipe.strlen(key)
+            for key, length in zip(chunk, pipe.execute(), strict=True):
+                name = key.decode()[len(self._prefix) :]
+                size = len(name.encode()) + int(length)
+                entries, live_bytes = entries + 1, live_bytes + size
+                kind = counts.setdefault(kind_of(name), [0, 0])
+                kind[0], kind[1] = kind[0] + 1, kind[1] + size
+        used = int(self._client.info("memory")["used_memory"])
+        by_kind = {kind: KindStats(n, size) for kind, (n, size) in sorted(counts.items())}
+        return IndexStats(entries, entries, live_bytes, used, by_kind)  # Redis holds no expired entries
+
+    def live_entries(self, kind: str) -> Iterator[tuple[str, Entry]]:
+        keys = self._client.scan_iter(match=f"{self._prefix}{kind}:*", count=1000)
+        while chunk := list(itertools.islice(keys, 1000)):
+            for key, value in zip(chunk, self._client.mget(chunk), strict=True):
+                if value is not None:
+                    yield key.decode()[len(self._prefix) :], json.loads(value)
 
     def expire(self) -> int:
         return 0  # Redis drops entries by their TTL

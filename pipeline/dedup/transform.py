@@ -6,7 +6,7 @@ it), the same normalised body under another id (an exact copy), a near-identical
 same-story grouping that gives every article a ``story_id``. Within a batch, copies meet
 through GroupByKey on the article id, the fingerprint and each band key, so the work
 spreads over workers; across batches, restarts and workers the ``DedupIndex`` decides
-(``pipeline.dedup_decide``), atomically. Originals continue with their version, story and
+(``pipeline.dedup.decide``), atomically. Originals continue with their version, story and
 copy count; duplicates leave as ``DuplicateNotice``s. Nothing here keeps state in the
 process between bundles: on any runner, every worker must reach the same decision.
 """
@@ -18,6 +18,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline.dedup_decide import Decision, DedupConfig, Signed, decide, precedence
-from pipeline.dedup_index import DedupIndex, IndexLocation
-from pipeline.dedup_signature import minhash, shingles, similarity, story_terms
+from pipeline.dead_letters import FAILURES, StageFailure
+from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide, decide_all, precedence
+from pipeline.dedup.index import DedupIndex, IndexLocation, IndexView
+from pipeline.dedup.signature import minhash, shingles, similarity, story_terms
+from pipeline.dependencies import DependencyUnavailable, environment_error
 from schemas import DuplicateLayer, DuplicateNotice, EnrichedArticle, SourceRef
 from schemas.timestamps import utc_now
 
@@ -138,15 +141,30 @@ def _mark_near_copies(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Sign
         yield dataclasses.replace(signed, batch_earlier=min(earlier)) if earlier else signed
 
 
+def index_down(error: Exception) -> None:
+    """Raise ``error`` as an outage of the dedup index when the index, not an article, is at fault."""
+    if isinstance(error, DependencyUnavailable):
+        raise error
+    # Redis' errors are not the builtin ones, but are named alike.
+    names = {kind.__name__ for kind in type(error).__mro__}
+    if environment_error(error) or names & {"ConnectionError", "TimeoutError", "BusyLoadingError"}:
+        raise DependencyUnavailable("index", f"{type(error).__name__}: {error}") from error
+
+
 class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
-    """Checks each batch survivor against what earlier batches, and other workers, kept."""
+    """Checks each batch survivor against what earlier batches, and other workers, kept.
+
+    An article whose decision raises leaves on the ``failures`` output and the others are
+    decided; an index that is down fails the bundle (``DependencyUnavailable``)."""
 
     def __init__(self, config: DedupConfig) -> None:
         self._config = config
         self._index: DedupIndex | None = None
         self._pending: list[tuple[Signed, Any, Any]] = []
         self._last_expiry: float | None = None
-        self._duplicates = Metrics.counter("dedup", "duplicates")
+        # Only what the index decided; every duplicate notice, all layers, is counted as
+        # duplicates.<layer> where they are written (pipeline.metering).
+        self._duplicates = Metrics.counter("dedup", "index_duplicates")
         self._originals = Metrics.counter("dedup", "originals")
         self._demoted = Metrics.counter("dedup", "demoted")
         self._updates = Metrics.counter("dedup", "updates")
@@ -188,8 +206,37 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         if not pending:
             return
         now = utc_now()
-        decisions = self._index.transact(lambda view: [decide(view, s, self._config, now) for s, _, _ in pending])
-        decided = list(zip(pending, decisions, strict=True))
+        try:
+            decisions = self._index.transact(
+                lambda view: decide_all(view, [s for s, _, _ in pending], self._config, now)
+            )
+        except Exception as error:
+            index_down(error)
+            # One article broke the batch's transaction: decide each alone to find it.
+            yield from self._decide_each(pending, now)
+            return
+        yield from self._emit(list(zip(pending, decisions, strict=True)))
+
+    def _decide_each(self, pending: list[tuple[Signed, Any, Any]], now: datetime) -> Iterator[Any]:
+        assert self._index is not None
+        decided = []
+        for held in pending:
+            signed, window, timestamp = held
+
+            def alone(view: IndexView, signed: Signed = signed) -> list[Decision]:
+                return [decide(view, signed, self._config, now)]
+
+            try:
+                (decision,) = self._index.transact(alone)
+            except Exception as error:
+                index_down(error)
+                failure = StageFailure.of(signed.article, stage="dedup", error_type="decide_error", error=error)
+                yield beam.pvalue.TaggedOutput(FAILURES, WindowedValue(failure, timestamp, (window,)))
+                continue
+            decided.append((held, decision))
+        yield from self._emit(decided)
+
+    def _emit(self, decided: list[tuple[tuple[Signed, Any, Any], Decision]]) -> Iterator[Any]:
         copies = _copies_by_original([(s.article.article_id, d) for (s, _, _), d in decided])
         for (signed, window, timestamp), decision in decided:
             for output in self._outputs(signed.article, decision, copies.get(signed.article.article_id, 0)):
@@ -258,7 +305,8 @@ def _copies_by_original(decided: list[tuple[str, Decision]]) -> Counter[str]:
 
 
 class Deduplicate(beam.PTransform):  # type: ignore[misc]
-    """EnrichedArticle -> originals (main output) and DuplicateNotice (``duplicates`` output).
+    """EnrichedArticle -> originals (main output), DuplicateNotice (``duplicates`` output) and
+    the ``StageFailure`` of each article whose decision raised (``failures``).
 
     Takes a ``DedupConfig``, or the path of an embedded SQLite index for the defaults.
     """
@@ -300,7 +348,11 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
                 | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies)
             )
         decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_outputs(
-            DUPLICATES, main="originals"
+            DUPLICATES, FAILURES, main="originals"
         )
         duplicates.append(decided[DUPLICATES])
-        return {ORIGINALS: decided.originals, DUPLICATES: tuple(duplicates) | "AllDuplicates" >> beam.Flatten()}
+        return {
+            ORIGINALS: decided.originals,
+            DUPLICATES: tuple(duplicates) | "AllDuplicates" >> beam.Flatten(),
+            FAILURES: decided[FAILURES],
+        }

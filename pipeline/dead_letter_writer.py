@@ -1,0 +1,225 @@
+"""Writing the pipeline's dead letters: what cannot be written becomes a dead letter, and each
+dead letter is published once.
+
+``RefuseOversized`` is the last check before the writes: an element whose encoded record
+would be over its topic's limit leaves as a ``too_large`` dead letter instead of failing
+the write (and with it the batch) at Kafka. ``WriteDeadLetters`` trims each dead letter
+to fit the dead-letter topic, keys it by its deterministic ``dead_letter_id`` and, before
+producing, skips the ones an earlier run of the same records already wrote: a batch that
+re-runs after a crash between its dead-letter write and its offset commit publishes
+nothing twice. The look-up is bounded by time: a dead letter for a raw record is written
+after that record, so only the dead-letter partition's records since then (less
+``clock_skew_s``) are read. A dead letter without coordinates, or whose raw record is no
+longer retained, is written without the look-up; consumers drop repeats by key
+(``docs/topics.md``).
+
+This module must never drop a dead letter it has not found on the topic, and never
+fail a batch over the look-up: when it cannot look, it writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.partitioner.default import murmur2
+
+from pipeline.dead_letters import FAILURES, StageFailure
+from schemas import DeadLetter, EnrichedArticle, encode, record_headers
+from schemas.dead_letter import fit_dead_letter
+from schemas.producer import DurableProducer
+
+log = logging.getLogger(__name__)
+
+# How far the clocks of whoever wrote a raw record and of this pipeline may disagree.
+DEFAULT_CLOCK_SKEW_S = 300.0
+_POLL_TIMEOUT_MS = 1_000
+
+
+class _RefuseOversized(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, max_record_bytes: int, limit_name: str) -> None:
+        self._max_record_bytes = max_record_bytes
+        self._limit_name = limit_name
+
+    def process(self, article: EnrichedArticle) -> Iterator[Any]:
+        size = len(encode(article))
+        if size <= self._max_record_bytes:
+            yield article
+            return
+        # A failure, not a dead letter yet: LocateFailures gives it the raw record's coordinates.
+        yield beam.pvalue.TaggedOutput(
+            FAILURES,
+            StageFailure.of(
+                article,
+                stage="encode",
+                error_type="too_large",
+                error=f"EnrichedArticle {article.article_id}: its record is {size} bytes, over "
+                f"{self._limit_name}={self._max_record_bytes}; raise that limit (every topic and client limit "
+                "follows it) and replay the article",
+            ),
+        )
+
+
+class RefuseOversized(beam.PTransform):  # type: ignore[misc]
+    """Articles whose encoded record fits ``max_record_bytes`` (main output ``fitting``), the others as
+    ``too_large`` stage failures (output ``FAILURES``)."""
+
+    def __init__(self, max_record_bytes: int, *, limit_name: str) -> None:
+        super().__init__()
+        if max_record_bytes < 1:
+            raise ValueError(f"max_record_bytes must be positive, not {max_record_bytes}")
+        self._fn = _RefuseOversized(max_record_bytes, limit_name)
+
+    def expand(self, articles: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return articles | beam.ParDo(self._fn).with_outputs(FAILURES, main="fitting")
+
+
+def dead_letter_partition(dead_letter_id: str, partitions: int) -> int:
+    """The partition a record keyed by ``dead_letter_id`` goes to under Kafka's default partitioner."""
+    return (murmur2(dead_letter_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
+    def __init__(
+        self,
+        producer_config: Mapping[str, Any],
+        topic: str,
+        max_record_bytes: int,
+        clock_skew_s: float,
+    ) -> None:
+        self._producer_config = dict(producer_config)
+        # A consumer takes the clients' shared settings (servers, security), not the producer's own.
+        self._consumer_config = {k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG}
+        self._consumer_config["max_partition_fetch_bytes"] = 2 * max_record_bytes
+        self._topic = topic
+        self._max_record_bytes = max_record_bytes
+        self._clock_skew_ms = int(clock_skew_s * 1000)
+        self._written = Metrics.counter("dead_letter_writes", "written")
+        self._skipped = Metrics.counter("dead_letter_writes", "already_written")
+        self._producer: DurableProducer | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._pending: dict[str, DeadLetter] = {}
+
+    def setup(self) -> None:
+        self._producer = DurableProducer(self._producer_config)
+        self._consumer = KafkaConsumer(**self._consumer_config, group_id=None, enable_auto_commit=False)
+
+    def start_bundle(self) -> None:
+        self._pending = {}
+
+    def process(self, dead_letter: DeadLetter) -> None:
+        fitted = fit_dead_letter(dead_letter, self._max_record_bytes)
+        # The same id twice in one bundle is the same failure: one record.
+        self._pending.setdefault(fitted.dead_letter_id or f"unkeyed-{len(self._pending)}", fitted)
+
+    def finish_bundle(self) -> None:
+        assert self._producer is not None and self._consumer is not None, "setup() opens the clients"
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        partitions = sorted(self._consumer.partitions_for_topic(self._topic) or [])
+        if not partitions:
+            raise RuntimeError(f"dead-letter topic {self._topic!r} does not exist; run `newswire topics create`")
+        already = self._already_written(pending, len(partitions))
+        for dead_letter_id, dead_letter in pending.items():
+            if dead_letter_id in already:
+                self._skipped.inc()
+                continue
+            keyed = dead_letter.dead_letter_id is not None
+            self._producer.send(
+                self._topic,
+                key=dead_letter_id.encode("utf-8") if keyed else None,
+                value=encode(dead_letter),
+                headers=record_headers(dead_letter),
+                partition=dead_letter_partition(dead_letter_id, len(partitions)) if keyed else None,
+            )
+            self._written.inc()
+        # Failing the bundle makes the runner retry it, and keeps the micro-batch from
+        # committing offsets for dead letters that never reached Kafka.
+        self._producer.flush()
+
+    def _already_written(self, pending: Mapping[str, DeadLetter], partitions: int) -> set[str]:
+        """Which of ``pending``'s ids are on the dead-letter topic since their raw records were written."""
+        since: dict[int, int] = {}
+        for dead_letter_id, dead_letter in pending.items():
+            written_at = self._raw_timestamp_ms(dead_letter)
+            if written_at is None:
+                continue
+            partition = dead_letter_partition(dead_letter_id, partitions)
+            since[partition] = min(since.get(partition, written_at), written_at)
+        if not since:
+            return set()
+        try:
+            return self._ids_since(since)
+        except KafkaError as error:
+            log.warning(
+                "could not look for dead letters already written; writing them (consumers drop repeats by key)",
+                extra={"topic": self._topic, "error": repr(error)},
+            )
+            return set()
+
+    def _raw_timestamp_ms(self, dead_letter: DeadLetter) -> int | None:
+        """When the record the dead letter is about was written to its topic, if it is still there."""
+        assert self._consumer is not None
+        if dead_letter.topic is None or dead_letter.partition is None or dead_letter.offset is None:
+            return None
+        source = TopicPartition(dead_letter.topic, dead_letter.partition)
+        try:
+            self._consumer.assign([source])
+            self._consumer.seek(source, dead_letter.offset)
+            for record in self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS, max_records=1).get(source, []):
+                if record.offset == dead_letter.offset:
+                    return int(record.timestamp)
+        except KafkaError:
+            return None
+        return None
+
+    def _ids_since(self, since: Mapping[int, int]) -> set[str]:
+        assert self._consumer is not None
+        wanted = {TopicPartition(self._topic, p): max(0, ts - self._clock_skew_ms) for p, ts in since.items()}
+        starts = self._consumer.offsets_for_times(wanted)
+        ends = self._consumer.end_offsets(list(wanted))
+        to_read = {tp: found.offset for tp, found in starts.items() if found is not None and found.offset < ends[tp]}
+        found_ids: set[str] = set()
+        if not to_read:
+            return found_ids
+        self._consumer.assign(list(to_read))
+        for tp, offset in to_read.items():
+            self._consumer.seek(tp, offset)
+        while any(self._consumer.position(tp) < ends[tp] for tp in to_read):
+            for records in self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS).values():
+                found_ids.update(r.key.decode("utf-8", "replace") for r in records if r.key is not None)
+        return found_ids
+
+    def teardown(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+            self._producer = None
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
+class WriteDeadLetters(beam.PTransform):  # type: ignore[misc]
+    """Publish each dead letter once to ``topic``: trimmed to ``max_record_bytes``, keyed by ``dead_letter_id``."""
+
+    def __init__(
+        self,
+        producer_config: Mapping[str, Any],
+        topic: str,
+        *,
+        max_record_bytes: int,
+        clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
+    ) -> None:
+        super().__init__()
+        if max_record_bytes < 1 or clock_skew_s < 0:
+            raise ValueError("max_record_bytes must be positive and clock_skew_s not negative")
+        self._fn = _WriteDeadLetters(producer_config, topic, max_record_bytes, clock_skew_s)
+
+    def expand(self, dead_letters: beam.PCollection) -> beam.PCollection:
+        return dead_letters | beam.ParDo(self._fn)
