@@ -1,10 +1,13 @@
 """One fetched HTML page in, one cleaned article out: body text and metadata.
 
 ``extract_article`` is a pure function: no network, no clock other than "today" for
-rejecting future dates, no global state. Trafilatura finds the main text; declared
-metadata (JSON-LD, Open Graph, <meta>, <time>) supplies the title, date and people, with
-htmldate as the fallback for dates; the repairs in ``connectors.cleaning.repairs`` remove
-the defects extractors are known to leave. Every rule is about how pages are built in
+rejecting future dates, no global state. Trafilatura's main extractor finds the main
+text, and on pages where that text looks like the wrong block, readability and jusText
+read the page too and the reading the others agree with is kept
+(``connectors.cleaning.candidates``); declared metadata (JSON-LD, Open Graph, <meta>,
+<time>) supplies the title, date and people, with htmldate as the fallback for dates; the
+repairs in ``connectors.cleaning.repairs`` remove the defects extractors are known to leave,
+from every reading alike, before readings are compared. Every rule is about how pages are built in
 general, never about one host or page. It must never raise: empty, binary, huge or broken
 input yields an empty or partial ``ExtractedPage``.
 """
