@@ -120,6 +120,8 @@ ABLATIONS: dict[str, BodyRules] = {
         for sign in SIGNS
     },
     "compare on every page": dataclasses.replace(ALL_RULES, comparison="always"),
+    "main reading by trafilatura fast": dataclasses.replace(ALL_RULES, main_mode="fast"),
+    "fast main reading, no doubt check (before)": dataclasses.replace(ALL_RULES, main_mode="fast", comparison="never"),
 }
 
 

@@ -83,14 +83,15 @@ def page_facts(link_texts: Iterable[str], headlines: Iterable[str]) -> PageFacts
     return PageFacts(folded_links, tuple(headline for headline in headlines if headline))
 
 
-def main_reading(tree: HtmlElement, url: str | None) -> str:
-    """Trafilatura's main extractor alone (``fast``: no readability/jusText comparison)."""
-    return _trafilatura(tree, url, fast=True)
+def main_reading(tree: HtmlElement, url: str | None, *, fast: bool = False) -> str:
+    """Trafilatura's reading, comments left out.
 
-
-def full_reading(tree: HtmlElement, url: str | None) -> str:
-    """Trafilatura with its own readability/jusText comparison: the rescue when the main one is empty."""
-    return _trafilatura(tree, url, fast=False)
+    By default its full mode: the main extractor, checked by trafilatura's own comparison
+    with readability and jusText and its recall retry. ``fast`` is the main extractor alone.
+    """
+    # bare_extraction works on its own copy of a tree it is given, so the shared tree stays intact.
+    document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=False, fast=fast)
+    return getattr(document, "text", None) or ""
 
 
 def other_readings(tree: HtmlElement, url: str | None) -> list[tuple[str, str]]:
@@ -115,12 +116,6 @@ def other_readings(tree: HtmlElement, url: str | None) -> list[tuple[str, str]]:
     except Exception:
         LOGGER.debug("jusText reading failed: %s", url, exc_info=True)
     return readings
-
-
-def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool) -> str:
-    # bare_extraction works on its own copy of a tree it is given, so the shared tree stays intact.
-    document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=False, fast=fast)
-    return getattr(document, "text", None) or ""
 
 
 def doubts(extracted: str, repaired: str, page: PageFacts, signs: Collection[str] = SIGNS) -> list[str]:

@@ -28,7 +28,6 @@ from trafilatura.utils import load_html
 from connectors.cleaning.candidates import (
     SIGNS,
     doubts,
-    full_reading,
     main_reading,
     most_agreed,
     other_readings,
@@ -142,9 +141,12 @@ class BodyRules:
     """Which body rules run. Every one is on in production; the extraction benchmark turns
     one off at a time (an ablation) to show what each earns on each reference set.
 
-    ``comparison`` says when the main reading is compared with the other readings:
-    ``"doubtful"`` (only when it shows a sign of being the wrong block), ``"never"`` (the
-    main reading, with trafilatura's full mode only when it is empty) or ``"always"``.
+    ``main_mode`` is trafilatura's mode for the main reading: ``"full"`` (its default, with
+    its own readability/jusText check) or ``"fast"`` (the main extractor alone, which misses
+    more wrong blocks on pages unlike the ones it was tuned on). ``comparison`` says when the
+    main reading is compared with readability's and jusText's readings: ``"doubtful"`` (only
+    when it shows a sign of being the wrong block), ``"never"`` (with a fast main pass, full
+    mode only when that is empty) or ``"always"``.
     """
 
     headline_copies: bool = True
@@ -157,17 +159,20 @@ class BodyRules:
     broken_hyphenation: bool = True
     comparison: Literal["doubtful", "never", "always"] = "doubtful"
     doubt_signs: frozenset[str] = frozenset(SIGNS)
+    main_mode: Literal["full", "fast"] = "full"
 
     def __post_init__(self) -> None:
         if self.comparison not in ("doubtful", "never", "always"):
             raise ValueError(f"BodyRules.comparison must be doubtful, never or always, not {self.comparison!r}")
+        if self.main_mode not in ("full", "fast"):
+            raise ValueError(f"BodyRules.main_mode must be full or fast, not {self.main_mode!r}")
         if unknown := self.doubt_signs - set(SIGNS):
             raise ValueError(f"unknown doubt signs {sorted(unknown)}; the signs are {', '.join(SIGNS)}")
 
     @classmethod
     def repairs(cls) -> tuple[str, ...]:
         """The names of the repairs that can be turned off, in the order they run."""
-        return tuple(field.name for field in dataclasses.fields(cls) if field.name not in ("comparison", "doubt_signs"))
+        return tuple(field.name for field in dataclasses.fields(cls) if field.type == "bool")
 
     def without(self, repair: str) -> BodyRules:
         if repair not in self.repairs():
@@ -294,12 +299,13 @@ def _body(
         description,
         tuple(link.text_content() for link in tree.iter("a")),
     )
-    extracted = main_reading(tree, url)
+    extracted = main_reading(tree, url, fast=rules.main_mode == "fast")
     main = _repaired(extracted, context, rules)
     if rules.comparison == "never":
-        if main:
-            return main, "trafilatura"
-        rescued = _repaired(full_reading(tree, url), context, rules)
+        if main or rules.main_mode == "full":
+            return (main, "trafilatura") if main else ("", "none")
+        # The fast pass alone, as extraction worked before: full mode only when it is empty.
+        rescued = _repaired(main_reading(tree, url), context, rules)
         return (rescued, "trafilatura fallbacks") if rescued else ("", "none")
     if rules.comparison == "doubtful":
         facts = page_facts(context.link_texts, (*context.headlines, clean_inline_text(description or "")))
