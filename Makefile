@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint install services bench clean-state
+.PHONY: help run test lint install services bench clean-state
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "newswire needs $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -16,24 +16,28 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-install: $(INSTALLED)
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 22
 
-run: $(INSTALLED)
+install: $(INSTALLED) ## the virtualenv in .venv with newswire and its dev tools
+
+run: $(INSTALLED) ## the service on its embedded defaults (newswire up)
 	$(BIN)/newswire up
 
-lint: $(INSTALLED)
+lint: $(INSTALLED) ## ruff (rules and formatting) and mypy over code, tests and benchmarks
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-services:
+services: ## the local test services (Kafka jars, PostgreSQL, Redis) the integration tests start
 	bash .ci/install-services
 
-test: lint services
+test: lint services ## lint, then the whole test suite against real local services
 	$(BIN)/python -m pytest
 
-bench: $(INSTALLED)
+bench: $(INSTALLED) ## the pipeline throughput benchmark (others: see README)
 	$(BIN)/python -m bench.pipeline_throughput
 
-clean-state:
+clean-state: ## stop the local broker and remove its data, the outputs and the local state
 	$(BIN)/newswire broker stop || true
 	rm -rf .newswire/broker .newswire/output .newswire/state

@@ -51,11 +51,11 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from bench.dedup.corpus import _HEADLINE_PREFIXES, _OUTLETS, _wire_copy, real_texts
 from bench.dedup.scale import StoryWriter
 from newswire import wiring
 from newswire.settings import KafkaSettings, Settings, SinkSettings, TopicSettings
 from newswire.tail import records_to_end
+from newswire.testing.dedup_corpus import _HEADLINE_PREFIXES, _OUTLETS, _wire_copy, real_texts
 from newswire.testing.deployment import newswire_environment, private_broker, run_topics
 from newswire.testing.postgres import PostgresServer, postgres_cluster
 from newswire.topics import ensure_topics
@@ -432,6 +432,7 @@ def main() -> None:
         consume_s = consume_all(kafka, baseline_topics.raw, len(records))
         ceiling = len(records) / (produce_s + consume_s)
 
+        # name, seconds, articles/s, peak RSS (bytes; none for the ceiling, which runs in this process)
         rows: list[tuple[str, float, float, int | None]] = [
             ("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)
         ]
@@ -454,6 +455,7 @@ def main() -> None:
                 {
                     "NEWSWIRE_SINKS__OUTPUT_DIR": str(work / run_id / "output"),
                     "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(work / run_id / "dedup.sqlite3"),
+                    "NEWSWIRE_PIPELINE__STATE_DIR": str(work / run_id),
                     "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",
                     **overrides,
                 },

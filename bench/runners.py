@@ -150,6 +150,7 @@ def run_runner(
         {
             "NEWSWIRE_SINKS__OUTPUT_DIR": str(work / run_id / "output"),
             "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(work / run_id / "dedup.sqlite3"),
+            "NEWSWIRE_PIPELINE__STATE_DIR": str(work / run_id),
             "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"bench-{run_id}",
             "NEWSWIRE_PIPELINE__BATCH_INTERVAL_S": "0.5",
             "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",

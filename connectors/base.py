@@ -64,6 +64,8 @@ class Retry:
     error_type: str
     reason: str
     after_s: float | None = None
+    # False when nothing was tried (the host is held back for a while): it costs no attempt.
+    attempted: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ class PollingSource(Protocol):
     name: str
 
     def poll(self) -> Polled | Retry: ...
+
+    def queued(self) -> None:
+        """The last poll's entries are durably queued: only now may the source remember what it
+        read (validators for the next conditional GET), or an outage in between would lose them."""
 
 
 PageOutcome = CleanedArticle | Rejected | Retry

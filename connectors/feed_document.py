@@ -59,15 +59,24 @@ def parse_feed_document(
     content_type: str | None,
     source_name: str,
     max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    source_language: str | None = None,
 ) -> ParsedFeed:
     """Read one fetched feed or sitemap document; ``url`` is where it was fetched from.
 
     ``content_type`` is the HTTP header as received; only its charset is used, and only
     where the document cannot tell its own encoding. ``max_bytes`` caps the document size
-    after decompression.
+    after decompression. ``source_language`` (sources.yaml) reads dates where neither the
+    entry nor the document declares a language.
     """
     try:
-        return _parse(body, url=url, content_type=content_type, source_name=source_name, max_bytes=max_bytes)
+        return _parse(
+            body,
+            url=url,
+            content_type=content_type,
+            source_name=source_name,
+            max_bytes=max_bytes,
+            source_language=source_language,
+        )
     except Exception as error:  # the contract is an outcome, never an exception
         # Reaching this is a bug in a reader, not a property of the document; the detail
         # says so, and the document goes to the dead-letter topic with it.
@@ -78,7 +87,9 @@ def parse_feed_document(
         )
 
 
-def _parse(body: bytes, *, url: str, content_type: str | None, source_name: str, max_bytes: int) -> ParsedFeed:
+def _parse(
+    body: bytes, *, url: str, content_type: str | None, source_name: str, max_bytes: int, source_language: str | None
+) -> ParsedFeed:
     if not body:
         return ParsedFeed(url=url, outcome=FeedOutcome.MALFORMED, detail="empty document (0 bytes)")
     if len(body) > max_bytes:
@@ -101,12 +112,18 @@ def _parse(body: bytes, *, url: str, content_type: str | None, source_name: str,
     start = body[3:4] if body.startswith(codecs.BOM_UTF8) else body[:1]
     if start in (b"{", b"["):
         return _with_warnings(
-            parse_json_feed(body, url=url, content_type=content_type, source_name=source_name), warnings
+            parse_json_feed(
+                body, url=url, content_type=content_type, source_name=source_name, source_language=source_language
+            ),
+            warnings,
         )
     if b"<" not in body[:4096]:
         if content_type and "json" in content_type.lower():
             return _with_warnings(
-                parse_json_feed(body, url=url, content_type=content_type, source_name=source_name), warnings
+                parse_json_feed(
+                    body, url=url, content_type=content_type, source_name=source_name, source_language=source_language
+                ),
+                warnings,
             )
         preview = body[:40].decode("utf-8", errors="replace")
         return ParsedFeed(url=url, outcome=FeedOutcome.NOT_A_FEED, detail=f"neither XML nor JSON: starts {preview!r}")
@@ -124,12 +141,16 @@ def _parse(body: bytes, *, url: str, content_type: str | None, source_name: str,
     root_name = root.group(1).decode("ascii", errors="replace").rsplit(":", 1)[-1].lower() if root else ""
 
     if root_name in _SITEMAP_ROOTS:
-        return _with_warnings(parse_sitemap(body, url=url, source_name=source_name), warnings)
+        return _with_warnings(
+            parse_sitemap(body, url=url, source_name=source_name, source_language=source_language), warnings
+        )
     if root_name == "html" and not _EMBEDDED_FEED.search(body):
         return ParsedFeed(
             url=url, outcome=FeedOutcome.NOT_A_FEED, detail=f"an HTML page{_html_title(body)}, not a feed"
         )
-    parsed = parse_rss_atom(body, url=url, content_type=content_type, source_name=source_name)
+    parsed = parse_rss_atom(
+        body, url=url, content_type=content_type, source_name=source_name, source_language=source_language
+    )
     if root_name == "html":
         if parsed.outcome is FeedOutcome.OK:
             warnings.append("feed found inside an HTML page")

@@ -74,6 +74,7 @@ class FeedContext:
     feed_title: str | None
     language: str | None
     base_url: str  # xml:base of the channel, or the feed URL
+    source_language: str | None = None  # sources.yaml's, for reading dates when nothing else declares one
 
 
 @dataclass
@@ -156,8 +157,9 @@ def build_entry(found: FoundEntry, context: FeedContext) -> FeedEntry | str:
     origin, href, canonical = chosen
     provenance["canonical_url"] = origin
     language = normalise_language(found.language) or context.language
-    published = _date(found.published, language, provenance, "published_at", found.machine_date)
-    updated = _date(found.updated, language, provenance, "updated_at", found.machine_date)
+    date_language = language or context.source_language
+    published = _date(found.published, date_language, provenance, "published_at", found.machine_date)
+    updated = _date(found.updated, date_language, provenance, "updated_at", found.machine_date)
     title = plain_text(found.title)
     if title is not None:
         provenance["title"] = found.title_origin

@@ -38,7 +38,9 @@ _TIME_DATETIME = re.compile(r"<time\b[^>]*\bdatetime\s*=\s*[\"']([^\"'<>]{10,40}
 _ABSOLUTE_HTTP = re.compile(r"\s*https?://[^\s/?#]+", re.IGNORECASE)
 
 
-def parse_rss_atom(body: bytes, *, url: str, content_type: str | None, source_name: str) -> ParsedFeed:
+def parse_rss_atom(
+    body: bytes, *, url: str, content_type: str | None, source_name: str, source_language: str | None = None
+) -> ParsedFeed:
     """Entries of an RSS, RDF or Atom document; ``body`` is the (decompressed) document.
 
     ``content_type`` is passed on only when it names a charset: a bare ``text/xml`` would
@@ -59,7 +61,13 @@ def parse_rss_atom(body: bytes, *, url: str, content_type: str | None, source_na
     language = normalise_language(channel.get("language"))
     feed_title = plain_text(channel.get("title"))
     context = FeedContext(
-        feed_url=url, source_name=source_name, kind=kind, feed_title=feed_title, language=language, base_url=url
+        feed_url=url,
+        source_name=source_name,
+        kind=kind,
+        feed_title=feed_title,
+        language=language,
+        base_url=url,
+        source_language=normalise_language(source_language),
     )
     found = (_found_entry(position, item) for position, item in enumerate(result.get("entries", []), start=1))
     read = read_entries(found, context, described=f"{version} feed", unit="entries", problem=problem)

@@ -65,7 +65,9 @@ class JsonFeed(BaseModel):
     items: list[Any]
 
 
-def parse_json_feed(body: bytes, *, url: str, content_type: str | None, source_name: str) -> ParsedFeed:
+def parse_json_feed(
+    body: bytes, *, url: str, content_type: str | None, source_name: str, source_language: str | None = None
+) -> ParsedFeed:
     text, warnings = _decode(body, content_type)
     try:
         document = json.loads(text)
@@ -104,6 +106,7 @@ def parse_json_feed(body: bytes, *, url: str, content_type: str | None, source_n
         feed_title=feed_title,
         language=language,
         base_url=feed.home_page_url or url,
+        source_language=normalise_language(source_language),
     )
     described = f"JSON Feed {str(version).rsplit('/', 1)[-1]}" if declared else "JSON Feed (undeclared version)"
     read = read_entries(_found_entries(feed.items), context, described=described, unit="items")

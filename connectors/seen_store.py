@@ -10,13 +10,13 @@ schedule (``connectors.ingest.schedule``), in the same file.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.http.outcomes import Validators
+from connectors.state_files import open_state_file
 
 # Shared with the ingest schedule, which marks entries seen in the same transaction as it
 # forgets them (connectors.ingest.schedule).
@@ -43,9 +43,7 @@ class FeedState:
 
 class SeenStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_state_file(path)
         self._db.executescript(_SCHEMA)
 
     def unseen(self, source: str, entry_keys: Iterable[str]) -> list[str]:

@@ -49,7 +49,7 @@ def _hardened_parser() -> Any:
     )
 
 
-def parse_sitemap(body: bytes, *, url: str, source_name: str) -> ParsedFeed:
+def parse_sitemap(body: bytes, *, url: str, source_name: str, source_language: str | None = None) -> ParsedFeed:
     parser = _hardened_parser()
     try:
         root = etree.fromstring(body, parser)
@@ -69,7 +69,13 @@ def parse_sitemap(body: bytes, *, url: str, source_name: str) -> ParsedFeed:
     is_news = any(_is_news(element) for element in url_elements)
     kind = FeedKind.NEWS_SITEMAP if is_news else FeedKind.SITEMAP
     context = FeedContext(
-        feed_url=url, source_name=source_name, kind=kind, feed_title=None, language=None, base_url=url
+        feed_url=url,
+        source_name=source_name,
+        kind=kind,
+        feed_title=None,
+        language=None,
+        base_url=url,
+        source_language=normalise_language(source_language),
     )
     found = (_found_entry(position, element) for position, element in enumerate(url_elements, start=1))
     described = "Google News sitemap" if is_news else "sitemap"

@@ -15,34 +15,31 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from kafka.errors import KafkaError
 
+from newswire import jvm
+from newswire.jvm import JvmError
 from newswire.maven import MavenDownloadFailed, download_runtime_jars, runtime_pom
 from newswire.settings import BrokerSettings, KafkaSettings, LimitSettings, TopicSettings
 from newswire.topics import TopicError, admin_client
 
 MIN_JAVA = 17
-LOG_TAIL_LINES = 30
 # Kafka's own pom brings log4j2 but no SLF4J binding for it (the distribution adds one to
 # its libs/); without it the broker logs nothing. Keep in step with Kafka's log4j2 version.
 LOG4J_VERSION = "2.25.5"
 NODE_ID = 1
 
 
-class BrokerError(Exception):
+class BrokerError(JvmError):
     """The local broker could not be provisioned, started or stopped; the message says what to do."""
 
 
@@ -137,7 +134,7 @@ class LocalBroker:
         self.home = broker.home.resolve()
         self.lib_dir = broker.cache_dir.resolve() / f"kafka-{broker.kafka_version}" / "lib"
         self.log_path = self.home / "logs" / "broker.log"
-        self._state_path = self.home / "broker.json"
+        self._state = jvm.StateFile(self.home / "broker.json", BrokerInfo)
         self._config_path = self.home / "config" / "server.properties"
         self._log4j_path = self.home / "config" / "log4j2.properties"
         self._data_dir = self.home / "data"
@@ -175,11 +172,11 @@ class LocalBroker:
 
     def start(self) -> BrokerInfo:
         """Start the broker unless it already runs; return once it answers metadata requests."""
-        running = self._read_state()
+        running = self._state.read()
         if running is not None and self._alive(running.pid):
             self._wait_until_answering(running, lambda: self._alive(running.pid))
             return running
-        self._state_path.unlink(missing_ok=True)
+        self._state.remove()
 
         lib = self.provision()
         java = find_java()
@@ -208,27 +205,27 @@ class LocalBroker:
             log_path=self.log_path,
         )
         # Recorded before waiting so that `newswire broker stop` finds a broker whose start was interrupted.
-        self._write_state(info)
+        self._state.write(info)
         try:
             self._wait_until_answering(info, lambda: process.poll() is None)
         except BrokerError:
             self._terminate(process.pid)
-            self._state_path.unlink(missing_ok=True)
+            self._state.remove()
             raise
         return info
 
     def stop(self) -> bool:
         """Stop the broker; False if none was running."""
-        info = self._read_state()
+        info = self._state.read()
         if info is None or not self._alive(info.pid):
-            self._state_path.unlink(missing_ok=True)
+            self._state.remove()
             return False
         self._terminate(info.pid)
-        self._state_path.unlink(missing_ok=True)
+        self._state.remove()
         return True
 
     def status(self) -> BrokerStatus:
-        info = self._read_state()
+        info = self._state.read()
         if info is None or not self._alive(info.pid):
             return BrokerStatus(running=False, log_path=self.log_path)
         return BrokerStatus(
@@ -346,69 +343,30 @@ class LocalBroker:
             )
 
     def _wait_until_answering(self, info: BrokerInfo, is_alive: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + self._settings.start_timeout_s
-        while True:
-            if not is_alive():
-                raise BrokerError(self._failure("exited while starting", info))
-            if _answers(info.bootstrap, timeout_s=min(5.0, max(1.0, deadline - time.monotonic()))):
-                return
-            if time.monotonic() > deadline:
-                raise BrokerError(
-                    self._failure(
-                        f"did not answer within broker.start_timeout_s={self._settings.start_timeout_s}", info
-                    )
-                )
-            time.sleep(0.5)
+        jvm.wait_until_answering(
+            answers=lambda timeout_s: _answers(info.bootstrap, timeout_s=timeout_s),
+            exited=lambda: None if is_alive() else "exited",
+            timeout_s=self._settings.start_timeout_s,
+            timeout_setting="broker.start_timeout_s",
+            where=info.bootstrap,
+            fail=lambda what: BrokerError(self._failure(what, info)),
+        )
 
     def _failure(self, what: str, info: BrokerInfo) -> str:
-        lines = (
-            info.log_path.read_text(encoding="utf-8", errors="replace").splitlines() if info.log_path.exists() else []
-        )
-        tail = "\n".join(lines[-LOG_TAIL_LINES:]) or "(the log is empty)"
-        return (
-            f"the Kafka broker (pid {info.pid}, {info.bootstrap}) {what}; read {info.log_path}. "
-            f"Last {LOG_TAIL_LINES} log lines:\n{tail}"
-        )
+        return jvm.failure_text(f"the Kafka broker (pid {info.pid}, {info.bootstrap})", what, info.log_path)
 
     def _terminate(self, pid: int) -> None:
         """SIGTERM (Kafka shuts down cleanly on it), SIGKILL after broker.stop_timeout_s."""
-        for sig, wait_s in ((signal.SIGTERM, self._settings.stop_timeout_s), (signal.SIGKILL, 10.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline:
-                if not self._alive(pid):
-                    return
-                time.sleep(0.1)
-        raise BrokerError(f"the Kafka broker (pid {pid}) survived SIGKILL; check it with `ps -p {pid}`")
+        stop_timeout_s = self._settings.stop_timeout_s
+        if not jvm.terminate(pid, lambda: self._alive(pid), stop_timeout_s=stop_timeout_s, name="kafka broker"):
+            raise BrokerError(f"the Kafka broker (pid {pid}) survived SIGKILL; check it with `ps -p {pid}`")
 
     def _alive(self, pid: int) -> bool:
         """Whether ``pid`` is still the Kafka JVM of this home (reaping it if it is our exited child)."""
         if self._process is not None and self._process.pid == pid:
             return self._process.poll() is None
-        try:
-            os.kill(pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False  # gone, or the pid now belongs to another user's process
-        # After a reboot the recorded pid may belong to anything; where /proc exists, make sure.
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.parent.exists():
-            with contextlib.suppress(OSError):
-                return str(self._config_path).encode() in cmdline.read_bytes()
-            return False
-        return True
-
-    def _read_state(self) -> BrokerInfo | None:
-        try:
-            raw = json.loads(self._state_path.read_text(encoding="utf-8"))
-            return BrokerInfo(**{**raw, "log_path": Path(raw["log_path"])})
-        except (OSError, ValueError, TypeError, KeyError):
-            return None  # no broker started here, or a state file we cannot trust
-
-    def _write_state(self, info: BrokerInfo) -> None:
-        partial = self._state_path.with_suffix(".tmp")
-        partial.write_text(json.dumps({**asdict(info), "log_path": str(info.log_path)}, indent=2), encoding="utf-8")
-        partial.replace(self._state_path)
+        # After a reboot the recorded pid may belong to anything: its command line must name our config.
+        return jvm.is_jvm_of(pid, str(self._config_path))
 
 
 def _answers(bootstrap: str, *, timeout_s: float) -> bool:

@@ -4,6 +4,7 @@ hands typed values to the component that does the work."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -14,11 +15,14 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from newswire.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from newswire.wiring import JobServers
 
 log = logging.getLogger("newswire")
 
@@ -300,33 +304,59 @@ def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.until_caught_up:
         raise NewswireError("--streaming runs until stopped; --until-caught-up is for micro-batches")
-    try:
-        service = wiring.streaming_service(settings)
-    except ValueError as error:  # e.g. a runner that cannot stream
-        raise NewswireError(f"cannot stream: {error}") from None
-    state = service.run(_stop_on_signals())
+    from newswire.monitoring import PipelineObservers
+
+    with wiring.JobServers() as job_servers:
+        try:
+            service = wiring.streaming_service(settings, job_servers)
+        except ValueError as error:  # e.g. a runner that cannot stream
+            raise NewswireError(f"cannot stream: {error}") from None
+        # The job's own counters stay in the runner (Flink's UI); here: /healthz, /readyz and the lag.
+        observers = PipelineObservers.start(settings, serve=True)
+        try:
+            state = service.run(_stop_on_signals())
+        finally:
+            observers.close()
     print(f"pipeline: streaming job ended in state {state}", file=sys.stderr)
     return 0
 
 
 def _run_pipeline(
-    settings: Settings, *, until_caught_up: bool, stop: threading.Event, observers: Any = None
+    settings: Settings,
+    *,
+    until_caught_up: bool,
+    stop: threading.Event,
+    observers: Any = None,
+    job_servers: JobServers | None = None,
 ) -> None:
     """``observers``: the process's ``PipelineObservers`` when it outlives this run (``up``
-    runs a catch-up, then the continuous pipeline: both count into the one endpoint)."""
+    runs a catch-up, then the continuous pipeline: both count into the one endpoint);
+    ``job_servers`` likewise lets both share one job server (if the runner needs one),
+    else this run has its own."""
     from newswire import wiring
     from newswire.monitoring import PipelineObservers
+    from newswire.topics import TopicError, topics_below_limits
 
-    own = observers is None
-    if observers is None:
-        observers = PipelineObservers.start(settings, serve=not until_caught_up)
-    service = wiring.micro_batch_service(settings, on_batch=observers.observe_batch)
-    try:
-        reports = service.run(until_caught_up=until_caught_up, stop=stop)
-    finally:
-        service.close()
-        if own:
-            observers.close()
+    try:  # a topic set smaller than the limits would refuse articles they allow: say so at start
+        for problem in topics_below_limits(settings.kafka, settings.topics, settings.limits):
+            log.warning(problem)
+    except TopicError as error:
+        log.warning("could not check the topics' record limits", extra={"error": str(error)})
+    with contextlib.ExitStack() as owned:
+        if job_servers is None:
+            job_servers = owned.enter_context(wiring.JobServers())
+        own = observers is None
+        if observers is None:
+            observers = PipelineObservers.start(settings, serve=not until_caught_up)
+        service = wiring.micro_batch_service(
+            settings, job_servers, on_batch=observers.observe_batch, health=observers.readiness.report
+        )
+        try:
+            reports = service.run(until_caught_up=until_caught_up, stop=stop)
+        finally:
+            service.close()
+            if own:
+                observers.close()
     consumed = sum(r.records for r in reports)
     print(f"pipeline: {len(reports)} batch(es), {consumed} record(s) consumed", file=sys.stderr)
 
@@ -344,7 +374,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     except SourcesFileError as error:
         raise NewswireError(str(error)) from error
     # Fetch events reach this process from every worker (they are sent home), so one registry counts them all.
-    observers = IngestObservers.start(settings, serve=not args.once, worker_metrics_dir=None)
+    observers = IngestObservers.start(settings, serve=not args.once)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
     def polled(report: PollReport) -> None:
@@ -361,12 +391,20 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         progress.refresh()
 
     def fetched(event: FetchEvent) -> None:
-        observers.fetch.fetched(event.source, event.outcome)
+        observers.fetch.fetched(event)
         if event.final:
             progress.update(1)
         progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
 
-    service = wiring.ingest_service(settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched)
+    service = wiring.ingest_service(
+        settings,
+        sources,
+        workers=args.workers,
+        on_poll=polled,
+        on_fetch=fetched,
+        health=observers.readiness.report,
+    )
+    observers.metrics.retries_pending.set_function(lambda: service.status().retries_pending)
     try:
         report = service.run(once=args.once, stop=_stop_on_signals())
     finally:
@@ -476,12 +514,13 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
         threading.Thread(target=serve_console, args=(settings, stop), name="newswire-console", daemon=True).start()
     try:
-        _run_pipeline(settings, until_caught_up=True, stop=stop, observers=observers)
-        running_on = not args.once and not stop.is_set()
-        print(_up_summary(settings, info.bootstrap, running_on=running_on, metrics_port=observers.port))
-        if running_on:
-            print("pipeline running continuously; new records on the raw topic flow through.", flush=True)
-            _run_pipeline(settings, until_caught_up=False, stop=stop, observers=observers)
+        with wiring.JobServers() as job_servers:  # one job server (if the runner needs one) for both runs
+            _run_pipeline(settings, until_caught_up=True, stop=stop, observers=observers, job_servers=job_servers)
+            running_on = not args.once and not stop.is_set()
+            print(_up_summary(settings, info.bootstrap, running_on=running_on, metrics_port=observers.port))
+            if running_on:
+                print("pipeline running continuously; new records on the raw topic flow through.", flush=True)
+                _run_pipeline(settings, until_caught_up=False, stop=stop, observers=observers, job_servers=job_servers)
     finally:
         observers.close()
     return 0

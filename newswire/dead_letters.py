@@ -28,8 +28,10 @@ from newswire.topics import consumer_config, producer_config
 from schemas import DeadLetter, RecordDecodeError, decode
 from schemas.producer import DurableProducer
 
-# The stages whose original is a record meant for the raw topic, and so can be sent back there.
-_RAW_RECORD_STAGES = ("decode", "publish")
+# The connectors' stages whose original is a seed file, a feed or a page, not a record for the
+# raw topic; every other stage (publish, decode, enrich, dedup, encode, sink:*, kafka:*, batch)
+# keeps the article as the raw topic carries it.
+_NOT_RAW_RECORD_STAGES = ("replay", "poll", "parse", "fetch", "extract")
 _PREVIEW_BYTES = 400
 _POLL_TIMEOUT_MS = 1_000
 
@@ -216,7 +218,7 @@ def _whole_original(
     letter: DeadLetter, raw: _RawReader, topics: TopicSettings, limits: LimitSettings
 ) -> tuple[bytes | None, str]:
     """The dead letter's whole original and "", or None and why it cannot be replayed."""
-    if letter.stage not in _RAW_RECORD_STAGES and letter.topic != topics.raw:
+    if letter.stage in _NOT_RAW_RECORD_STAGES and letter.topic != topics.raw:
         return None, (
             f"a {letter.stage} dead letter holds no raw record (its original is a page, a feed or a file); "
             "fix the source and let the connector fetch it again"
@@ -295,4 +297,3 @@ def _coordinates(letter: DeadLetter) -> str | None:
     if letter.topic is None or letter.partition is None or letter.offset is None:
         return None
     return f"{letter.topic}/{letter.partition}/{letter.offset}"
-

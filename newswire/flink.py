@@ -23,7 +23,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import shutil
@@ -31,13 +30,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from newswire import jvm
 from newswire.broker import find_maven
+from newswire.jvm import JvmError
 from newswire.maven import MavenDownloadFailed, download_runtime_jars, runtime_pom
 
 # Beam 2.62.0 is the newest release whose Flink runner *and* its dependencies (the job
@@ -55,18 +55,23 @@ _MANIFEST_LINE_BYTES = 72
 
 STATE_FILE = "job-server.json"
 LOG_FILE = "job-server.log"
-LOG_TAIL_LINES = 30
 # SIGTERM runs the JVM's shutdown hooks (the job server closes its services, the mini
 # cluster cancels its jobs); past this it is killed.
 STOP_TIMEOUT_S = 30.0
-_KILL_TIMEOUT_S = 10.0
-_POLL_S = 0.25
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 log = logging.getLogger(__name__)
 
 
-class JobServerError(Exception):
+# Flink's Kryo serializers reach into JDK collections (e.g. a side input's Arrays.asList);
+# on Java 17 that needs these opens, which Flink's own launch scripts pass too.
+_JAVA_MODULE_OPENS = (
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+)
+
+
+class JobServerError(JvmError):
     """The job server could not be provisioned, started or stopped; says what to change."""
 
 
@@ -180,6 +185,7 @@ class FlinkJobServer:
         self.java = java
         self.jvm_options = tuple(jvm_options)
         self.state_path = self.home / STATE_FILE
+        self._state = jvm.StateFile(self.state_path, JobServerInfo)
         self.log_path = self.home / LOG_FILE
         self._artifacts_dir = self.home / "artifacts"
         self._start_timeout_s = start_timeout_s
@@ -218,6 +224,7 @@ class FlinkJobServer:
         job_port, artifact_port, expansion_port = _free_loopback_ports(3)
         command = [
             java,
+            *_JAVA_MODULE_OPENS,
             *self.jvm_options,
             "-jar",
             str(self.jar),
@@ -258,7 +265,7 @@ class FlinkJobServer:
         )
         atexit.register(self.stop)
         # Recorded before waiting, so a start that is interrupted leaves the pid to be found.
-        self._write_state(info)
+        self._state.write(info)
         try:
             self._wait_until_answering(info, process)
         except BaseException:
@@ -286,14 +293,23 @@ class FlinkJobServer:
         if process is None or info is None:
             return
         if process.poll() is None:
-            _terminate(process, self._stop_timeout_s)
+            stopped = jvm.terminate(
+                process.pid,
+                lambda: process.poll() is None,
+                stop_timeout_s=self._stop_timeout_s,
+                name="flink job server",
+            )
+            if not stopped:
+                raise JobServerError(
+                    f"the Flink job server (pid {process.pid}) survived SIGKILL; check it with `ps -p {process.pid}`"
+                )
         elif report_exit and process.returncode not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
             log.warning(
                 "the flink job server had exited by itself",
                 extra={"pid": info.pid, "exit_code": process.returncode, "log": str(self.log_path)},
             )
-        if (recorded := self._read_state()) is not None and recorded.pid == info.pid:
-            self.state_path.unlink(missing_ok=True)
+        if (recorded := self._state.read()) is not None and recorded.pid == info.pid:
+            self._state.remove()
             shutil.rmtree(self._artifacts_dir, ignore_errors=True)
 
     def __enter__(self) -> JobServerInfo:
@@ -305,35 +321,22 @@ class FlinkJobServer:
     # -- helpers -------------------------------------------------------------------------
 
     def _wait_until_answering(self, info: JobServerInfo, process: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + self._start_timeout_s
-        while True:
-            if process.poll() is not None:
-                raise JobServerError(self._failure(f"exited with code {process.returncode} while starting", info))
-            if _accepts("localhost", info.job_port):
-                return
-            if time.monotonic() > deadline:
-                raise JobServerError(
-                    self._failure(
-                        f"did not answer on {info.endpoint} within "
-                        f"pipeline.flink_job_server_start_timeout_s={self._start_timeout_s:g}",
-                        info,
-                    )
-                )
-            time.sleep(_POLL_S)
+        jvm.wait_until_answering(
+            answers=lambda timeout_s: _accepts("localhost", info.job_port),
+            exited=lambda: None if process.poll() is None else f"exited with code {process.returncode}",
+            timeout_s=self._start_timeout_s,
+            timeout_setting="pipeline.flink_job_server_start_timeout_s",
+            where=info.endpoint,
+            fail=lambda what: JobServerError(self._failure(what, info)),
+        )
 
     def _failure(self, what: str, info: JobServerInfo) -> str:
-        lines = (
-            self.log_path.read_text(encoding="utf-8", errors="replace").splitlines() if self.log_path.exists() else []
-        )
-        tail = "\n".join(lines[-LOG_TAIL_LINES:]) or "(the log is empty)"
-        return (
-            f"the Flink job server (pid {info.pid}, {self.jar.name}, --flink-master {info.flink_master}) {what}; "
-            f"read {self.log_path}. Last {LOG_TAIL_LINES} log lines:\n{tail}"
-        )
+        subject = f"the Flink job server (pid {info.pid}, {self.jar.name}, --flink-master {info.flink_master})"
+        return jvm.failure_text(subject, what, self.log_path)
 
     def _stop_orphan(self) -> None:
         """Clear what an earlier job server of this home left; refuse if its owner still runs."""
-        recorded = self._read_state()
+        recorded = self._state.read()
         if recorded is None:
             return
         if self._is_job_server(recorded.pid):
@@ -341,48 +344,21 @@ class FlinkJobServer:
                 raise JobServerError(
                     f"newswire process {recorded.owner_pid} already runs a Flink job server from {self.home} "
                     f"(pid {recorded.pid}, {recorded.endpoint}); stop that pipeline first, or give this one its "
-                    "own state directory (pipeline.dedup_index)"
+                    "own state directory (pipeline.state_dir)"
                 )
             log.warning("stopping an orphaned flink job server", extra={"pid": recorded.pid, "home": str(self.home)})
-            for sig, wait_s in ((signal.SIGTERM, self._stop_timeout_s), (signal.SIGKILL, _KILL_TIMEOUT_S)):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(recorded.pid, sig)
-                deadline = time.monotonic() + wait_s
-                while self._is_job_server(recorded.pid) and time.monotonic() < deadline:
-                    time.sleep(_POLL_S)
-                if not self._is_job_server(recorded.pid):
-                    break
-            else:
+            if not jvm.terminate(
+                recorded.pid,
+                lambda: self._is_job_server(recorded.pid),
+                stop_timeout_s=self._stop_timeout_s,
+                name="orphaned flink job server",
+            ):
                 raise JobServerError(f"the orphaned Flink job server (pid {recorded.pid}) survived SIGKILL")
-        self.state_path.unlink(missing_ok=True)
+        self._state.remove()
 
     def _is_job_server(self, pid: int) -> bool:
         """Whether ``pid`` is a live job server JVM of this home (not a zombie, not a reused pid)."""
-        try:
-            os.kill(pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        proc = Path(f"/proc/{pid}")
-        if not proc.parent.exists():
-            return True  # no /proc to check the command line against (e.g. macOS)
-        try:
-            if proc.joinpath("stat").read_text().rpartition(")")[2].split()[0] in ("Z", "X"):
-                return False
-            return str(self._artifacts_dir).encode() in proc.joinpath("cmdline").read_bytes()
-        except (OSError, IndexError):
-            return False
-
-    def _read_state(self) -> JobServerInfo | None:
-        try:
-            raw = json.loads(self.state_path.read_text(encoding="utf-8"))
-            return JobServerInfo(**{**raw, "log_path": Path(raw["log_path"])})
-        except (OSError, ValueError, TypeError, KeyError):
-            return None
-
-    def _write_state(self, info: JobServerInfo) -> None:
-        partial = self.state_path.with_suffix(".tmp")
-        partial.write_text(json.dumps({**asdict(info), "log_path": str(info.log_path)}, indent=2), encoding="utf-8")
-        partial.replace(self.state_path)
+        return jvm.is_jvm_of(pid, str(self._artifacts_dir))
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
@@ -408,22 +384,6 @@ def _parent_death_signal() -> Callable[[], None] | None:
             raise ChildProcessError("newswire exited while starting the Flink job server")
 
     return set_in_child
-
-
-def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-        return
-    except subprocess.TimeoutExpired:
-        log.warning("the flink job server ignored SIGTERM; killing it", extra={"pid": process.pid})
-    process.kill()
-    try:
-        process.wait(timeout=_KILL_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise JobServerError(
-            f"the Flink job server (pid {process.pid}) survived SIGKILL; check it with `ps -p {process.pid}`"
-        ) from None
 
 
 def _free_loopback_ports(count: int) -> list[int]:

@@ -284,6 +284,11 @@ class PipelineSettings(Section):
         20_000, ge=1, description="Largest number of records one micro-batch reads per partition."
     )
     dedup_index: Path = Field(Path(".newswire/state/dedup.sqlite3"), description="Embedded dedup index (SQLite).")
+    state_dir: Path = Field(
+        Path(".newswire/state"),
+        description="Where the pipeline keeps local state of its own: the Flink job server's home and, unless "
+        "flink_checkpoint_dir is set, Flink checkpoints. Give each concurrent pipeline its own.",
+    )
     dedup_redis_url: SecretStr | None = Field(
         None, description="Shared dedup index for several workers, e.g. redis://host:6379/0; replaces dedup_index."
     )
@@ -359,7 +364,7 @@ class PipelineSettings(Section):
     flink_checkpoint_dir: str | None = Field(
         None,
         description="Streaming on Flink: URI checkpoints are written under (file:///…, s3://…; one every TaskManager "
-        "reaches); unset means flink-checkpoints/ beside the dedup index.",
+        "reaches); unset means flink-checkpoints/ under state_dir.",
     )
     streaming_window_s: float = Field(
         2.0, gt=0, description="Streaming: window before the dedup GroupByKeys; results leave once it closes."
@@ -367,7 +372,6 @@ class PipelineSettings(Section):
     watermark_lag_s: float = Field(
         1.0, ge=0, description="Streaming: how far the watermark trails the readers' clocks (skew between workers)."
     )
-
 
     @field_validator("enrichers")
     @classmethod
@@ -465,6 +469,20 @@ class IngestSettings(Section):
     )
     schedule_check_interval_s: float = Field(
         1.0, gt=0, le=60, description="How often due retries and due polls are looked for."
+    )
+    max_host_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="Longest a fetch or poll waits for its host's turn (politeness, Crawl-delay, a Retry-After "
+        "another page was given); a longer wait is rescheduled, at no attempt's cost, so that one held-back "
+        "host never holds up a worker's other hosts.",
+    )
+    fetch_session_timeout_s: float = Field(
+        15.0,
+        ge=6,
+        le=300,
+        description="How soon the broker notices a fetch worker died, and hands its partitions (its hosts' "
+        "tasks) to another worker; the broker's group.min.session.timeout.ms (6 s) is the floor.",
     )
 
 

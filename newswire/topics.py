@@ -146,17 +146,38 @@ def ensure_topics(
     return names
 
 
+def topics_below_limits(kafka: KafkaSettings, topics: TopicSettings, limits: LimitSettings) -> list[str]:
+    """One line per existing topic that would refuse records ``limits`` allow on it (none when all fit)."""
+    configs = topic_configs(topics, limits)
+    with admin_client(kafka) as admin:
+        existing = set(admin.list_topics())
+        below = _below_limits(admin, {name: wanted for name, wanted in configs.items() if name in existing})
+    return [
+        f"topic {name} accepts records of at most {current} bytes (max.message.bytes) but the limits.* settings "
+        f"allow {wanted}; run `newswire topics create` to raise it"
+        for name, (current, wanted) in below.items()
+    ]
+
+
+def _below_limits(admin: KafkaAdminClient, configs: dict[str, dict[str, str]]) -> dict[str, tuple[int, str]]:
+    """The topics of ``configs`` whose ``max.message.bytes`` is below the wanted one: name -> (current, wanted)."""
+    if not configs:
+        return {}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None}) for name in configs]
+    described = admin.describe_configs(resources, config_filter="all").get("topic", {})
+    below = {}
+    for name, wanted in configs.items():
+        current = int((described.get(name, {}).get("max.message.bytes") or {}).get("value") or 0)
+        if current < int(wanted["max.message.bytes"]):
+            below[name] = (current, wanted["max.message.bytes"])
+    return below
+
+
 def _raise_message_limits(
     admin: KafkaAdminClient, configs: dict[str, dict[str, str]], report: Callable[[str], None]
 ) -> None:
     """Raise ``max.message.bytes`` of existing topics that are below newswire's; never lower it."""
-    resources = [ConfigResource(ConfigResourceType.TOPIC, name, {"max.message.bytes": None}) for name in configs]
-    described = admin.describe_configs(resources, config_filter="all").get("topic", {})
-    raise_to = {}
-    for name, wanted in configs.items():
-        current = int((described.get(name, {}).get("max.message.bytes") or {}).get("value") or 0)
-        if current < int(wanted["max.message.bytes"]):
-            raise_to[name] = (current, wanted["max.message.bytes"])
+    raise_to = _below_limits(admin, configs)
     if not raise_to:
         return
     changes = [

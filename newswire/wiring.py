@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# The job servers this process started, by home (one per home; see ``job_server``).
-_job_servers: dict[Path, FlinkJobServer] = {}
-
 
 def producer_config(settings: Settings) -> ClientConfig:
     return kafka_producer_config(settings.kafka, settings.limits)
@@ -149,6 +146,8 @@ def ingest_config(settings: Settings) -> IngestConfig:
             poll_gave_up_after=settings.ingest.poll_gave_up_after,
         ),
         schedule_check_interval_s=settings.ingest.schedule_check_interval_s,
+        fetch_session_timeout_s=settings.ingest.fetch_session_timeout_s,
+        max_host_wait_s=settings.ingest.max_host_wait_s,
     )
 
 
@@ -174,7 +173,8 @@ def runner_config(settings: Settings, *, streaming: bool = False) -> RunnerConfi
         environment_type=pipeline.environment_type,
         environment_config=pipeline.environment_config,
         checkpointing_interval_ms=pipeline.checkpointing_interval_ms or None,
-        checkpoint_storage=pipeline.flink_checkpoint_dir or (_state_dir(settings) / "flink-checkpoints").as_uri(),
+        checkpoint_storage=pipeline.flink_checkpoint_dir
+        or (pipeline.state_dir.resolve() / "flink-checkpoints").as_uri(),
         extra_options=tuple(pipeline.beam_options),
     )
     if config.needs_job_server and config.flink_job_server_jar is None:
@@ -184,56 +184,70 @@ def runner_config(settings: Settings, *, streaming: bool = False) -> RunnerConfi
     return config
 
 
-def beam_args(settings: Settings, *, streaming: bool = False) -> list[str]:
+def beam_args(settings: Settings, job_servers: JobServers, *, streaming: bool = False) -> list[str]:
     """The Beam options of the pipeline; starts the job server they point at when the runner needs one.
 
-    That job server (``newswire.flink.FlinkJobServer``, files under ``<state>/flink-job-server``)
-    belongs to this process: started once, it serves every pipeline the process runs, and
-    stops when the process ends, however it ends.
+    That job server (``newswire.flink.FlinkJobServer``, files under ``<state_dir>/flink-job-server``)
+    belongs to ``job_servers``: it serves every pipeline built with them and stops when their
+    ``with`` block ends (or the process does, however it ends).
     """
     config = runner_config(settings, streaming=streaming)
     if config.needs_job_server:
-        config = dataclasses.replace(config, job_endpoint=job_server(settings, config).endpoint)
+        config = dataclasses.replace(config, job_endpoint=job_servers.start(settings, config).endpoint)
     return runners.beam_args(config)
 
 
-def job_server(settings: Settings, config: RunnerConfig) -> JobServerInfo:
-    """Start this process's job server for ``config``'s jar and Flink master, or return the running one."""
-    from newswire.flink import FlinkJobServer
+class JobServers:
+    """The Flink job servers one command runs: one per home, started on first need, reused by
+    every pipeline the command builds, all stopped when its ``with`` block ends.
 
-    assert config.flink_job_server_jar is not None, "runner_config provisions the jar"
-    home = (_state_dir(settings) / "flink-job-server").resolve()
-    java, jvm_options = config.job_server_java
-    launch = (config.flink_job_server_jar, config.flink_master, java, tuple(jvm_options))
-    server = _job_servers.get(home)
-    if server is not None and (server.jar, server.flink_master, server.java, server.jvm_options) != launch:
-        server.stop()
-        server = None
-    if server is None:
-        server = _job_servers[home] = FlinkJobServer(
-            config.flink_job_server_jar,
-            home,
-            flink_master=config.flink_master,
-            start_timeout_s=settings.pipeline.flink_job_server_start_timeout_s,
-            java=java,
-            jvm_options=jvm_options,
-        )
-    return server.start()  # returns at once while it runs
+    An object the command holds, not process-global state: two commands (or two tests) in one
+    process each stop only their own.
+    """
+
+    def __init__(self) -> None:
+        self._by_home: dict[Path, FlinkJobServer] = {}
+
+    def __enter__(self) -> JobServers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        servers, self._by_home = list(self._by_home.values()), {}
+        for server in reversed(servers):
+            server.stop()
+
+    def start(self, settings: Settings, config: RunnerConfig) -> JobServerInfo:
+        """Start the job server for ``config``'s jar and Flink master, or return the running one."""
+        from newswire.flink import FlinkJobServer
+
+        assert config.flink_job_server_jar is not None, "runner_config provisions the jar"
+        home = (settings.pipeline.state_dir / "flink-job-server").resolve()
+        java, jvm_options = config.job_server_java
+        launch = (config.flink_job_server_jar, config.flink_master, java, tuple(jvm_options))
+        server = self._by_home.get(home)
+        if server is not None and (server.jar, server.flink_master, server.java, server.jvm_options) != launch:
+            server.stop()
+            server = None
+        if server is None:
+            server = self._by_home[home] = FlinkJobServer(
+                config.flink_job_server_jar,
+                home,
+                flink_master=config.flink_master,
+                start_timeout_s=settings.pipeline.flink_job_server_start_timeout_s,
+                java=java,
+                jvm_options=jvm_options,
+            )
+        return server.start()  # returns at once while it runs
 
 
-def _state_dir(settings: Settings) -> Path:
-    """Where the pipeline keeps local state: beside the embedded dedup index."""
-    return settings.pipeline.dedup_index.resolve().parent
-
-
-def streaming_service(settings: Settings) -> StreamingService:
+def streaming_service(settings: Settings, job_servers: JobServers) -> StreamingService:
     config = dataclasses.replace(pipeline_config(settings), streaming_window_s=settings.pipeline.streaming_window_s)
     return StreamingService(
         consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         consumer_group=settings.pipeline.consumer_group,
         config=config,
-        beam_args=beam_args(settings, streaming=True),
+        beam_args=beam_args(settings, job_servers, streaming=True),
         watermark_lag_s=settings.pipeline.watermark_lag_s,
     )
 
@@ -247,9 +261,13 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def micro_batch_service(settings: Settings, on_batch: Any = None, health: Health | None = None) -> MicroBatchService:
-    parallel = beam_args(settings)
-    single = runners.beam_args(runners.in_one_process(runner_config(settings)))
+def micro_batch_service(
+    settings: Settings, job_servers: JobServers, on_batch: Any = None, health: Health | None = None
+) -> MicroBatchService:
+    parallel = beam_args(settings, job_servers)
+    config = runner_config(settings)
+    # A small batch runs in this process: starting worker processes would cost more than it saves.
+    single = runners.beam_args(runners.in_one_process(config)) if config.runner == "FnApiRunner" else parallel
     return MicroBatchService(
         consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
@@ -268,8 +286,8 @@ def micro_batch_service(settings: Settings, on_batch: Any = None, health: Health
 
 __all__ = [
     "BatchReport",
+    "JobServers",
     "beam_args",
-    "job_server",
     "micro_batch_service",
     "pipeline_config",
     "publisher",

@@ -13,24 +13,32 @@ after that record, so only the dead-letter partition's records since then (less
 longer retained, is written without the look-up; consumers drop repeats by key
 (``docs/topics.md``).
 
-This module must never drop a dead letter it has not found on the topic, and never
-fail a batch over the look-up: when it cannot look, it writes.
+This module must never drop a dead letter it has not found on the topic (the one
+exception: a record Kafka refuses for what it is, which only a topic configured below the
+limits can do; it is logged with its id and counted), and never fail a batch over the
+look-up: when it cannot look, it writes. A broker that does not acknowledge is an outage
+(``BrokerUnavailable``): the service waits it out and re-runs the batch.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import murmur2
 
 from pipeline.dead_letters import FAILURES, StageFailure
+from pipeline.dependencies import BrokerUnavailable
+from pipeline.kafka_io import refused_record
 from schemas import DeadLetter, EnrichedArticle, encode, record_headers
+from schemas.client_config import ClientConfig
 from schemas.dead_letter import fit_dead_letter
 from schemas.producer import DurableProducer
 
@@ -39,6 +47,8 @@ log = logging.getLogger(__name__)
 # How far the clocks of whoever wrote a raw record and of this pipeline may disagree.
 DEFAULT_CLOCK_SKEW_S = 300.0
 _POLL_TIMEOUT_MS = 1_000
+# The look-up gives up (and the dead letters are written) after this long without reaching the end.
+_LOOKUP_TIMEOUT_S = 30.0
 
 
 class _RefuseOversized(beam.DoFn):  # type: ignore[misc]
@@ -79,6 +89,10 @@ class RefuseOversized(beam.PTransform):  # type: ignore[misc]
         return articles | beam.ParDo(self._fn).with_outputs(FAILURES, main="fitting")
 
 
+def _append_failure(failed: list[tuple[str, BaseException]], dead_letter_id: str, error: BaseException) -> None:
+    failed.append((dead_letter_id, error))
+
+
 def dead_letter_partition(dead_letter_id: str, partitions: int) -> int:
     """The partition a record keyed by ``dead_letter_id`` goes to under Kafka's default partitioner."""
     return (murmur2(dead_letter_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
@@ -92,15 +106,19 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         max_record_bytes: int,
         clock_skew_s: float,
     ) -> None:
-        self._producer_config = dict(producer_config)
+        # Frozen configs that mask the SASL password: both travel pickled in this DoFn's state.
+        self._producer_config = ClientConfig(producer_config)
         # A consumer takes the clients' shared settings (servers, security), not the producer's own.
-        self._consumer_config = {k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG}
-        self._consumer_config["max_partition_fetch_bytes"] = 2 * max_record_bytes
+        self._consumer_config = ClientConfig(
+            {k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG},
+            max_partition_fetch_bytes=2 * max_record_bytes,
+        )
         self._topic = topic
         self._max_record_bytes = max_record_bytes
         self._clock_skew_ms = int(clock_skew_s * 1000)
         self._written = Metrics.counter("dead_letter_writes", "written")
         self._skipped = Metrics.counter("dead_letter_writes", "already_written")
+        self._refused = Metrics.counter("dead_letter_writes", "refused")
         self._producer: DurableProducer | None = None
         self._consumer: KafkaConsumer | None = None
         self._pending: dict[str, DeadLetter] = {}
@@ -122,10 +140,16 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
-        partitions = sorted(self._consumer.partitions_for_topic(self._topic) or [])
+        try:
+            partitions = sorted(self._consumer.partitions_for_topic(self._topic) or [])
+        except KafkaError as error:
+            raise BrokerUnavailable("broker", f"no metadata for {self._topic}: {error!r}") from error
         if not partitions:
-            raise RuntimeError(f"dead-letter topic {self._topic!r} does not exist; run `newswire topics create`")
+            raise BrokerUnavailable(
+                "broker", f"dead-letter topic {self._topic!r} has no partitions; run `newswire topics create`"
+            )
         already = self._already_written(pending, len(partitions))
+        failed: list[tuple[str, BaseException]] = []
         for dead_letter_id, dead_letter in pending.items():
             if dead_letter_id in already:
                 self._skipped.inc()
@@ -137,11 +161,24 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
                 value=encode(dead_letter),
                 headers=record_headers(dead_letter),
                 partition=dead_letter_partition(dead_letter_id, len(partitions)) if keyed else None,
+                on_failure=functools.partial(_append_failure, failed, dead_letter_id),
             )
             self._written.inc()
-        # Failing the bundle makes the runner retry it, and keeps the micro-batch from
-        # committing offsets for dead letters that never reached Kafka.
         self._producer.flush()
+        outages = [problem for _, problem in failed if not refused_record(problem)]
+        if outages:
+            # Failing the bundle keeps the micro-batch from committing offsets for dead
+            # letters that never reached Kafka; the service waits the broker out.
+            raise BrokerUnavailable(
+                "broker", f"{len(outages)} dead letter(s) to {self._topic} not acknowledged: {outages[0]!r}"
+            ) from outages[0]
+        for refused_id, refusal in failed:
+            self._refused.inc()
+            log.error(
+                "dead letter refused by Kafka; is the topic set below limits.max_dead_letter_bytes? "
+                "run `newswire topics create`",
+                extra={"topic": self._topic, "dead_letter_id": refused_id, "error": repr(refusal)},
+            )
 
     def _already_written(self, pending: Mapping[str, DeadLetter], partitions: int) -> set[str]:
         """Which of ``pending``'s ids are on the dead-letter topic since their raw records were written."""
@@ -191,8 +228,14 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         self._consumer.assign(list(to_read))
         for tp, offset in to_read.items():
             self._consumer.seek(tp, offset)
+        deadline = time.monotonic() + _LOOKUP_TIMEOUT_S
         while any(self._consumer.position(tp) < ends[tp] for tp in to_read):
-            for records in self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS).values():
+            polled = self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
+            if polled:
+                deadline = time.monotonic() + _LOOKUP_TIMEOUT_S
+            elif time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"{self._topic} gave nothing for {_LOOKUP_TIMEOUT_S:.0f}s")
+            for records in polled.values():
                 found_ids.update(r.key.decode("utf-8", "replace") for r in records if r.key is not None)
         return found_ids
 

@@ -2,7 +2,8 @@
 
 ``ReadFromKafka`` is a splittable DoFn over each partition's offset range: bounded when
 given end offsets (the local micro-batch service), unbounded otherwise (streaming
-runners). ``WriteToKafka`` produces with acks=all and flushes at the end of every bundle,
+runners). ``WriteToKafka`` produces through the one durable producer (acks=all,
+idempotent; ``schemas.producer``) and flushes at the end of every bundle,
 so a bundle only succeeds once Kafka holds its records. A record the broker refuses (too
 large, invalid) is that element's fault and leaves on the ``failures`` output; a broker
 that does not acknowledge (away, no leader, timed out) fails the bundle with
@@ -11,6 +12,7 @@ that does not acknowledge (away, no leader, timed out) fails the bundle with
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -27,12 +29,13 @@ from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors
 
 from pipeline.dead_letters import FAILURES
 from pipeline.dependencies import BrokerUnavailable
 from schemas.client_config import ClientConfig
+from schemas.producer import DurableProducer
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +138,12 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
         self._consumer: KafkaConsumer | None = None
 
     def setup(self) -> None:
-        self._consumer = KafkaConsumer(
-            **self._consumer_config, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-        )
+        try:
+            self._consumer = KafkaConsumer(
+                **self._consumer_config, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+            )
+        except kafka_errors.KafkaError as error:
+            raise BrokerUnavailable("broker", f"cannot open a consumer: {error!r}") from error
 
     def teardown(self) -> None:
         if self._consumer is not None:
@@ -170,7 +176,8 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
                 if not bounded:
                     return  # the caller defers the rest of the range
                 if time.monotonic() - idle_since > self._stall_timeout_s:
-                    raise TimeoutError(
+                    raise BrokerUnavailable(
+                        "broker",
                         f"{element.topic}[{element.partition}] returned nothing for {self._stall_timeout_s:.0f}s "
                         f"at offset {position} while offsets up to {stop} were expected; is the broker up?"
                     )
@@ -304,12 +311,15 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
         self._to_failure = to_failure
         self._written = Metrics.counter("kafka", f"written.{topic}")
         self._refused = Metrics.counter("kafka", f"refused.{topic}")
-        self._producer: KafkaProducer | None = None
+        self._producer: DurableProducer | None = None
         # Filled by the producer's I/O thread: (element as received, error).
         self._failed: list[tuple[WindowedValue, BaseException]] = []
 
     def setup(self) -> None:
-        self._producer = KafkaProducer(**self._producer_config, acks="all", enable_idempotence=True, linger_ms=20)
+        try:
+            self._producer = DurableProducer(self._producer_config)
+        except kafka_errors.KafkaError as error:
+            raise BrokerUnavailable("broker", f"cannot open a producer for {self._topic}: {error!r}") from error
 
     def start_bundle(self) -> None:
         self._failed = []
@@ -321,14 +331,21 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
         held = WindowedValue(element, timestamp, (window,))
         try:
             message = self._to_message(element)
-            future = self._producer.send(
-                self._topic, key=message.key, value=message.value, headers=list(message.headers)
+            self._producer.send(
+                self._topic,
+                key=message.key,
+                value=message.value,
+                headers=message.headers,
+                on_failure=functools.partial(self._record_failure, held),
             )
         except Exception as error:
             yield from self._settle([(held, error)])
             return
-        future.add_errback(lambda error, held=held: self._failed.append((held, error)))
         self._written.inc()
+
+    def _record_failure(self, held: WindowedValue, error: BaseException) -> None:
+        # Called on the producer's I/O thread; read in finish_bundle, after the flush.
+        self._failed.append((held, error))
 
     def finish_bundle(self) -> Iterator[Any]:
         assert self._producer is not None

@@ -19,13 +19,28 @@ MASK = "**********"
 SECRET_KEYS = frozenset({"sasl_plain_password", "ssl_password", "sasl_oauth_token_provider"})
 
 
+class MaskedSecret(str):
+    """A credential that is a ``str`` to kafka-python (it encodes it when it logs in) but
+    masked in ``repr``, so it stays masked in a plain ``dict`` copied from a ``ClientConfig``
+    (``dict(config)``, ``{**config}``) and in whatever state holds that copy."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+
 class ClientConfig(Mapping[str, Any]):
     """Frozen kafka-python keyword arguments, secrets masked in ``repr``."""
 
     __slots__ = ("_values",)
 
     def __init__(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> None:
-        self._values: dict[str, Any] = {**(values or {}), **more}
+        given = {**(values or {}), **more}
+        self._values: dict[str, Any] = {
+            key: MaskedSecret(value) if key in SECRET_KEYS and isinstance(value, str) else value
+            for key, value in given.items()
+        }
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from datetime import UTC, datetime
@@ -68,7 +69,7 @@ def race_on_pairs(config: DedupConfig, sides: tuple[int, ...], pairs: int) -> tu
         index = config.index.open()
         for pair in made:
             signed = sign(pair[side], config)
-            decision = index.transact(lambda view, s=signed: decide(view, s, config, T0))
+            decision = index.transact(functools.partial(decide, signed=signed, config=config, now=T0))
             with lock:
                 kept.update([pair[side].article_id] if decision.original else [])
                 demoted.update(d.article_id for d in decision.demoted)

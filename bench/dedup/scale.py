@@ -5,7 +5,7 @@ Synthesises a stream of N articles with known truth and runs it through the real
 index, as the micro-batch service does. The real benchmark texts are too few for that, so
 each base story is cut from the pool of their paragraphs (drawn across texts, a quarter
 of the words swapped, a dateline of its own), which keeps any two bases far from being
-near copies; every base then gets the copies ``bench.dedup.corpus`` makes (wire copies,
+near copies; every base then gets the copies ``newswire.testing.dedup_corpus`` makes (wire copies,
 exact copies, tracking-parameter re-announcements, updates, follow-ups). Publication times
 rise through the stream and arrivals come roughly, not exactly, in time order.
 
@@ -40,8 +40,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.dedup.corpus import _EPOCH, _HEADLINE_PREFIXES, _OUTLETS, _paragraphs, _wire_copy, page_article, real_texts
-from bench.dedup.run import Outcome, Score, run_pipeline
+from newswire.testing.dedup_corpus import (
+    _EPOCH,
+    _HEADLINE_PREFIXES,
+    _OUTLETS,
+    _paragraphs,
+    _wire_copy,
+    page_article,
+    real_texts,
+)
+from newswire.testing.dedup_run import Outcome, Score, run_pipeline
 from pipeline.dedup import entries, sign
 from pipeline.dedup.decide import DedupConfig
 from pipeline.dedup.index import IndexLocation, IndexStats
@@ -57,7 +65,7 @@ _EARLIEST_ARRIVAL = timedelta(minutes=30)
 
 @dataclass(frozen=True)
 class Labelled:
-    """A generated article and what the generator made it as (see ``bench.dedup.corpus.Truth``)."""
+    """A generated article and what the generator made it as (see ``newswire.testing.dedup_corpus.Truth``)."""
 
     article: EnrichedArticle
     story: int
@@ -93,7 +101,7 @@ class StoryWriter:
 
 
 def _story(writer: StoryWriter, number: int, published: datetime, rng: random.Random) -> Iterator[Labelled]:
-    """The base article first, then the copies ``bench.dedup.corpus.build_corpus`` makes, at its rates."""
+    """The base article first, then the copies ``newswire.testing.dedup_corpus.build_corpus`` makes, at its rates."""
     paragraphs = writer.base(number, rng)
     title = " ".join(paragraphs[0].split()[:10])
     url = f"https://www.newsroom{number % 97}.example/{published:%Y/%m/%d}/story-{number}"

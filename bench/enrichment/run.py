@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.enrichers import ENRICHERS
 from pipeline.enrichers.base import Enricher
-from pipeline.enrichers.entities import EntityEnricher
+from pipeline.enrichers.entities import EntityEnricher, Recogniser
 from schemas import CleanedArticle, SourceKind, SourceRef
 from schemas.timestamps import utc_now
 
@@ -83,9 +83,9 @@ def main() -> None:
     right = sum(o["detected_language"].code == lab["language"] for o, lab in zip(outputs, labels, strict=True))
     rows.append(("language", f"accuracy {right / len(labels):.3f} ({right}/{len(labels)})", f"{rate:,.0f}"))
 
-    recognisers = ["rules", "model"] if args.recogniser == "both" else [args.recogniser]
+    recognisers: list[Recogniser] = ["rules", "model"] if args.recogniser == "both" else [args.recogniser]
     for recogniser in recognisers:
-        outputs, rate = timed(EntityEnricher(recogniser=recogniser), articles)  # type: ignore[arg-type]
+        outputs, rate = timed(EntityEnricher(recogniser=recogniser), articles)
         for kind, field in _KINDS.items():
             predicted_total = predicted_right = labelled_total = labelled_found = 0
             for output, lab in zip(outputs, labels, strict=True):

@@ -88,9 +88,8 @@ class HttpClient:
     ) -> None:
         """``shared_state``: a SQLite file through which every process of a deployment shares one
         politeness budget and one robots.txt cache per host (see ``host_ledger``). ``on_result``
-        is told every finished fetch (bytes, waits, outcome), so metrics need no wrapper of their own."""
+        is told every finished fetch (its bytes, waits and outcome)."""
         self._settings = settings
-        # Told every finished fetch (bytes, waits, outcome) so metrics need no wrapper of their own.
         self._on_result = on_result
         self._rng = rng or random.Random()
         self._addresses = AddressPolicy(settings.allow_addresses)
@@ -119,6 +118,16 @@ class HttpClient:
         if self._on_result is not None:
             self._on_result(result)
         return result
+
+    def host_wait_s(self, url: str) -> float:
+        """Seconds a fetch of ``url`` would now wait for its host's turn (politeness, Crawl-delay,
+        a Retry-After another fetch was given), in this process or, with a ledger, any; 0 for a
+        URL that cannot be fetched at all (its fetch will say why)."""
+        try:
+            target = parse_target(url)
+        except AddressRefused:
+            return 0.0
+        return self._gate.wait_s(target.host)
 
     def close(self) -> None:
         self._pools.clear()

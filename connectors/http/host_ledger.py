@@ -22,11 +22,12 @@ never sends a request and never sleeps: it says how long to wait.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from connectors.state_files import open_state_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS host_slots (host TEXT PRIMARY KEY, next_start REAL NOT NULL);
@@ -56,11 +57,9 @@ class HostLedger:
     """Reserves request starts per host and stores robots.txt, across processes; thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_state_file(path)
         self._db.executescript(_SCHEMA)
 
     def reserve(self, host: str, interval_s: float) -> float:
@@ -81,6 +80,12 @@ class HostLedger:
                 self._db.execute("ROLLBACK")
                 raise
         return start - now
+
+    def wait_s(self, host: str) -> float:
+        """Seconds until ``host``'s next start slot, without taking it."""
+        with self._lock:
+            row = self._db.execute("SELECT next_start FROM host_slots WHERE host = ?", (host,)).fetchone()
+        return max(0.0, min(row[0] - time.time(), _LONGEST_WAIT_S)) if row else 0.0
 
     def ended(self, host: str, interval_s: float) -> None:
         """A request to ``host`` just ended: the next starts no sooner than ``interval_s`` from now."""

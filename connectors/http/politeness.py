@@ -74,6 +74,14 @@ class HostGate:
         if self._ledger is not None:
             self._ledger.defer(host, seconds)
 
+    def wait_s(self, host: str) -> float:
+        """Seconds until a request to ``host`` could start, as things stand (nothing reserved)."""
+        with self._changed:
+            state = self._hosts.get(host)
+            local = max(0.0, state.next_start - time.monotonic()) if state is not None else 0.0
+        shared = self._ledger.wait_s(host) if self._ledger is not None else 0.0
+        return max(local, shared)
+
     def _acquire(self, host: str, interval_s: float) -> float:
         began = time.monotonic()
         with self._changed:

@@ -57,6 +57,8 @@ class IngestConfig:
     future_date_tolerance_s: float = 21_600.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     schedule_check_interval_s: float = 1.0
+    fetch_session_timeout_s: float = 15.0
+    max_host_wait_s: float = 60.0
 
     @property
     def host_ledger_file(self) -> Path:

@@ -57,6 +57,10 @@ class PageFetcher:
         self.last_fetch: FetchResult | None = None
 
     def fetch(self, entry: FeedEntry) -> PageOutcome:
+        self.last_fetch = None
+        held_back = host_held_back(self._http, entry.canonical_url, self._config.max_host_wait_s)
+        if held_back is not None:
+            return held_back
         fetched = self._http.fetch(entry.canonical_url, accept=PAGE_ACCEPT)
         self.last_fetch = fetched
         if not fetched.ok:
@@ -151,6 +155,22 @@ class PageFetcher:
             field_sources=sources,
             flags=flags,
         )
+
+
+def host_held_back(http: HttpClient, url: str, max_wait_s: float) -> Retry | None:
+    """A ``Retry`` at no attempt's cost when ``url``'s host is held back longer than ``max_wait_s``
+    (a Retry-After another fetch was given, a long Crawl-delay): waiting here would hold up
+    every other host behind this one."""
+    wait = http.host_wait_s(url)
+    if wait <= max_wait_s:
+        return None
+    return Retry(
+        Outcome.RATE_LIMITED.value,
+        f"{url}: its host is held back for another {wait:.0f}s (Retry-After, Crawl-delay or politeness), more than "
+        f"ingest.max_host_wait_s={max_wait_s:g}s; rescheduled instead of waiting",
+        after_s=wait,
+        attempted=False,
+    )
 
 
 def _summary(error: BaseException) -> str:

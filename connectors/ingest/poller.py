@@ -28,6 +28,7 @@ from connectors.base import Polled, PollingSource, Rejected, Retry
 from connectors.feed_document import FeedOutcome, ParsedFeed, parse_feed_document
 from connectors.http import FetchResult, HttpClient, Outcome
 from connectors.ingest.config import IngestConfig
+from connectors.ingest.fetcher import host_held_back
 from connectors.ingest.schedule import PollState, Schedule, entry_key
 from connectors.publisher import KafkaPublisher
 from connectors.seen_store import FeedState, SeenStore
@@ -62,15 +63,28 @@ class PollReport:
 class FeedSource:
     """A feed or sitemap of sources.yaml, read by conditional GET through the one HTTP layer."""
 
-    def __init__(self, source: SourceConfig, http: HttpClient, store: SeenStore, max_child_sitemaps: int) -> None:
+    def __init__(
+        self,
+        source: SourceConfig,
+        http: HttpClient,
+        store: SeenStore,
+        max_child_sitemaps: int,
+        max_host_wait_s: float = 60.0,
+    ) -> None:
         self.name = source.name
+        self._max_host_wait_s = max_host_wait_s
         self._source = source
         self._http = http
         self._store = store
         self._max_child_sitemaps = max_child_sitemaps
+        self._read: FeedState | None = None
 
     def poll(self) -> Polled | Retry:
         source = self._source
+        self._read = None
+        held_back = host_held_back(self._http, source.url, self._max_host_wait_s)
+        if held_back is not None:
+            return held_back
         state = self._store.feed_state(source.url)
         fetched = self._http.fetch(source.url, validators=state.validators, accept=FEED_ACCEPT)
         now = time.time()
@@ -95,11 +109,9 @@ class FeedSource:
             else:
                 detail = f"source {source.name}: {child_fetch.detail or child_fetch.outcome.value}"
                 problems.append(self._rejected("poll", child_fetch.outcome.value, detail, child_fetch))
-        self._store.save_feed_state(
-            source.url,
-            FeedState(fetched.validators, state.poll_interval_s, now),
-        )
-        min_interval = _publisher_interval(fetched)
+        # Saved once the entries are queued (``queued``): a 304 must never hide entries not yet queued.
+        self._read = FeedState(fetched.validators, state.poll_interval_s, now)
+        min_interval = publisher_poll_interval(fetched)
         if parsed.outcome is not FeedOutcome.OK and not entries:
             # Zero entries is an outcome to report, never a silent success.
             detail = f"source {source.name}: {parsed.detail}"
@@ -109,9 +121,18 @@ class FeedSource:
             log.info("entry skipped", extra={"source": source.name, "reason": reason})
         return Polled("ok", parsed.detail, tuple(entries), tuple(problems), min_interval)
 
+    def queued(self) -> None:
+        if self._read is not None:
+            self._store.save_feed_state(self._source.url, self._read)
+            self._read = None
+
     def _parse(self, fetched: FetchResult) -> ParsedFeed:
         return parse_feed_document(
-            fetched.body, url=fetched.final_url, content_type=fetched.content_type, source_name=self.name
+            fetched.body,
+            url=fetched.final_url,
+            content_type=fetched.content_type,
+            source_name=self.name,
+            source_language=self._source.language,
         )
 
     def _rejected(self, stage: str, outcome: str, detail: str, fetched: FetchResult) -> Rejected:
@@ -145,13 +166,16 @@ class PageSource:
         )
         return Polled("ok", "page source", (entry,))
 
+    def queued(self) -> None:
+        """A page source remembers nothing between polls."""
+
 
 def _max_age(fetched: FetchResult) -> float | None:
     match = _MAX_AGE.search(fetched.headers.get("cache-control", ""))
     return float(match.group(1)) if match else None
 
 
-def _publisher_interval(fetched: FetchResult) -> float | None:
+def publisher_poll_interval(fetched: FetchResult) -> float | None:
     """The least interval between polls the publisher asked for: RSS <ttl> (minutes), Cache-Control max-age."""
     asked = [value for value in (_max_age(fetched),) if value is not None]
     ttl = _RSS_TTL.search(fetched.body[:65_536])
@@ -163,7 +187,7 @@ def _publisher_interval(fetched: FetchResult) -> float | None:
 def polling_source(source: SourceConfig, http: HttpClient, store: SeenStore, config: IngestConfig) -> PollingSource:
     if source.type is SourceType.PAGE:
         return PageSource(source)
-    return FeedSource(source, http, store, config.max_child_sitemaps)
+    return FeedSource(source, http, store, config.max_child_sitemaps, config.max_host_wait_s)
 
 
 class Poller:
@@ -232,15 +256,23 @@ class Poller:
             log.exception("poll raised", extra={"source": source.name})
             polled = Retry(Outcome.INTERNAL_ERROR.value, f"source {source.name}: poll raised {error!r}: "
                            f"{traceback.format_exception_only(error)[-1].strip()}")  # fmt: skip
-        if isinstance(polled, Retry):
+        if isinstance(polled, Retry) and not polled.attempted:
+            # Nothing was asked of the publisher: come back when its host is free, no failure counted.
+            due = time.time() + (polled.after_s or 0.0)
+            kept = previous or PollState(due, None, 0, None)
+            self._schedule.save_poll_state(source.name, replace(kept, due_at=due))
+            report = PollReport(source.name, polled.error_type, polled.reason, next_poll_in_s=polled.after_s or 0.0,
+                                failures=kept.failures, retrying=True)  # fmt: skip
+        elif isinstance(polled, Retry):
             report = self._failed(source, previous, polled.error_type, polled.reason, polled.after_s)
             report = replace(report, retrying=True)
         else:
             for rejected in polled.rejected:
                 self._publisher.publish_dead_letter(rejected.to_dead_letter())
             queued = self._queue(source, polled.entries)
+            self._polling[source.name].queued()
             if polled.rejected and not polled.entries:
-                report = self._failed(source, previous, polled.outcome, polled.detail, None)
+                report = self._failed(source, previous, polled.outcome, polled.detail, None, final=True)
             else:
                 report = self._answered(source, previous, polled, queued)
         log.info(
@@ -290,12 +322,22 @@ class Poller:
         return PollReport(source.name, polled.outcome, detail, len(polled.entries), queued, interval)
 
     def _failed(
-        self, source: SourceConfig, previous: PollState | None, outcome: str, detail: str, retry_after_s: float | None
+        self,
+        source: SourceConfig,
+        previous: PollState | None,
+        outcome: str,
+        detail: str,
+        retry_after_s: float | None,
+        *,
+        final: bool = False,
     ) -> PollReport:
         policy = self._config.retry
         failures = (previous.failures if previous else 0) + 1
         delay = policy.delay_s(failures, retry_after_s, self._rng.random())
         interval = previous.interval_s if previous else None
+        if final:
+            # A 404 or an unreadable document will not mend sooner for asking sooner than usual.
+            delay = max(delay, interval or source.min_poll_interval_s)
         self._schedule.save_poll_state(source.name, PollState(time.time() + delay, interval, failures, detail))
         if failures == policy.poll_gave_up_after:
             self._publisher.publish_dead_letter(

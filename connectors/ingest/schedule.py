@@ -33,6 +33,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from connectors.seen_store import SEEN_SCHEMA
+from connectors.state_files import open_state_file
 from schemas import decode, encode
 from schemas.feed_entry import FeedEntry
 
@@ -96,10 +97,8 @@ class Schedule:
     """The schedule in one SQLite file; thread-safe, and shared by processes through the file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_state_file(path)
         self._db.executescript(SEEN_SCHEMA + _SCHEMA)
 
     @contextmanager
@@ -220,6 +219,16 @@ class Schedule:
                 [(EntryState.QUEUED.value, r.source, r.key, EntryState.WAITING.value, r.attempts) for r in retries],
             )
 
+    def requeue_orphans(self, now: float) -> int:
+        """Entries recorded in flight whose task is no longer on the topic (every task was
+        committed, yet they have no final outcome) are made due again; returns how many."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE pending_entries SET state = ?, due_at = ? WHERE state = ?",
+                (EntryState.WAITING.value, now, EntryState.QUEUED.value),
+            )
+            return cursor.rowcount
+
     def pending(self) -> int:
         """Entries whose outcome is not final yet (queued or waiting)."""
         with self._lock:
@@ -241,6 +250,11 @@ class Schedule:
         return row[0] if row else None
 
     # Polls ---------------------------------------------------------------------------------
+
+    def polls_backing_off(self) -> int:
+        """Sources whose last poll failed: they are polled again after a backoff."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM poll_schedule WHERE failures > 0").fetchone()[0])
 
     def poll_state(self, source: str) -> PollState | None:
         with self._lock:

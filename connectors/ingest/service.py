@@ -9,7 +9,8 @@ shares per-host politeness and robots.txt through the host ledger, and fetch tas
 keyed by host, so one host is fetched by one worker at a time (``connectors.http.host_ledger``).
 
 What the shell attaches: ``on_poll(PollReport)`` and ``on_fetch(FetchEvent)`` are called
-in this process for every poll and every handled task, including those of worker processes
+in this process for every poll and every handled task, and ``on_http(FetchResult)`` for every
+HTTP fetch (feeds, sitemaps, pages; the body left out), including those of worker processes
 (they send their events home on a queue; ``fetch_worker_process`` takes any picklable
 ``on_event`` a child may call itself); ``health(check, ok, detail)`` is called on each change
 of state of a dependency (``"broker"``); ``status()`` gives the schedule's gauges (entries
@@ -25,13 +26,14 @@ import logging
 import multiprocessing
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from connectors.http import HttpClient
+from connectors.http import FetchResult, HttpClient
 from connectors.http.limits import FetchSettings
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.fetcher import PageFetcher
@@ -64,13 +66,20 @@ class IngestStatus:
     """Gauges of the schedule, for metrics and health."""
 
     entries_in_flight: int
+    # Page fetches waiting for their retry, and sources whose polls are backing off.
     retries_waiting: int
+    polls_backing_off: int
     next_poll_at: float | None
     next_retry_at: float | None
 
+    @property
+    def retries_pending(self) -> int:
+        return self.retries_waiting + self.polls_backing_off
+
 
 class _Health:
-    """Passes on a dependency's state only when it changes, with one log line per change."""
+    """Passes on a dependency's state only when it changes, with one log line per change
+    (the callback's, when one is given: ``newswire.health.Readiness.report`` logs itself)."""
 
     def __init__(self, report: HealthReport | None) -> None:
         self._report = report
@@ -83,10 +92,10 @@ class _Health:
             if previous == ok:
                 return
             self._state[check] = ok
-        if previous is not None or not ok:
-            (log.info if ok else log.warning)(f"{check} {'healthy' if ok else 'not healthy'}", extra={"detail": detail})
         if self._report is not None:
             self._report(check, ok, detail)
+        elif previous is not None or not ok:
+            (log.info if ok else log.warning)(f"{check} {'healthy' if ok else 'not healthy'}", extra={"detail": detail})
 
 
 class IngestService:
@@ -100,6 +109,7 @@ class IngestService:
         health: HealthReport | None = None,
         on_poll: Callable[[PollReport], None] | None = None,
         on_fetch: Callable[[FetchEvent], None] | None = None,
+        on_http: Callable[[FetchResult], None] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers} (--workers, ingest.fetch_workers)")
@@ -110,6 +120,7 @@ class IngestService:
         self._health = _Health(health)
         self._on_poll = on_poll
         self._on_fetch = on_fetch
+        self._on_http = on_http
         self._schedule: Schedule | None = None
         self._poller: Poller | None = None
         self.report = IngestReport()
@@ -118,14 +129,18 @@ class IngestService:
     def status(self) -> IngestStatus:
         schedule, poller = self._schedule, self._poller
         if schedule is None or poller is None:
-            return IngestStatus(0, 0, None, None)
-        next_poll = poller.next_due()
-        return IngestStatus(
-            schedule.pending(),
-            schedule.waiting(),
-            next_poll if next_poll != float("inf") else None,
-            schedule.next_retry_at(),
-        )
+            return IngestStatus(0, 0, 0, None, None)
+        try:
+            next_poll = poller.next_due()
+            return IngestStatus(
+                schedule.pending(),
+                schedule.waiting(),
+                schedule.polls_backing_off(),
+                next_poll if next_poll != float("inf") else None,
+                schedule.next_retry_at(),
+            )
+        except sqlite3.ProgrammingError:  # asked while the run was closing its schedule
+            return IngestStatus(0, 0, 0, None, None)
 
     def run(self, *, once: bool = False, stop: threading.Event) -> IngestReport:
         """Poll and fetch until ``stop`` is set; with ``once``, poll every source once and return
@@ -133,7 +148,7 @@ class IngestService:
         config = self._config
         store = SeenStore(config.state_file)
         schedule = self._schedule = Schedule(config.state_file)
-        http = HttpClient(self._fetch_settings, shared_state=config.host_ledger_file)
+        http = HttpClient(self._fetch_settings, shared_state=config.host_ledger_file, on_result=self._http_fetched)
         try:
             with config.publisher() as publisher:
                 poller = self._poller = Poller(
@@ -178,6 +193,10 @@ class IngestService:
         if self._on_poll is not None:
             self._on_poll(report)
 
+    def _http_fetched(self, result: FetchResult) -> None:
+        if self._on_http is not None:
+            self._on_http(result)
+
     def _fetched(self, event: FetchEvent) -> None:
         with self._report_lock:
             self.report.fetches.add(event.source, event.outcome)
@@ -193,6 +212,7 @@ class IngestService:
             try:
                 poller.release_due_retries(time.time())
                 poller.poll_due(time.time(), stop.is_set)
+                wake = min(poller.next_due(), time.time() + self._config.schedule_check_interval_s)
             except Exception as error:  # Kafka away (or a bug): back off, never spin, never exit
                 if failures == 0:
                     self._health("broker", False, f"queueing fetch tasks failed: {error!r}")
@@ -203,7 +223,6 @@ class IngestService:
             if failures:
                 failures = 0
                 self._health("broker", True, "fetch tasks are queued again")
-            wake = min(poller.next_due(), time.time() + self._config.schedule_check_interval_s)
             stop.wait(max(0.05, wake - time.time()))
         workers_stop.set()
 
@@ -228,8 +247,14 @@ class IngestService:
                         report = poller.poll(source)
                         if not report.retrying or report.failures >= gave_up_after:
                             unanswered.discard(source.name)
-                if not unanswered and schedule.pending() == 0 and drained():
+                pending = schedule.pending()
+                if not unanswered and pending == 0 and drained():
                     break
+                if pending > schedule.waiting() and drained():
+                    drained.refresh()
+                    if drained() and (orphans := schedule.requeue_orphans(time.time())):
+                        # Every task was committed, yet these have no outcome: never hang on them.
+                        log.warning("entries in flight had no fetch task left; queued again", extra={"n": orphans})
             except Exception as error:
                 self._health("broker", False, f"queueing retries failed: {error!r}")
             stop.wait(min(self._config.schedule_check_interval_s, 0.25))
@@ -267,16 +292,27 @@ class IngestService:
             return process
 
         processes = [start() for _ in range(self._workers)]
+        # When each dead worker is replaced: at once the first time, then backing off, so a
+        # worker that cannot start (Kafka away) is not restarted in a tight loop.
+        restart_at: dict[int, float] = {}
+        deaths = 0
         try:
             while True:
                 self._drain(events, timeout=0.2)
                 if stop.is_set():
                     shared_stop.set()
                     break
+                now = time.monotonic()
                 for number, process in enumerate(processes):
-                    if not process.is_alive():
+                    if process.is_alive() or process.exitcode is None:
+                        continue
+                    if number not in restart_at:
                         # A worker that died (a crash, a kill) is replaced; its task is redelivered and counted.
-                        log.error("fetch worker process died; starting another", extra={"exit_code": process.exitcode})
+                        log.error("fetch worker process died", extra={"exit_code": process.exitcode})
+                        restart_at[number] = now + min(30.0, 0.5 * 2**deaths) if deaths else now
+                        deaths += 1
+                    if restart_at[number] <= now:
+                        del restart_at[number]
                         self.report.worker_restarts += 1
                         processes[number] = start()
         finally:
@@ -297,6 +333,8 @@ class IngestService:
                 kind, payload = message
                 if kind == "fetch":
                     self._fetched(payload)
+                elif kind == "http":
+                    self._http_fetched(payload)
                 else:
                     self._health(*payload)
                 message = events.get_nowait()
@@ -313,6 +351,10 @@ class _QueueSender:
     def __call__(self, event: FetchEvent) -> None:
         self._events.put(("fetch", event))
 
+    def http(self, result: FetchResult) -> None:
+        # Only what metrics read travels: the body and headers stay in the worker.
+        self._events.put(("http", replace(result, body=b"", text=None, headers={})))
+
     def health(self, check: str, ok: bool, detail: str) -> None:
         self._events.put(("health", (check, ok, detail)))
 
@@ -321,7 +363,7 @@ def _fetch_child(config: IngestConfig, fetch_settings: FetchSettings, stop: Any,
     # Workers stop through the shared event once the parent has been asked to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    fetch_worker_process(config, fetch_settings, stop, on_event=sender, health=sender.health)
+    fetch_worker_process(config, fetch_settings, stop, on_event=sender, health=sender.health, on_http=sender.http)
 
 
 def fetch_worker_process(
@@ -331,11 +373,13 @@ def fetch_worker_process(
     *,
     on_event: Callable[[FetchEvent], None] | None = None,
     health: HealthReport | None = None,
+    on_http: Callable[[FetchResult], None] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Entry point of one fetch-worker process. Everything arrives as picklable arguments; it
     builds its own HTTP client (sharing politeness through the host ledger), archive, schedule
-    connection and Kafka clients. ``on_event`` is the hook a child calls for each task."""
-    http = HttpClient(fetch_settings, shared_state=config.host_ledger_file)
+    connection and Kafka clients. ``on_event`` is the hook a child calls for each task,
+    ``on_http`` for each HTTP fetch."""
+    http = HttpClient(fetch_settings, shared_state=config.host_ledger_file, on_result=on_http)
     archive = PageArchive(config.archive_dir, max_file_bytes=config.archive_max_file_bytes)
     schedule = Schedule(config.state_file)
     try:

@@ -38,7 +38,7 @@ from connectors.http import Outcome
 from connectors.ingest.config import IngestConfig
 from connectors.ingest.fetcher import PageFetcher
 from connectors.ingest.schedule import Delivery, Schedule, entry_key
-from connectors.publisher import KafkaPublisher
+from connectors.publisher import KafkaPublisher, Published
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
 from schemas.feed_entry import FeedEntry
 
@@ -113,6 +113,9 @@ class FetchWorker:
             max_poll_records=1,
             # A page fetch may wait out politeness delays; keep the group membership.
             max_poll_interval_ms=600_000,
+            # A worker that died is noticed after this, and its hosts go to another worker.
+            session_timeout_ms=int(config.fetch_session_timeout_s * 1000),
+            heartbeat_interval_ms=int(config.fetch_session_timeout_s * 1000 / 3),
         )
         self._consumer.subscribe([config.fetch_topic])
 
@@ -139,7 +142,10 @@ class FetchWorker:
                     # The worker lived, so this delivery must not count towards worker_crashed.
                     self._forget_delivery()
                     log.warning("fetch task not finished", extra={"offset": message.offset, "error": repr(error)})
-                    self._consumer.seek(partition, message.offset)
+                    try:
+                        self._consumer.seek(partition, message.offset)
+                    except Exception:  # the partition moved to another worker: it resumes from the commit
+                        log.info("fetch task left to the partition's new owner", extra={"offset": message.offset})
                     failures = self._outage(stop, failures, f"finishing a fetch task failed: {error!r}")
                     continue
                 if failures:
@@ -232,10 +238,10 @@ class FetchWorker:
 
     def _retry(self, entry: FeedEntry, key: str, delivery: Delivery, retry: Retry, message: Any) -> FetchEvent:
         policy = self._config.retry
-        attempts = delivery.attempts + 1
+        attempts = delivery.attempts + 1 if retry.attempted else delivery.attempts
         now = time.time()
         age = now - delivery.queued_at
-        if attempts >= policy.max_attempts or age >= policy.max_age_s:
+        if (retry.attempted and attempts >= policy.max_attempts) or age >= policy.max_age_s:
             return self._final(
                 entry,
                 key,
@@ -283,8 +289,9 @@ class FetchWorker:
         attempts: int | None = None,
     ) -> FetchEvent:
         if isinstance(result, CleanedArticle):
-            self._publisher.publish_article(result)
-            outcome = Outcome.OK.value
+            published = self._publisher.publish_article(result)
+            # Over the raw topic's limit, the publisher sent its too_large dead letter instead.
+            outcome = Outcome.OK.value if published is Published.PUBLISHED else Outcome.TOO_LARGE.value
         else:
             self._publisher.publish_dead_letter(result)
             outcome = result.error_type
@@ -311,8 +318,15 @@ class TasksDrained:
 
     def __init__(self, consumer_config: Mapping[str, Any], topic: str, group: str) -> None:
         self._probe = KafkaConsumer(**consumer_config, group_id=group, enable_auto_commit=False)
-        partitions = [TopicPartition(topic, p) for p in sorted(self._probe.partitions_for_topic(topic) or [])]
-        self.targets: dict[TopicPartition, int] = dict(self._probe.end_offsets(partitions))
+        self._topic = topic
+        self.targets: dict[TopicPartition, int] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Aims at the tasks queued up to now (retries queued since are included)."""
+        numbers = sorted(self._probe.partitions_for_topic(self._topic) or [])
+        partitions = [TopicPartition(self._topic, p) for p in numbers]
+        self.targets = dict(self._probe.end_offsets(partitions))
 
     def __call__(self) -> bool:
         return all((self._probe.committed(p) or 0) >= end for p, end in self.targets.items())

@@ -23,6 +23,7 @@ def newswire_run(kafka_broker: Any, topics: Any, tmp_path: Path) -> Iterator[New
         {
             "NEWSWIRE_SINKS__OUTPUT_DIR": str(output_dir),
             "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(tmp_path / "state" / "dedup.sqlite3"),
+            "NEWSWIRE_PIPELINE__STATE_DIR": str(tmp_path / "state"),
             "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"test-pipeline-{run_id}",
             "NEWSWIRE_PIPELINE__BATCH_INTERVAL_S": "0.5",
             "NEWSWIRE_OBSERVABILITY__METRICS_PORT": "0",

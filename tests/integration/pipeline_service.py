@@ -120,20 +120,22 @@ def running_service(settings: Settings, health: HealthLog | None = None) -> Iter
     """The continuous service in a thread; stopped (its batch in flight finished) on exit."""
     reports: list[BatchReport] = []
     errors: list[BaseException] = []
-    service = wiring.micro_batch_service(settings, on_batch=reports.append, health=health)
-    stop = threading.Event()
+    # A job server, should the runner need one, lives as long as the service.
+    with wiring.JobServers() as job_servers:
+        service = wiring.micro_batch_service(settings, job_servers, on_batch=reports.append, health=health)
+        stop = threading.Event()
 
-    def run() -> None:
+        def run() -> None:
+            try:
+                service.run(until_caught_up=False, stop=stop)
+            except BaseException as error:  # the test asserts the service never exits on its own
+                errors.append(error)
+
+        thread = threading.Thread(target=run, name="micro-batch-service", daemon=True)
+        thread.start()
         try:
-            service.run(until_caught_up=False, stop=stop)
-        except BaseException as error:  # the test asserts the service never exits on its own
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name="micro-batch-service", daemon=True)
-    thread.start()
-    try:
-        yield RunningService(service, thread, stop, reports, errors)
-    finally:
-        stop.set()
-        thread.join(timeout=120)
-        service.close()
+            yield RunningService(service, thread, stop, reports, errors)
+        finally:
+            stop.set()
+            thread.join(timeout=120)
+            service.close()

@@ -22,7 +22,7 @@ def test_sigkill_mid_replay_loses_none_and_duplicates_none(newswire_run: Newswir
     newswire_run.env["NEWSWIRE_PIPELINE__MAX_BATCH_RECORDS"] = "150"  # many small batches to die between
     newswire_run.command("replay", str(tmp_path / "seeds"), "--no-progress")
 
-    kills = []
+    kills: list[int] = []
     # Kill three times at different points, so the kill lands inside a batch's writes at least once.
     for threshold in (ARTICLES // 5, 2 * ARTICLES // 5, 3 * ARTICLES // 5):
         pipeline = newswire_run.start("pipeline")

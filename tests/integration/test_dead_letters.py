@@ -84,9 +84,10 @@ def test_a_batch_that_dies_after_writing_its_dead_letters_publishes_them_once_wh
     settings = load_settings()
     ends = topic_offsets(settings.kafka, raw)
     ranges = [PartitionRange(raw, partition, 0, end) for partition, end in ends.items() if end]
-    pipeline = beam.Pipeline(options=PipelineOptions(wiring.beam_args(settings)))
-    build_pipeline(pipeline, ReadFromKafka(client_config(settings.kafka), ranges), wiring.pipeline_config(settings))
-    assert pipeline.run().wait_until_finish() == PipelineState.DONE
+    with wiring.JobServers() as job_servers:
+        pipeline = beam.Pipeline(options=PipelineOptions(wiring.beam_args(settings, job_servers)))
+        build_pipeline(pipeline, ReadFromKafka(client_config(settings.kafka), ranges), wiring.pipeline_config(settings))
+        assert pipeline.run().wait_until_finish() == PipelineState.DONE
     [(key, first)] = _dead_letters(newswire_run)
     assert first.dead_letter_id is not None and key == first.dead_letter_id.encode()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.dedup.corpus import build_corpus
-from bench.dedup.run import run_pipeline
+from newswire.testing.dedup_corpus import build_corpus
+from newswire.testing.dedup_run import run_pipeline
 from newswire.testing.redis import RedisServer
 from pipeline.dedup.decide import DedupConfig
 from pipeline.dedup.index import IndexLocation

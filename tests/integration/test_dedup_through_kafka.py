@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.dedup.corpus import build_corpus
-from bench.dedup.kafka_run import run_through_kafka
-from bench.dedup.run import run_pipeline, score
+from newswire.testing.dedup_corpus import build_corpus
+from newswire.testing.dedup_kafka import run_through_kafka
+from newswire.testing.dedup_run import run_pipeline, score
 from pipeline.dedup.decide import DedupConfig
 from pipeline.dedup.index import IndexLocation
 from tests.conftest import KafkaBroker

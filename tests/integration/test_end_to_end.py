@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_a_poison_record_goes_to_dead_letters_and_the_good_ones_around_it_arrive
 
     newswire_run.command("pipeline", "--until-caught-up")
 
-    enriched = sorted(k for k, _ in newswire_run.topic_values(newswire_run.topics.enriched))
+    enriched = sorted(k or b"" for k, _ in newswire_run.topic_values(newswire_run.topics.enriched))
     assert enriched == [b"seed-good0", b"seed-good1"]
     dead = [decode(v, DeadLetter) for _, v in newswire_run.topic_values(newswire_run.topics.dead_letter)]
     assert sorted((d.key, d.offset, d.stage) for d in dead) == [("poison", 1, "decode"), ("poison2", 2, "decode")]
@@ -87,7 +88,7 @@ def test_a_poison_record_goes_to_dead_letters_and_the_good_ones_around_it_arrive
     assert sorted(r[0] for r in newswire_run.sqlite_rows()) == ["seed-good0", "seed-good1"]
 
 
-def test_malformed_seed_files_are_reported_and_dead_lettered(newswire_run: NewswireRun, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_seed_files_are_reported_and_dead_lettered(newswire_run: NewswireRun, tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     (seeds / "001_good.txt").write_text("A good title\n\nA good body paragraph.\n")
@@ -119,7 +120,7 @@ def test_tail_prints_the_enriched_seed_and_sigterm_finishes_cleanly(newswire_run
     assert len(newswire_run.sqlite_rows()) == 1
 
 
-def test_dedup_explain_shows_each_layer_and_the_decision(newswire_run: NewswireRun, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_dedup_explain_shows_each_layer_and_the_decision(newswire_run: NewswireRun, tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     original = (REPO / "seeds" / "000_0a8afec63f5aff32.txt").read_text()

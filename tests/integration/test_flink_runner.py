@@ -28,11 +28,11 @@ import pytest
 from apache_beam.portability.api import beam_job_api_pb2, beam_job_api_pb2_grpc
 from kafka import KafkaConsumer, TopicPartition
 
-from bench.dedup.corpus import build_corpus
-from bench.dedup.kafka_run import run_through_kafka
-from bench.dedup.run import run_pipeline
 from newswire.settings import KafkaSettings, TopicSettings
 from newswire.testing.corpus import generated_seed_texts
+from newswire.testing.dedup_corpus import build_corpus
+from newswire.testing.dedup_kafka import run_through_kafka
+from newswire.testing.dedup_run import run_pipeline
 from newswire.testing.deployment import python_worker_pool
 from newswire.topics import ensure_topics
 from pipeline.dedup.decide import DedupConfig
@@ -71,6 +71,7 @@ def _deployment(base: NewswireRun, tmp_path: Path, name: str, overrides: dict[st
         "NEWSWIRE_TOPICS__DEAD_LETTER": topics.dead_letter,
         "NEWSWIRE_SINKS__OUTPUT_DIR": str(output_dir),
         "NEWSWIRE_PIPELINE__DEDUP_INDEX": str(tmp_path / name / "dedup.sqlite3"),
+        "NEWSWIRE_PIPELINE__STATE_DIR": str(tmp_path / name),
         "NEWSWIRE_PIPELINE__CONSUMER_GROUP": f"test-{name}-{uuid.uuid4().hex[:8]}",
         **overrides,
     }
@@ -201,7 +202,8 @@ def _job_server_children(parent: int) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue  # exited meanwhile
-        if ppid == parent and any(b"job-server" in arg for arg in cmdline):
+        # The JVM itself: while the jar is provisioned, Maven also runs with "job-server" in its paths.
+        if ppid == parent and b"--job-port" in cmdline and any(b"job-server" in arg for arg in cmdline):
             found.append(int(proc.name))
     return found
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
 import re
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,11 @@ FEEDS = {  # source name -> (file, content type)
 _ABSOLUTE_URL = re.compile(rb"https?:(?:\\?/){2}([A-Za-z0-9.-]+)")
 
 
+def _to_origin(match: re.Match[bytes], *, hosts: set[str], origin: bytes) -> bytes:
+    """A link to one of the feeds' own hosts, pointed at the loopback server instead."""
+    return origin if match.group(1).decode().lower() in hosts else match.group(0)
+
+
 def _serve_feeds(server: LoopbackServer) -> tuple[dict[str, str], int]:
     """Serve each real feed with its entries' hosts moved onto the loopback server, and a
     real article page behind every entry. Returns source -> feed URL, and the entry count."""
@@ -42,9 +49,7 @@ def _serve_feeds(server: LoopbackServer) -> tuple[dict[str, str], int]:
                 original, url="https://feeds.example/", content_type=content_type, source_name=name
             ).entries
         }
-        body = _ABSOLUTE_URL.sub(
-            lambda m, hosts=hosts: origin if m.group(1).decode().lower() in hosts else m.group(0), original
-        )
+        body = _ABSOLUTE_URL.sub(functools.partial(_to_origin, hosts=hosts, origin=origin), original)
         path = f"/feeds/{name}"
         server.route(
             path,
@@ -100,7 +105,7 @@ def test_every_feed_entry_becomes_one_article_and_a_second_pass_publishes_nothin
             assert article.canonical_url and article.canonical_url.startswith(server.origin)
             assert article.body.strip() and article.title.strip()
             assert article.feed_item is not None and article.feed_item.feed_url in feed_urls.values()
-            assert article.published_at is None or article.published_at.utcoffset().total_seconds() == 0
+            assert article.published_at is None or article.published_at.utcoffset() == timedelta(0)
         assert sum(a.published_at is not None for a in articles) == entry_count, "every entry here has a date"
         assert list((tmp_path / "archive").glob("pages-*.warc.gz")), "fetched pages are archived as WARC"
 

@@ -11,12 +11,15 @@ import gzip
 import itertools
 import os
 import signal
+import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kafka.partitioner.default import murmur2
 
 from connectors.http import HttpClient
 from connectors.ingest import FetchWorker, PageFetcher, Schedule
@@ -70,6 +73,8 @@ def ingest_run(newswire_run: NewswireRun, tmp_path: Path) -> NewswireRun:
             "NEWSWIRE_INGEST__RETRY_BACKOFF_MAX_S": "4",
             "NEWSWIRE_INGEST__RETRY_JITTER": "0",
             "NEWSWIRE_INGEST__SCHEDULE_CHECK_INTERVAL_S": "0.1",
+            # A killed service's fetch worker leaves the group quickly, so the restarted one gets its tasks.
+            "NEWSWIRE_INGEST__FETCH_SESSION_TIMEOUT_S": "6",
         }
     )
     return newswire_run
@@ -94,11 +99,44 @@ def test_a_429_with_retry_after_is_published_once_after_the_wait(ingest_run: New
         busy = server.requests_for("/busy")
         calm = server.requests_for("/calm")
     assert not dead_letters(ingest_run), result.stdout
-    urls = sorted(a.canonical_url for a in published(ingest_run))
+    urls = sorted(a.canonical_url or "" for a in published(ingest_run))
     assert urls == sorted([server.url("/busy"), server.url("/calm")]), "each published exactly once"
     assert len(busy) == 2
     assert busy[1].at - busy[0].at >= 2.0, "the retry waited out Retry-After (measured at the server)"
     assert calm[0].at < busy[1].at, "the other page did not wait behind the rate-limited one"
+
+
+def test_a_host_held_back_by_retry_after_does_not_hold_up_the_other_hosts_of_its_worker(
+    ingest_run: NewswireRun, tmp_path: Path
+) -> None:
+    partitions = ingest_run.topics.partitions
+
+    def partition(host: str) -> int:
+        return (murmur2(host.encode()) & 0x7FFFFFFF) % partitions  # how the producer places host keys
+
+    # A second loopback host whose tasks share the first one's partition: one queue, one worker.
+    other = next(f"127.0.0.{n}" for n in range(2, 40) if partition(f"127.0.0.{n}") == partition("127.0.0.1"))
+    ingest_run.env["NEWSWIRE_FETCH__ALLOW_ADDRESSES"] = '["127.0.0.0/8"]'
+    ingest_run.env["NEWSWIRE_INGEST__MAX_HOST_WAIT_S"] = "1"
+    with LoopbackServer("127.0.0.1") as held, LoopbackServer(other) as free:
+        for server in (held, free):
+            server.route("/robots.txt", Reply(404))
+        held.route("/first", Reply(429, {"Retry-After": "6"}), Reply(200, HTML, article_page(0)))
+        held.route("/second", Reply(200, HTML, article_page(1)))
+        for n in range(2):
+            free.route(f"/story/{n}", Reply(200, HTML, article_page(2 + n)))
+        feeds = {
+            "a-held": held.route("/feed", Reply(200, RSS, rss(held, ["/first", "/second"]))),
+            "b-free": free.route("/feed", Reply(200, RSS, rss(free, ["/story/0", "/story/1"]))),
+        }
+        ingest_run.command("ingest", "--once", "--sources", str(sources_file(tmp_path / "s.yaml", feeds)))
+        [rate_limited, retried] = held.requests_for("/first")
+        [second] = held.requests_for("/second")
+        free_pages = [r.at for r in free.requests if r.path.startswith("/story/")]
+    assert not dead_letters(ingest_run)
+    assert len(published(ingest_run)) == 4
+    assert retried.at - rate_limited.at >= 6.0 and second.at - rate_limited.at >= 6.0, "the host's wait was kept"
+    assert max(free_pages) - rate_limited.at < 4.0, "the other host's pages did not wait behind the held one"
 
 
 def test_a_host_down_for_a_while_then_back_has_its_articles_published(
@@ -114,7 +152,8 @@ def test_a_host_down_for_a_while_then_back_has_its_articles_published(
         sources = sources_file(tmp_path / "s.yaml", {"f": feed})
         result = ingest_run.command("ingest", "--once", "--sources", str(sources))
     assert not dead_letters(ingest_run), [d.error for d in dead_letters(ingest_run)]
-    assert sorted(a.canonical_url for a in published(ingest_run)) == sorted(server.url(p) for p in paths), result.stdout
+    urls = sorted(a.canonical_url or "" for a in published(ingest_run))
+    assert urls == sorted(server.url(p) for p in paths), result.stdout
 
 
 def test_an_entry_that_always_times_out_is_dead_lettered_gave_up_with_attempts_and_last_error(
@@ -142,7 +181,23 @@ def test_an_entry_that_always_times_out_is_dead_lettered_gave_up_with_attempts_a
     assert not published(ingest_run)
 
 
+def retries_pending(port: int) -> float | None:
+    """The ingest service's newswire_ingest_retries_pending gauge, from its /metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    values = [line.split()[-1] for line in text.splitlines() if line.startswith("newswire_ingest_retries_pending ")]
+    return float(values[0]) if values else None
+
+
 def test_a_feed_whose_poll_fails_backs_off_then_recovers(ingest_run: NewswireRun, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ingest_run.env["NEWSWIRE_OBSERVABILITY__INGEST_METRICS_PORT"] = str(port)
+    pending_seen: set[float] = set()
     with LoopbackServer() as server:
         server.route("/robots.txt", Reply(404))
         server.route("/story", Reply(200, HTML, article_page(2)))
@@ -154,6 +209,8 @@ def test_a_feed_whose_poll_fails_backs_off_then_recovers(ingest_run: NewswireRun
             deadline = time.monotonic() + 20
             while not server.requests_for("/story") and time.monotonic() < deadline:
                 assert service.poll() is None, (tmp_path / "ingest.log").read_text()
+                if (pending := retries_pending(port)) is not None:
+                    pending_seen.add(pending)
                 time.sleep(0.1)
             time.sleep(1.0)  # the article's publication follows its page fetch
         finally:
@@ -168,6 +225,7 @@ def test_a_feed_whose_poll_fails_backs_off_then_recovers(ingest_run: NewswireRun
     assert gaps[0] >= 0.45
     assert [a.canonical_url for a in published(ingest_run)] == [server.url("/story")], "it recovered"
     assert not dead_letters(ingest_run), "a poll that failed four times is not given up on"
+    assert 1.0 in pending_seen, f"the backing-off source shows in newswire_ingest_retries_pending: {pending_seen}"
 
 
 def test_a_restart_in_the_middle_of_a_backoff_keeps_the_schedule(ingest_run: NewswireRun, tmp_path: Path) -> None:
@@ -219,6 +277,59 @@ def test_a_task_whose_worker_dies_while_handling_it_is_dead_lettered_instead_of_
     assert dead.error_type == "worker_crashed" and dead.source_url == server.url("/deadly")
     assert "ingest.max_task_deliveries=1" in dead.error
     assert fetches == 1, "the task that killed its worker was not handed out again"
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def fetch_worker_pids(pid: int) -> list[int]:
+    """The service's fetch-worker processes (spawned; not multiprocessing's resource tracker)."""
+    pids = []
+    for child in children(pid):
+        command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"resource_tracker" not in command:
+            pids.append(child)
+    return pids
+
+
+def test_a_killed_fetch_worker_process_is_replaced_and_its_task_dead_lettered_not_looped(
+    ingest_run: NewswireRun, tmp_path: Path
+) -> None:
+    ingest_run.env["NEWSWIRE_INGEST__MAX_TASK_DELIVERIES"] = "1"
+    with LoopbackServer() as server:
+        server.route("/robots.txt", Reply(404))
+        server.route("/deadly", Reply(200, HTML, article_page(6), delay_s=20))
+        server.route("/fine", Reply(200, HTML, article_page(7)))
+        feed = server.route("/feed", Reply(200, RSS, rss(server, ["/deadly", "/fine"])))
+        sources = sources_file(tmp_path / "s.yaml", {"f": feed})
+        service = ingest_run.start("ingest", "--workers", "2", "--sources", str(sources), log=tmp_path / "ingest.log")
+        try:
+            deadline = time.monotonic() + 30
+            while not server.requests_for("/deadly") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # The worker in the middle of /deadly is the one with a connection open to us.
+            before = fetch_worker_pids(service.pid)
+            assert len(before) == 2, (tmp_path / "ingest.log").read_text()
+            for pid in before:
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 40
+            while not dead_letters(ingest_run) and time.monotonic() < deadline:
+                assert service.poll() is None, (tmp_path / "ingest.log").read_text()
+                time.sleep(0.2)
+            after = fetch_worker_pids(service.pid)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(timeout=60)
+        fetches = len(server.requests_for("/deadly"))
+    [dead] = dead_letters(ingest_run)
+    assert dead.error_type == "worker_crashed" and dead.source_url == server.url("/deadly")
+    assert fetches == 1
+    assert len(after) == 2 and not set(after) & set(before), "both workers were replaced; the service ran on"
+    assert [a.canonical_url for a in published(ingest_run)] == [server.url("/fine")]
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def test_a_5_mb_record_is_dead_lettered_to_fit_and_the_service_goes_on(newswire_
     assert service.returncode == 0, output
 
     assert sorted(r[0] for r in newswire_run.sqlite_rows()) == ["seed-limits0", "seed-limits1", "seed-limits2"]
-    enriched = sorted(k for k, _ in newswire_run.topic_values(newswire_run.topics.enriched))
+    enriched = sorted(k or b"" for k, _ in newswire_run.topic_values(newswire_run.topics.enriched))
     assert enriched == [b"seed-limits0", b"seed-limits1", b"seed-limits2"]
     dead = newswire_run.topic_values(newswire_run.topics.dead_letter)
     assert len(dead) == 1
@@ -134,8 +134,12 @@ def test_topics_create_raises_a_topic_limit_below_the_settings_and_says_so(newsw
     try:
         enriched = newswire_run.topics.enriched
         admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, enriched, {"max.message.bytes": "1048588"})])
-        created = newswire_run.command("topics", "create")
         expected = LIMITS.max_enriched_bytes + BATCH_OVERHEAD_BYTES
+        # The pipeline says so when it starts, before an article ever meets the smaller limit.
+        warned = newswire_run.command("pipeline", "--until-caught-up")
+        assert f"topic {enriched} accepts records of at most 1048588 bytes" in warned.stdout + warned.stderr
+        assert f"allow {expected}; run `newswire topics create`" in warned.stdout + warned.stderr
+        created = newswire_run.command("topics", "create")
         assert f"topic {enriched}: raised max.message.bytes from 1048588 to {expected}" in created.stdout
         described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, enriched)])["topic"][enriched]
         assert described["max.message.bytes"]["value"] == str(expected)
@@ -154,3 +158,36 @@ def test_every_topic_accepts_its_largest_record(kafka_broker: Any, topics: Topic
             assert int(described["max.message.bytes"]["value"]) == record_bytes + BATCH_OVERHEAD_BYTES, name
     finally:
         admin.close()
+
+
+def test_a_fetched_article_too_large_for_the_raw_topic_is_refused_where_it_enters(
+    newswire_run: NewswireRun, tmp_path: Path
+) -> None:
+    from newswire.testing.http_server import LoopbackServer, Reply
+
+    newswire_run.env.update(
+        {
+            "NEWSWIRE_LIMITS__MAX_ARTICLE_BYTES": "65536",
+            "NEWSWIRE_FETCH__ALLOW_ADDRESSES": '["127.0.0.1/32"]',
+            "NEWSWIRE_FETCH__PER_HOST_INTERVAL_S": "0.02",
+            "NEWSWIRE_INGEST__STATE_FILE": str(tmp_path / "state" / "connectors.sqlite3"),
+            "NEWSWIRE_INGEST__ARCHIVE_DIR": str(tmp_path / "archive"),
+            "NEWSWIRE_INGEST__FETCH_GROUP": f"fetchers-{tmp_path.name}",
+        }
+    )
+    paragraphs = "".join(f"<p>{paragraph}</p>" for paragraph in _long_body(120_000).split("\n\n"))
+    page = f"<html><head><title>A long report</title></head><body><article><h1>A long report</h1>{paragraphs}"
+    with LoopbackServer() as server:
+        server.route("/robots.txt", Reply(404))
+        url = server.route("/long-report", Reply(200, {"Content-Type": "text/html; charset=utf-8"}, page.encode()))
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(f"sources:\n  - name: long\n    type: page\n    url: {url}\n")
+        ingested = newswire_run.command("ingest", "--once", "--sources", str(sources))
+    assert "too_large=1" in ingested.stdout, ingested.stdout + ingested.stderr
+    assert newswire_run.topic_values(newswire_run.topics.raw) == []
+    [(key, value)] = newswire_run.topic_values(newswire_run.topics.dead_letter)
+    letter = decode(value, DeadLetter)
+    assert (letter.stage, letter.error_type, letter.source_name) == ("publish", "too_large", "long")
+    assert "over limits.max_article_bytes=65536" in letter.error
+    assert letter.original_size is not None and letter.original_size > 65536
+    assert letter.dead_letter_id is not None and key == letter.dead_letter_id.encode()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-import pyarrow.dataset as ds  # type: ignore[import-untyped]
+import pyarrow.dataset as ds  # type: ignore[import-untyped]  # pyarrow ships no type hints
 import pytest
 from psycopg import sql
 

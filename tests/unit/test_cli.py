@@ -1,7 +1,6 @@
 """The ``newswire`` command's argument handling: what it refuses and what it prints, without
 a broker (the commands that need one are covered in tests/integration)."""
 
-
 import pytest
 
 from newswire import cli

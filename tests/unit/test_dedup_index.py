@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ def _decide_two(config: DedupConfig) -> None:
     index = config.index.open()
     try:
         for item in (article("seed-one", STORY), article("seed-two", OTHER)):
-            index.transact(lambda view, item=item: decide(view, sign(item, config), config, T0))
+            index.transact(functools.partial(decide, signed=sign(item, config), config=config, now=T0))
     finally:
         index.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import time
@@ -9,8 +10,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from bench.dedup.corpus import build_corpus
-from bench.dedup.run import run_pipeline
+from newswire.testing.dedup_corpus import build_corpus
+from newswire.testing.dedup_run import run_pipeline
 from pipeline.dedup import sign
 from pipeline.dedup.decide import Decision, DedupConfig, decide
 from pipeline.dedup.index import IndexLocation, IndexView
@@ -156,9 +157,10 @@ def test_a_copy_of_a_copy_is_a_duplicate_in_every_arrival_order(tmp_path: Path) 
     assert estimate[("seed-first", "seed-third")] < 0.78
     for number, order in enumerate(itertools.permutations([first, second, third])):
         index = IndexLocation(sqlite_path=tmp_path / f"index{number}.sqlite3").open()
-        kept, demoted = set(), set()
+        kept: set[str] = set()
+        demoted: set[str] = set()
         for one in order:  # each in its own batch: one transaction each
-            decision = index.transact(lambda view, s=signed[one.article_id]: decide(view, s, config, T0))
+            decision = index.transact(functools.partial(decide, signed=signed[one.article_id], config=config, now=T0))
             kept.update([one.article_id] if decision.original else [])
             demoted.update(d.article_id for d in decision.demoted)
         index.close()

@@ -10,6 +10,7 @@ import pytest
 from connectors.seeds import split_seed_text
 from pipeline.enrichers import ENRICHERS, CountryEnricher, DatelineEnricher, EntityEnricher, LanguageEnricher
 from pipeline.enrichers.base import Enricher
+from pipeline.enrichers.entities import Recogniser
 from schemas import CleanedArticle, EnrichedArticle, SourceKind, SourceRef
 from schemas.article import EntityKind
 from schemas.timestamps import utc_now
@@ -34,9 +35,11 @@ def seed_article() -> CleanedArticle:
 
 
 @pytest.mark.parametrize("recogniser", ["rules", "model"])
-def test_seed_article_is_english_with_its_places_and_people(seed_article: CleanedArticle, recogniser: str) -> None:
+def test_seed_article_is_english_with_its_places_and_people(
+    seed_article: CleanedArticle, recogniser: Recogniser
+) -> None:
     language = LanguageEnricher().enrich(seed_article)["detected_language"]
-    entities = EntityEnricher(recogniser=recogniser).enrich(seed_article)["entities"]  # type: ignore[arg-type]
+    entities = EntityEnricher(recogniser=recogniser).enrich(seed_article)["entities"]
     places = {e.text for e in entities if e.kind is EntityKind.PLACE}
     people = " | ".join(e.text for e in entities if e.kind is EntityKind.PERSON)
 

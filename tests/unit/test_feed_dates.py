@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -62,7 +62,7 @@ def test_no_trustworthy_date_is_none(raw: str | None) -> None:
 def test_never_raises_and_is_always_utc(raw: str, language: str | None) -> None:
     parsed = parse_feed_date(raw, language=language)
     if parsed is not None:
-        assert parsed.at.utcoffset() is not None and parsed.at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+        assert parsed.at.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize(

@@ -430,7 +430,8 @@ def test_spaces_around_sitemap_loc_are_stripped() -> None:
 def test_entry_ids_are_kept_verbatim_or_none() -> None:
     assert first("ranchero-rsparser/livemint.xml").entry_id == "1559104147038"
     assert all(entry.entry_id is None for entry in parsed("ranchero-rsparser/aktuality.rss").entries)
-    assert first("feedjira/youtube_atom.xml").entry_id.startswith("yt:video:")  # type: ignore[union-attr]
+    youtube = first("feedjira/youtube_atom.xml").entry_id
+    assert youtube is not None and youtube.startswith("yt:video:")
 
 
 # --- dates ---------------------------------------------------------------------------
@@ -543,3 +544,16 @@ def test_every_reader_reports_skipped_entries_and_the_outcome_the_same_way(docum
     assert parsed.outcome is FeedOutcome.EMPTY and parsed.entries == ()
     assert len(parsed.skipped) == 1
     assert parsed.detail.endswith(f": none of its 1 {unit} is usable"), parsed.detail
+
+
+def test_the_sources_language_orders_a_numeric_date_the_feed_does_not_explain() -> None:
+    rss = b"""<rss version="2.0"><channel><title>County news</title>
+<item><title>Board meets</title><link>https://county.example/news/board-meets</link>
+<pubDate>05/03/2019 15:21</pubDate></item></channel></rss>"""
+    url = "https://county.example/rss.xml"
+    unknown = parse_feed_document(rss, url=url, content_type=None, source_name="county")
+    american = parse_feed_document(rss, url=url, content_type=None, source_name="county", source_language="en-US")
+    assert unknown.entries[0].published_at == datetime(2019, 3, 5, 15, 21, tzinfo=UTC)
+    assert "ambiguous" in unknown.entries[0].provenance["published_at"]
+    assert american.entries[0].published_at == datetime(2019, 5, 3, 15, 21, tzinfo=UTC)
+    assert "region US" in american.entries[0].provenance["published_at"]

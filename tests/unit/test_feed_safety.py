@@ -22,8 +22,8 @@ URL = "https://hostile.example/feed.xml"
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 
-def parse(body: bytes, **options: int) -> tuple[FeedOutcome, str, int]:
-    result = parse_feed_document(body, url=URL, content_type=None, source_name="hostile", **options)
+def parse(body: bytes, *, max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES) -> tuple[FeedOutcome, str, int]:
+    result = parse_feed_document(body, url=URL, content_type=None, source_name="hostile", max_bytes=max_bytes)
     return result.outcome, result.detail, len(result.entries)
 
 

@@ -173,3 +173,31 @@ def test_the_job_server_jvm_options_beam_would_use_are_kept() -> None:
     )
     assert config.job_server_java == ("/opt/jdk/bin/java", ["-Xmx2g"])
     assert RunnerConfig(runner="FlinkRunner").job_server_java == ("java", [])
+
+
+def test_job_servers_belong_to_their_with_block_and_live_under_the_state_dir(fake_java: Path, tmp_path: Path) -> None:
+    from newswire import wiring
+    from newswire.settings import Settings
+
+    settings = Settings(
+        pipeline=PipelineSettings(
+            runner="FlinkRunner",
+            flink_job_server_jar=fake_java,
+            state_dir=tmp_path / "state",
+            dedup_index=tmp_path / "elsewhere" / "dedup.sqlite3",
+        )
+    )
+    assert not hasattr(wiring, "_job_servers"), "no process-global registry of job servers"
+    config = wiring.runner_config(settings)
+    with wiring.JobServers() as job_servers:
+        first = job_servers.start(settings, config)
+        assert job_servers.start(settings, config) == first, "one job server per home, reused"
+        assert (tmp_path / "state" / "flink-job-server" / "job-server.json").is_file()
+        args = wiring.beam_args(settings, job_servers)
+        assert f"--job_endpoint={first.endpoint}" in args
+        os.kill(first.pid, 0)  # still running
+    with pytest.raises(ProcessLookupError):
+        os.kill(first.pid, 0)
+    assert not (tmp_path / "state" / "flink-job-server" / "job-server.json").exists()
+    with wiring.JobServers() as again:  # a later command starts its own, not the stopped one
+        assert again.start(settings, config).pid != first.pid

@@ -5,13 +5,15 @@ for the poller's and a worker's process)."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from connectors.http.host_ledger import HostLedger
-from connectors.http.outcomes import Outcome, Refusal, is_retryable
+from connectors.http.outcomes import FetchResult, Outcome, Refusal, Timings, is_retryable
 from connectors.ingest import RetryPolicy, Schedule, entry_key
+from connectors.ingest.poller import publisher_poll_interval
 from connectors.ingest.schedule import Delivery
 from schemas.feed_entry import FeedEntry, FeedKind
 
@@ -113,3 +115,17 @@ def test_the_host_ledger_spaces_request_starts_across_processes(tmp_path: Path) 
     assert worker.reserve("other.example", 1.0) == 0.0, "other hosts do not wait"
     poller.defer("news.example", 30)
     assert worker.reserve("news.example", 1.0) >= 29, "a Retry-After holds back every process"
+
+
+def fetched_feed(body: bytes, headers: dict[str, str]) -> FetchResult:
+    timings = Timings(started_at=datetime.now(UTC))
+    return FetchResult(url="u", final_url="u", outcome=Outcome.OK, timings=timings, headers=headers, body=body)
+
+
+def test_the_next_poll_honours_rss_ttl_and_cache_control_max_age() -> None:
+    ttl = b"<rss><channel><ttl>15</ttl><item/></channel></rss>"
+    assert publisher_poll_interval(fetched_feed(ttl, {})) == 900.0
+    assert publisher_poll_interval(fetched_feed(b"<rss/>", {"cache-control": "public, max-age=600"})) == 600.0
+    both = fetched_feed(ttl, {"cache-control": "max-age=60"})
+    assert publisher_poll_interval(both) == 900.0, "the longer of the two asks"
+    assert publisher_poll_interval(fetched_feed(b"<rss/>", {"cache-control": "no-cache"})) is None

@@ -94,3 +94,33 @@ def test_fit_shortens_a_huge_error_text_when_the_original_is_not_enough() -> Non
     letter = DeadLetter.of(stage="fetch", error_type="http_error", error="e" * 100_000, source_url="https://x.test/")
     fitted = fit_dead_letter(letter, 20_000)
     assert len(encode(fitted)) <= 20_000 and fitted.error.startswith("eee")
+
+
+def test_an_enriched_article_over_its_topic_limit_is_a_stage_failure_before_any_write() -> None:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipeline.dead_letter_writer import RefuseOversized
+    from pipeline.dead_letters import FAILURES
+    from pipeline.enrich import without_enrichers
+    from schemas import CleanedArticle, SourceKind, SourceRef
+    from schemas.timestamps import utc_now
+
+    def enriched(article_id: str, words: int) -> object:
+        cleaned = CleanedArticle(
+            article_id=article_id,
+            title="A report",
+            body="word " * words,
+            fetched_at=utc_now(),
+            source=SourceRef(kind=SourceKind.SEED, name="test"),
+        )
+        return without_enrichers(cleaned, enriched_at=utc_now())
+
+    small, large = enriched("seed-small", 10), enriched("seed-large", 2_000)
+    limit = len(encode(small)) + 100  # type: ignore[arg-type]
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as pipeline:
+        checked = pipeline | beam.Create([small, large]) | RefuseOversized(limit, limit_name="limits.test_bytes")
+        assert_that(checked.fitting | "Ids" >> beam.Map(lambda a: a.article_id), equal_to(["seed-small"]), "fit")
+        failures = checked[FAILURES] | "Failures" >> beam.Map(lambda f: (f.article_id, f.stage, f.error_type))
+        assert_that(failures, equal_to([("seed-large", "encode", "too_large")]), label="failed")

@@ -76,8 +76,9 @@ def test_the_local_runner_takes_worker_processes_from_the_parallelism_setting() 
     from newswire import wiring
     from newswire.settings import PipelineSettings, Settings
 
-    assert wiring.beam_args(Settings()) == ["--runner=FnApiRunner"]
-    cores = Settings(pipeline=PipelineSettings(parallelism=os.cpu_count() or 1))
-    assert wiring.runner_config(cores).parallelism == (os.cpu_count() or 1)
-    two = wiring.beam_args(Settings(pipeline=PipelineSettings(parallelism=2)))
+    with wiring.JobServers() as job_servers:
+        assert wiring.beam_args(Settings(), job_servers) == ["--runner=FnApiRunner"]
+        cores = Settings(pipeline=PipelineSettings(parallelism=os.cpu_count() or 1))
+        assert wiring.runner_config(cores).parallelism == (os.cpu_count() or 1)
+        two = wiring.beam_args(Settings(pipeline=PipelineSettings(parallelism=2)), job_servers)
     assert two == ["--runner=FnApiRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]

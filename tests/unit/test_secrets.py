@@ -50,8 +50,28 @@ def test_dofn_state_and_its_pickle_keep_the_password_masked(settings: Settings) 
     assert copy["sasl_plain_password"] == PASSWORD
 
 
+def test_the_dead_letter_writer_keeps_both_its_configs_masked(settings: Settings) -> None:
+    from pipeline.dead_letter_writer import WriteDeadLetters
+
+    plain = dict(wiring.producer_config(settings))  # as any caller might pass it
+    writer = WriteDeadLetters(plain, "dead-letter", max_record_bytes=1_000_000, clock_skew_s=1.0)
+    state = repr(vars(writer._fn))
+    assert PASSWORD not in state and state.count(MASK) == 2
+    assert pickle.loads(pickle.dumps(writer._fn))._consumer_config["sasl_plain_password"] == PASSWORD
+
+
+def test_a_plain_copy_of_a_client_config_still_masks_the_password(settings: Settings) -> None:
+    # Code that copies the config into a dict of its own (a consumer's state, a reporter's)
+    # keeps the secret masked, and kafka-python still gets the password as a str.
+    copy = dict(wiring.consumer_config(settings))
+    assert PASSWORD not in repr(copy) and PASSWORD not in repr({**copy, "group_id": "g"})
+    secret = copy["sasl_plain_password"]
+    assert isinstance(secret, str) and secret == PASSWORD and secret.encode() == PASSWORD.encode()
+    assert PASSWORD not in repr(pickle.loads(pickle.dumps(copy)))
+
+
 def test_client_config_is_frozen() -> None:
     config = ClientConfig({"bootstrap_servers": ["127.0.0.1:9092"]})
     with pytest.raises(TypeError):
-        config["client_id"] = "other"  # type: ignore[index]
+        config["client_id"] = "other"  # type: ignore[index]  # that it is refused is the test
     assert config.with_options(client_id="x")["client_id"] == "x" and "client_id" not in config

@@ -9,9 +9,10 @@ import sqlite3
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import pyarrow.dataset as ds  # type: ignore[import-untyped]
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow.dataset as ds  # type: ignore[import-untyped]  # pyarrow ships no type hints
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type hints
 import pytest
 
 from pipeline.sinks.parquet import LEDGER_NAME, ParquetSink, partition_of, temporary_path
@@ -43,8 +44,8 @@ def _files(root: Path) -> list[Path]:
     return sorted(root.glob("date=*/*.parquet"))
 
 
-def _open(root: Path, **kwargs: object) -> ParquetSink:
-    sink = ParquetSink(root, **kwargs)  # type: ignore[arg-type]
+def _open(root: Path, **kwargs: Any) -> ParquetSink:
+    sink = ParquetSink(root, **kwargs)
     sink.open()
     return sink
 
@@ -161,6 +162,6 @@ def test_the_sink_pickles_without_its_ledger_and_checks_its_arguments(tmp_path: 
     assert copy._ledger is None and copy.root == tmp_path
     sink.close()
     with pytest.raises(ValueError, match="compression"):
-        ParquetSink(tmp_path, compression="lz5")  # type: ignore[arg-type]
+        ParquetSink(tmp_path, compression="lz5")  # type: ignore[arg-type]  # the wrong value is the test
     with pytest.raises(ValueError, match="roll_bytes"):
         ParquetSink(tmp_path, roll_bytes=0)

@@ -7,6 +7,7 @@ no decision logic and keeps no entries in process memory between transactions.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,17 +44,13 @@ class SqliteDedupIndex:
         self._db = open_shared(path, _SCHEMA)
 
     def _read(self, keys: list[str]) -> dict[str, Entry]:
-        now = time.time()
-        found: dict[str, Entry] = {}
-        for start in range(0, len(keys), 500):  # SQLite caps bound parameters per statement
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, value FROM entries WHERE key IN ({marks}) AND expires_at >= ?",  # noqa: S608
-                (*chunk, now),
-            )
-            found.update((key, decode_entry(value)) for key, value in rows)
-        return found
+        # All keys in one bound JSON array: no cap on bound parameters to chunk around, and the
+        # primary key is still what SQLite searches by (EXPLAIN QUERY PLAN: USING INDEX ... key=?).
+        rows = self._db.execute(
+            "SELECT key, value FROM entries WHERE key IN (SELECT value FROM json_each(?)) AND expires_at >= ?",
+            (json.dumps(keys), time.time()),
+        )
+        return {key: decode_entry(value) for key, value in rows}
 
     def transact(self, decide: Callable[[IndexView], T]) -> T:
         # The write lock is taken up front: other processes wait, so nothing read here can

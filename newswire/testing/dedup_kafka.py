@@ -18,9 +18,9 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from bench.dedup.run import Outcome
 from newswire.settings import KafkaSettings
 from newswire.tail import records_to_end
+from newswire.testing.dedup_run import Outcome
 from newswire.testing.deployment import REPO, newswire_environment, run_topics
 from newswire.topics import ensure_topics
 from pipeline.dedup.decide import DedupConfig
