@@ -63,6 +63,14 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 log = logging.getLogger(__name__)
 
 
+# Flink's Kryo serializers reach into JDK collections (e.g. a side input's Arrays.asList);
+# on Java 17 that needs these opens, which Flink's own launch scripts pass too.
+_JAVA_MODULE_OPENS = (
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+)
+
+
 class JobServerError(JvmError):
     """The job server could not be provisioned, started or stopped; says what to change."""
 
@@ -216,6 +224,7 @@ class FlinkJobServer:
         job_port, artifact_port, expansion_port = _free_loopback_ports(3)
         command = [
             java,
+            *_JAVA_MODULE_OPENS,
             *self.jvm_options,
             "-jar",
             str(self.jar),

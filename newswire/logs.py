@@ -1,10 +1,20 @@
-"""Structured logging for the service: one JSON object per line (or plain text for people)."""
+"""Structured logging for the service: one JSON object per line (or plain text for people).
+
+Libraries that narrate outages are kept to a few lines: kafka-python logs every reconnect
+and metadata refresh at WARNING/ERROR (a 20 s broker outage once wrote 274 lines), and
+Beam logs the traceback of every failed bundle, which the micro-batch service reports
+itself. Each library's lines of each level get through once a minute (they are symptoms
+of one cause); the next one says how many were held back. What changed (a dependency down, back after N s) is said once
+by the service that noticed it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import time
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,9 +53,45 @@ class _DropBeamGcpNotice(logging.Filter):
         return not (record.pathname.find("apache_beam") >= 0 and "apitools not found" in record.getMessage())
 
 
+# Loggers whose warnings repeat for as long as an outage lasts.
+NOISY_DURING_OUTAGES = ("kafka", "apache_beam.runners")
+REPEAT_INTERVAL_S = 60.0
+
+
+class OncePerInterval(logging.Filter):
+    """Lets WARNING-or-worse lines of each of ``loggers`` (and their children) through once
+    per ``interval_s`` and level: a reconnecting client says the same thing many ways."""
+
+    def __init__(self, loggers: tuple[str, ...] = NOISY_DURING_OUTAGES, interval_s: float = REPEAT_INTERVAL_S) -> None:
+        super().__init__()
+        self._loggers = loggers
+        self._interval_s = interval_s
+        self._last: dict[tuple[str, int], float] = {}
+        self._held_back: Counter[tuple[str, int]] = Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        family = next(
+            (name for name in self._loggers if record.name == name or record.name.startswith(name + ".")), None
+        )
+        if record.levelno < logging.WARNING or family is None:
+            return True
+        kind = (family, record.levelno)
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self._interval_s:
+            self._held_back[kind] += 1
+            return False
+        self._last[kind] = now
+        held_back = self._held_back.pop(kind, 0)
+        if held_back:
+            record.similar_lines_held_back = held_back
+        return True
+
+
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_DropBeamGcpNotice())
+    handler.addFilter(OncePerInterval())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from schemas import CleanedArticle, DeadLetter, EnrichedArticle, encode
 
@@ -115,7 +114,6 @@ class _Locate(beam.DoFn):  # type: ignore[misc]
         self._max_original_bytes = max_original_bytes
 
     def process(self, failure: StageFailure, positions: Any) -> Iterator[DeadLetter]:
-        Metrics.counter("dead_letter", f"{failure.stage}.{failure.error_type}").inc()
         yield locate(failure, positions[failure.article_id], self._max_original_bytes)
 
 

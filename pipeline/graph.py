@@ -121,10 +121,10 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
         config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
     )
-    _meter(records, decoded, enriched, deduplicated)
+    _meter(records, decoded, enriched.articles, deduplicated, dead_letters)
 
 
-def _meter(records: Any, decoded: Any, enriched: Any, deduplicated: Any) -> None:
+def _meter(records: Any, decoded: Any, enriched: Any, deduplicated: Any, dead_letters: Any) -> None:
     """Counts on side branches (see ``pipeline.metering``): what each stage took in and let out,
     every duplicate notice by layer, every dead letter by stage and type."""
     _ = records | "MeterDecodeIn" >> metering.stage_records("decode", "in")
@@ -134,4 +134,4 @@ def _meter(records: Any, decoded: Any, enriched: Any, deduplicated: Any) -> None
     _ = enriched | "MeterDedupIn" >> metering.stage_records("dedup", "in")
     _ = deduplicated[ORIGINALS] | "MeterDedupOut" >> metering.stage_records("dedup", "out")
     _ = deduplicated[DUPLICATES] | "MeterDuplicates" >> metering.duplicate_notices()
-    _ = decoded[DEAD_LETTERS] | "MeterDeadLetters" >> metering.dead_letters()
+    _ = dead_letters | "MeterDeadLetters" >> metering.dead_letters()

@@ -138,9 +138,12 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
         self._consumer: KafkaConsumer | None = None
 
     def setup(self) -> None:
-        self._consumer = KafkaConsumer(
-            **self._consumer_config, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-        )
+        try:
+            self._consumer = KafkaConsumer(
+                **self._consumer_config, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+            )
+        except kafka_errors.KafkaError as error:
+            raise BrokerUnavailable("broker", f"cannot open a consumer: {error!r}") from error
 
     def teardown(self) -> None:
         if self._consumer is not None:
@@ -173,7 +176,8 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
                 if not bounded:
                     return  # the caller defers the rest of the range
                 if time.monotonic() - idle_since > self._stall_timeout_s:
-                    raise TimeoutError(
+                    raise BrokerUnavailable(
+                        "broker",
                         f"{element.topic}[{element.partition}] returned nothing for {self._stall_timeout_s:.0f}s "
                         f"at offset {position} while offsets up to {stop} were expected; is the broker up?"
                     )
@@ -312,7 +316,10 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
         self._failed: list[tuple[WindowedValue, BaseException]] = []
 
     def setup(self) -> None:
-        self._producer = DurableProducer(self._producer_config)
+        try:
+            self._producer = DurableProducer(self._producer_config)
+        except kafka_errors.KafkaError as error:
+            raise BrokerUnavailable("broker", f"cannot open a producer for {self._topic}: {error!r}") from error
 
     def start_bundle(self) -> None:
         self._failed = []

@@ -42,7 +42,8 @@ from apache_beam.runners.runner import PipelineState
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.dependencies import DependencyUnavailable, unavailable_in
+from pipeline.dedup import IndexLocation
+from pipeline.dependencies import DependencyUnavailable, probe_directory, unavailable_in
 from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
 from pipeline.kafka_io import PartitionRange, ReadFromKafka, committed_offsets
 from schemas import DeadLetter
@@ -51,7 +52,10 @@ from schemas.client_config import ClientConfig
 log = logging.getLogger(__name__)
 
 Health = Callable[[str, bool, str], None]
+# What runs over each range: the source, then the stages (``pipeline.graph.build_pipeline``).
+Graph = Callable[[beam.Pipeline, beam.PTransform, PipelineConfig], None]
 BROKER = "broker"
+INDEX = "index"
 _PROBE_TIMEOUT_S = 2.0
 _POISON_READ_TIMEOUT_S = 10.0
 _MAX_ERROR_CHARS = 2_000
@@ -123,6 +127,7 @@ class MicroBatchService:
         health: Health | None = None,
         parallel_beam_args: list[str] | None = None,
         parallel_min_records: int = 1,
+        graph: Graph = build_pipeline,
     ) -> None:
         if max_batch_records < 1:
             raise ValueError("max_batch_records must be positive")
@@ -138,6 +143,7 @@ class MicroBatchService:
         self._on_batch = on_batch
         self._retry = retry or RetryPolicy()
         self._health = health
+        self._graph = graph
         self._rng = random.Random()  # jitter only, never secrets
         self._known: dict[str, bool] = {}
         self._outages: dict[str, _Outage] = {}
@@ -173,7 +179,7 @@ class MicroBatchService:
         started = time.monotonic()
         options = PipelineOptions(self.beam_args_for(ranges))
         pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, ReadFromKafka(self._consumer_config, ranges), self._config)
+        self._graph(pipeline, ReadFromKafka(self._consumer_config, ranges), self._config)
         result = pipeline.run()
         state = result.wait_until_finish()
         if state != PipelineState.DONE:
@@ -197,7 +203,9 @@ class MicroBatchService:
             except TopicMissing:
                 raise
             except Exception as error:  # the broker, most likely: wait it out, then plan again
-                self._wait_out(error, stop)
+                if not self._wait_out(error, stop):
+                    log.warning("could not plan a batch; trying again", extra={"error": _first_line(error)})
+                    stop.wait(self._retry.max_backoff_s)
                 continue
             if not ranges:
                 if until_caught_up:
@@ -242,24 +250,29 @@ class MicroBatchService:
             extra={"ranges": _describe(ranges), "error": _first_line(error)},
         )
         reports: list[BatchReport] = []
-        pending = deque(ranges)  # each partition alone first
+        # Each partition alone first; one partition's range is known to fail, so its halves.
+        pending = deque(ranges if len(ranges) > 1 else _halves(ranges[0]))
         while pending and not stop.is_set():
             piece = pending.popleft()
-            size = (piece.stop or piece.start) - piece.start
+            single = _size(piece) == 1
             try:
-                reports.append(self.run_batch([piece]) if size > 1 else self._run_single(piece, stop))
+                reports.append(self._run_single(piece, stop) if single else self.run_batch([piece]))
                 continue
             except Exception as failure:
                 if self._wait_out(failure, stop):
                     pending.appendleft(piece)
                     continue
                 error = failure
-            if size > 1:
-                middle = piece.start + size // 2
-                pending.appendleft(PartitionRange(piece.topic, piece.partition, middle, piece.stop))
-                pending.appendleft(PartitionRange(piece.topic, piece.partition, piece.start, middle))
-                continue
-            reports.append(self._dead_letter_poison(piece, error))
+            if single:
+                try:
+                    reports.append(self._dead_letter_poison(piece, error))
+                except Exception as failure:  # the dead letter could not be written: never skip the record
+                    if not self._wait_out(failure, stop):
+                        log.error("could not dead-letter a poison record; trying again", exc_info=True)
+                        stop.wait(self._retry.max_backoff_s)
+                    pending.appendleft(piece)
+            else:
+                pending.extendleft(reversed(_halves(piece)))
         return reports
 
     def _run_single(self, piece: PartitionRange, stop: threading.Event) -> BatchReport:
@@ -353,9 +366,12 @@ class MicroBatchService:
     def _probe(self) -> dict[str, str]:
         """The dependencies that do not answer now, with why."""
         down: dict[str, str] = {}
-        broker = _broker_unreachable(str(self._consumer_config.get("bootstrap_servers", "")))
+        broker = _broker_unreachable(self._consumer_config.get("bootstrap_servers", ""))
         if broker:
             down[BROKER] = broker
+        index = _index_unavailable(self._config.dedup.index)
+        if index:
+            down[INDEX] = index
         for sink in self._config.sinks:
             try:
                 sink.probe()
@@ -410,13 +426,17 @@ class MicroBatchService:
                     extra={"check": check, "down_since": outage.since_wall.isoformat(timespec="seconds")},
                 )
         if self._health is not None:
-            self._health(check, ok, detail)
+            try:
+                self._health(check, ok, detail)
+            except Exception:  # an observer's failure must never stop the pipeline
+                log.exception("the health callback failed", extra={"check": check})
 
 
-def _broker_unreachable(bootstrap: str) -> str | None:
+def _broker_unreachable(bootstrap: str | list[str]) -> str | None:
     """None when any bootstrap server accepts a connection; else why none does."""
+    servers = bootstrap.split(",") if isinstance(bootstrap, str) else list(bootstrap)
     reasons = []
-    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
+    for server in (s.strip() for s in servers if s.strip()):
         host, _, port = server.rpartition(":")
         try:
             with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=_PROBE_TIMEOUT_S):
@@ -424,6 +444,39 @@ def _broker_unreachable(bootstrap: str) -> str | None:
         except (OSError, ValueError) as error:
             reasons.append(f"{server}: {error}")
     return "; ".join(reasons) or "no bootstrap servers configured"
+
+
+def _size(piece: PartitionRange) -> int:
+    return (piece.stop or piece.start) - piece.start
+
+
+def _halves(piece: PartitionRange) -> list[PartitionRange]:
+    """``piece`` split in two in offset order; itself when it holds one offset."""
+    if _size(piece) < 2:
+        return [piece]
+    middle = piece.start + _size(piece) // 2
+    return [
+        PartitionRange(piece.topic, piece.partition, piece.start, middle),
+        PartitionRange(piece.topic, piece.partition, middle, piece.stop),
+    ]
+
+
+def _index_unavailable(index: IndexLocation) -> str | None:
+    """None when the dedup index can be reached; else why not."""
+    if index.sqlite_path is not None:
+        try:
+            probe_directory(index.sqlite_path.parent, check=INDEX)
+        except DependencyUnavailable as error:
+            return error.detail
+        return None
+    import redis  # only a Redis index needs the client
+
+    try:
+        with redis.Redis.from_url(index.redis_url or "", socket_connect_timeout=_PROBE_TIMEOUT_S) as client:
+            client.ping()
+    except redis.RedisError as error:
+        return f"Redis does not answer: {error}"
+    return None
 
 
 def _describe(ranges: list[PartitionRange]) -> list[str]:

@@ -20,6 +20,11 @@ def print_report(report: ChaosReport) -> None:
         f"{plan.fetch_workers} fetch workers, {os.cpu_count()} cores (shared: figures are noisy); "
         f"wall {report.wall_s:.0f} s, ended: {report.finished}"
     )
+    if report.finished == "deadline":
+        print(
+            f"NOTE: the run hit its deadline with records still being published (the last new article reached "
+            f"SQLite at {report.last_arrival_s:.0f} s): 'lost' counts articles in no sink by then"
+        )
     print("\nevents")
     for event in report.events:
         print(f"  {event.started_s:6.1f}s - {event.ended_s:6.1f}s  {event.name:26} {event.detail}")
@@ -31,7 +36,7 @@ def print_report(report: ChaosReport) -> None:
     missing = ", ".join(f"{s} {n}" for s, n in report.behind_failure_missing.items())
     print(f"  behind a transient failure: {report.behind_failure} articles; missing from {missing}")
 
-    print(f"\n{'poison':24} {'expected':38} {'n':>3} {'ok':>3}  dead letters published/distinct, where, notes")
+    print(f"\n{'poison':24} {'expected':42} {'n':>3} {'ok':>3}  dead letters published/distinct, where, notes")
     kinds: dict[str, list] = {}
     for outcome in report.poison:
         kinds.setdefault(outcome.poison.kind.value, []).append(outcome)
@@ -43,7 +48,7 @@ def print_report(report: ChaosReport) -> None:
         expected = EXPECTED[outcomes[0].poison.kind].value
         ok = sum(o.ok for o in outcomes)
         print(
-            f"  {kind:22} {expected:38} {len(outcomes):3} {ok:3}  {published}/{distinct}; "
+            f"  {kind:22} {expected:42} {len(outcomes):3} {ok:3}  {published}/{distinct}; "
             f"{' | '.join(places)}{'; ' + '; '.join(notes) if notes else ''}"
         )
 
@@ -78,7 +83,10 @@ def print_report(report: ChaosReport) -> None:
     print(f"fetch worker processes of `newswire ingest` at the end: {report.fetch_workers_at_end}/{plan.fetch_workers}")
     if report.slow_stops:
         print(f"did not stop within 30 s of SIGTERM: {', '.join(report.slow_stops)}")
-    print("WARNING/ERROR log lines: " + ", ".join(f"{n} {c}" for n, c in report.problem_lines.items()))
+    print("WARNING/ERROR log lines: " + ", ".join(f"{n} {c.total()}" for n, c in report.problem_lines.items()))
+    for name, lines in report.problem_lines.items():
+        for gist, count in lines.most_common(4):
+            print(f"  {name:8} {count:5}  {gist}")
     for problem in report.problems:
         print(f"problem: {problem}")
 
@@ -102,7 +110,7 @@ def main() -> int:
     parser.add_argument("--keep-logs", type=Path, help="copy the services' logs here")
     args = parser.parse_args()
     # The benchmark's own Kafka clients narrate every reconnect while it stops the broker on purpose.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     outages = 0.0 if args.no_outages else None
     plan = ChaosPlan(
         articles=args.articles,

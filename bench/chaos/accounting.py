@@ -200,6 +200,8 @@ def poison_outcomes(poison: list[Poison], outputs: Outputs, raw_topic: str) -> l
             ok = distinct == 1 and (record.kind is Kind.SINK_REFUSES or not in_sinks)
         elif expect is Expect.ARRIVE:
             ok = everywhere and distinct == 0
+        elif expect is Expect.FLOWS_ON:
+            ok = everywhere and distinct <= 1
         else:
             ok = (everywhere and distinct == 0) or (distinct == 1 and not everywhere)
         if record.kind is Kind.ENRICHER_RAISES and everywhere and record.article_id:

@@ -3,8 +3,9 @@
 Each kind says what a service that nothing stops must do with it: dead-letter it exactly
 once (invalid JSON, missing fields, non-UTF-8, 5 MB, a row PostgreSQL refuses), publish it
 (a valid article whose text carries NUL characters), or either (a valid 1.5 MB article may
-be carried end to end or refused where it enters; an article that makes an enricher raise
-may flow on with the failure recorded or be dead-lettered). Where each record landed
+be carried end to end or refused where it enters). An article that makes an enricher raise
+must flow on without that enricher's fields; the failure may also be dead-lettered, once, so
+an operator can replay it after fixing the enricher. Where each record landed
 (partition, offset) is kept, so its dead letter can be found by its coordinates.
 
 Inputs used, plainly:
@@ -58,6 +59,7 @@ class Expect(StrEnum):
     DEAD_LETTER = "dead-lettered once"
     ARRIVE = "in every sink"
     EITHER = "in every sink, or dead-lettered once"
+    FLOWS_ON = "in every sink; a dead letter at most once"
 
 
 EXPECTED = {
@@ -66,7 +68,7 @@ EXPECTED = {
     Kind.NON_UTF8: Expect.DEAD_LETTER,
     Kind.OVERSIZED: Expect.DEAD_LETTER,
     Kind.LARGE_VALID: Expect.EITHER,
-    Kind.ENRICHER_RAISES: Expect.EITHER,
+    Kind.ENRICHER_RAISES: Expect.FLOWS_ON,
     Kind.SINK_REFUSES: Expect.DEAD_LETTER,
     Kind.NUL_TEXT: Expect.ARRIVE,
 }

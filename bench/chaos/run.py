@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -126,9 +127,11 @@ class ChaosReport:
     events: list[EventRecord]
     exits: list[Exit]
     slow_stops: list[str]
-    problem_lines: dict[str, int]
+    problem_lines: dict[str, Counter[str]]
     longest_stall_s: float
     longest_stall_at_s: tuple[float, float]
+    # When the SQLite sink last gained an article, seconds into the run.
+    last_arrival_s: float
     wall_s: float
     finished: str
     # Worker processes `newswire ingest` ran at the end (after one was SIGKILLed: was it replaced?).
@@ -137,15 +140,15 @@ class ChaosReport:
 
     def targets(self) -> list[tuple[str, str, bool]]:
         """(target, measured, met) for every promise the run checks."""
-        lost = sum(s.lost for s in self.sinks)
-        doubled = sum(s.doubled for s in self.sinks)
+        lost = max((s.lost for s in self.sinks), default=0)
+        doubled = max((s.doubled for s in self.sinks), default=0)
         poison_ok = sum(p.ok for p in self.poison)
         given = sum(h.retry_after_given for h in self.hosts)
         honoured = sum(h.retry_after_honoured for h in self.hosts)
         missing_behind = max(self.behind_failure_missing.values(), default=0)
         return [
-            ("0 articles lost (every sink)", f"{lost} lost", lost == 0),
-            ("0 articles doubled (every sink)", f"{doubled} doubled", doubled == 0),
+            ("0 articles lost (in any sink)", f"{lost} in the worst sink", lost == 0),
+            ("0 articles doubled (in any sink)", f"{doubled} in the worst sink", doubled == 0),
             (
                 "every poison record handled as expected",
                 f"{poison_ok}/{len(self.poison)}",
@@ -440,6 +443,7 @@ def _report(
         problem_lines={name: s.problem_lines() for name, s in supervisor.services.items()},
         longest_stall_s=stall,
         longest_stall_at_s=(stall_from - started, stall_to - started),
+        last_arrival_s=sampler.history[-1][0] - started,
         wall_s=time.monotonic() - started,
         finished=finished,
         fetch_workers_at_end=workers_at_end,

@@ -12,12 +12,14 @@ nothing this module starts outlives ``stop_all``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,14 +85,25 @@ class Service:
         text = self.log_paths[-1].read_text(encoding="utf-8", errors="replace").splitlines()
         return "\n".join(line[:300] for line in text[-lines:])
 
-    def problem_lines(self) -> int:
-        """WARNING and ERROR lines in every log this service wrote."""
-        count = 0
+    def problem_lines(self) -> Counter[str]:
+        """WARNING and ERROR lines in every log this service wrote, by logger and message start."""
+        counts: Counter[str] = Counter()
         for path in self.log_paths:
             if path.exists():
                 with path.open(encoding="utf-8", errors="replace") as log:
-                    count += sum(1 for line in log if _PROBLEM_LINE.search(line))
-        return count
+                    for line in log:
+                        if _PROBLEM_LINE.search(line):
+                            counts[_gist(line)] += 1
+        return counts
+
+
+def _gist(line: str) -> str:
+    """'logger: first words of the message' of a JSON log line (the line's start if it is not JSON)."""
+    try:
+        entry = json.loads(line)
+        return f"{entry.get('logger', '?')}: {str(entry.get('message', ''))[:50]}"
+    except (json.JSONDecodeError, AttributeError):
+        return line.strip()[:60]
 
 
 class Supervisor:

@@ -289,9 +289,9 @@ class FetchWorker:
         attempts: int | None = None,
     ) -> FetchEvent:
         if isinstance(result, CleanedArticle):
-            # Too large for the raw topic: the publisher dead-lettered it instead (final too).
             published = self._publisher.publish_article(result)
-            outcome = Outcome.OK.value if published is Published.PUBLISHED else published.value
+            # Over the raw topic's limit, the publisher sent its too_large dead letter instead.
+            outcome = Outcome.OK.value if published is Published.PUBLISHED else Outcome.TOO_LARGE.value
         else:
             self._publisher.publish_dead_letter(result)
             outcome = result.error_type

@@ -170,6 +170,9 @@ class _QuietServer(ThreadingHTTPServer):
 def _handler_for(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in separate writes; with Nagle's algorithm the body waits for
+        # the client's delayed ACK (~20-40 ms a response), which real servers do not make clients wait.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             request = RecordedRequest(
