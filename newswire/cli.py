@@ -304,12 +304,19 @@ def _stream_pipeline(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.until_caught_up:
         raise NewswireError("--streaming runs until stopped; --until-caught-up is for micro-batches")
+    from newswire.monitoring import PipelineObservers
+
     with wiring.JobServers() as job_servers:
         try:
             service = wiring.streaming_service(settings, job_servers)
         except ValueError as error:  # e.g. a runner that cannot stream
             raise NewswireError(f"cannot stream: {error}") from None
-        state = service.run(_stop_on_signals())
+        # The job's own counters stay in the runner (Flink's UI); here: /healthz, /readyz and the lag.
+        observers = PipelineObservers.start(settings, serve=True)
+        try:
+            state = service.run(_stop_on_signals())
+        finally:
+            observers.close()
     print(f"pipeline: streaming job ended in state {state}", file=sys.stderr)
     return 0
 
@@ -367,7 +374,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     except SourcesFileError as error:
         raise NewswireError(str(error)) from error
     # Fetch events reach this process from every worker (they are sent home), so one registry counts them all.
-    observers = IngestObservers.start(settings, serve=not args.once, worker_metrics_dir=None)
+    observers = IngestObservers.start(settings, serve=not args.once)
     progress = tqdm(desc="pages", unit="page", disable=not sys.stderr.isatty(), total=0)
 
     def polled(report: PollReport) -> None:
@@ -384,13 +391,18 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         progress.refresh()
 
     def fetched(event: FetchEvent) -> None:
-        observers.fetch.fetched(event.source, event.outcome)
+        observers.fetch.fetched(event)
         if event.final:
             progress.update(1)
         progress.set_postfix_str(f"{event.source}: {event.outcome}", refresh=False)
 
     service = wiring.ingest_service(
-        settings, sources, workers=args.workers, on_poll=polled, on_fetch=fetched, on_http=observers.fetch.observe_http
+        settings,
+        sources,
+        workers=args.workers,
+        on_poll=polled,
+        on_fetch=fetched,
+        health=observers.readiness.report,
     )
     observers.metrics.retries_pending.set_function(lambda: service.status().retries_pending)
     try:

@@ -40,12 +40,20 @@ class CheckState:
 
 
 class Readiness:
-    """The checks one service depends on, and their last reported states."""
+    """The checks one service depends on, and their last reported states.
+
+    A check can be told by two reporters: the service itself (``report``, its ``health``
+    callback) and a probe (``probe``). It passes only while every reporter that has spoken
+    says it passes, so a probe that finds the SQLite file writable cannot hide the write
+    the service saw fail, nor the other way round."""
+
+    SERVICE = "service"
 
     def __init__(self, service: str, expected: Iterable[str], registry: CollectorRegistry | None = None) -> None:
         self.service = service
         self._expected = tuple(expected)
-        self._states: dict[str, CheckState] = {}
+        self._reports: dict[str, dict[str, CheckState]] = {}  # check -> reporter -> state
+        self._states: dict[str, CheckState] = {}  # check -> combined state
         self._lock = threading.Lock()
         self._started = time.time()
         self._gauge = Gauge(
@@ -57,19 +65,26 @@ class Readiness:
         for check in self._expected:
             self._gauge.labels(service=service, check=check).set(0)
 
-    def report(self, check: str, ok: bool, detail: str = "") -> None:
+    def report(self, check: str, ok: bool, detail: str = "", *, reporter: str = SERVICE) -> None:
         """The ``health`` callback of the contract: one log line per change of state."""
+        now = time.time()
         with self._lock:
+            reports = self._reports.setdefault(check, {})
+            reports[reporter] = CheckState(ok, detail, now)
+            failing = [state for state in reports.values() if not state.ok]
+            combined_ok = not failing
+            combined_detail = "; ".join(s.detail for s in failing if s.detail) if failing else detail
             previous = self._states.get(check)
-            changed = previous is None or previous.ok != ok
-            self._states[check] = CheckState(ok, detail, time.time() if changed else previous.since)  # type: ignore[union-attr]
-        self._gauge.labels(service=self.service, check=check).set(1 if ok else 0)
+            changed = previous is None or previous.ok != combined_ok
+            since = now if changed or previous is None else previous.since
+            self._states[check] = CheckState(combined_ok, combined_detail, since)
+        self._gauge.labels(service=self.service, check=check).set(1 if combined_ok else 0)
         if changed:
-            level = logging.INFO if ok else logging.WARNING
+            level = logging.INFO if combined_ok else logging.WARNING
             log.log(
                 level,
-                f"{check} {'ready' if ok else 'not ready'}",
-                extra={"service": self.service, "check": check, "detail": detail},
+                f"{check} {'ready' if combined_ok else 'not ready'}",
+                extra={"service": self.service, "check": check, "detail": combined_detail},
             )
 
     @property
@@ -99,7 +114,7 @@ class Readiness:
                     ok, detail = probe()
                 except Exception as error:  # a probe that raises is a failed check, never a dead thread
                     ok, detail = False, f"{type(error).__name__}: {error}"
-                self.report(check, ok, detail)
+                self.report(check, ok, detail, reporter="probe")
                 if stop.wait(interval_s):
                     return
 

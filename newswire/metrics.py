@@ -1,34 +1,30 @@
-"""Prometheus metrics of every newswire process: the pipeline, the ingest service and each of
-its fetch-worker processes, and the console's quality monitor. ``docs/metrics.md`` lists them.
+"""Prometheus metrics of every newswire process: the pipeline, the ingest service (with all its
+fetch workers), and the console's quality monitor. ``docs/metrics.md`` lists them.
 
 Each service builds its own ``CollectorRegistry`` (never the global one, so two services in one
 process or one test never collide) and serves it with ``newswire.health.ServiceEndpoint``.
 The pipeline's figures come from Beam counters (``BatchReport.counters``, named by
 ``pipeline.metering`` and the stages); this module only names them for Prometheus. Fetch
-workers started as separate processes write to Prometheus's multiprocess files in a directory
-of their run; the ingest service's endpoint reads them back, so every worker is counted.
+workers, threads or processes, send their events to the ingest service's process, which
+counts them here: one endpoint covers every worker.
 This module must never decide anything about the data: it counts what the components report.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-if TYPE_CHECKING:  # fetch-worker processes import this module: they must not pay for Beam
+if TYPE_CHECKING:  # the console and ingest import this module: they must not pay for importing Beam
     from pipeline.microbatch import BatchReport
 
 log = logging.getLogger(__name__)
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Buckets of one micro-batch's wall time: a batch takes from a fraction of a second
 # (a handful of records) to minutes (a full 20,000-record catch-up).
 BATCH_SECONDS_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
@@ -37,8 +33,9 @@ BATCH_SECONDS_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 class PipelineMetrics:
     """What the micro-batch pipeline did, batch by batch, and how far behind the raw topic it is."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, dead_letter_topic: str = "dead_letter") -> None:
         self.registry = registry or CollectorRegistry()
+        self._dead_letter_topic = dead_letter_topic
         r = self.registry
         self.batches = Counter("newswire_batches_total", "Micro-batches committed.", registry=r)
         self.records = Counter("newswire_records_consumed_total", "Raw records consumed and committed.", registry=r)
@@ -132,6 +129,8 @@ class PipelineMetrics:
             self.stage_records.labels(stage="read", direction="out").inc(value)
         elif namespace == "kafka" and rest.startswith("written."):
             self.topic_records.labels(topic=rest.removeprefix("written.")).inc(value)
+        elif name == "dead_letter_writes.written":  # the dead-letter writer publishes each one once
+            self.topic_records.labels(topic=self._dead_letter_topic).inc(value)
         elif name == "dedup.originals":
             self.originals.inc(value)
         elif name == "dedup.updates":
@@ -274,39 +273,32 @@ class IngestMetrics:
 
 
 class FetchMetrics:
-    """What fetch workers did: outcomes per source, bytes and waits per host.
-
-    Built in each fetch-worker process; with ``PROMETHEUS_MULTIPROC_DIR`` set (see
-    ``multiprocess_directory``) its values land in that directory's files, which the ingest
-    service's endpoint aggregates across every worker."""
+    """What the fetch workers did with their tasks: outcomes, retries, bytes and politeness
+    waits per source. Counted in the ingest service's process from its ``on_fetch`` events,
+    which every worker (a thread, or a process that sends them home) produces, so one
+    registry covers every worker."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = registry
         self.fetches = Counter(
             "newswire_page_fetches_total",
-            "Page fetch tasks by source and typed outcome.",
+            "Page fetch tasks by source and final typed outcome (ok: an article published; else its dead letter).",
             ["source", "outcome"],
             registry=r,
         )
-        self.http_requests = Counter(
-            "newswire_http_fetches_total",
-            "HTTP fetches (feeds, sitemaps, pages, robots.txt) by outcome.",
-            ["outcome"],
+        self.retries = Counter(
+            "newswire_fetch_retries_total",
+            "Page fetches that failed transiently and were scheduled again, by source and outcome.",
+            ["source", "outcome"],
             registry=r,
         )
         self.bytes = Counter(
-            "newswire_fetched_bytes_total", "Bytes received on the wire, by host.", ["host"], registry=r
+            "newswire_fetched_bytes_total", "Bytes of pages received on the wire, by source.", ["source"], registry=r
         )
         self.politeness_wait = Counter(
             "newswire_politeness_wait_seconds_total",
-            "Time fetches waited for their turn at a host (politeness interval, crawl-delay).",
-            ["host"],
-            registry=r,
-        )
-        self.retry_wait = Counter(
-            "newswire_retry_wait_seconds_total",
-            "Time fetches waited between retries (backoff, Retry-After).",
-            ["host"],
+            "Time page fetches waited for their turn at the host (politeness interval, robots.txt crawl-delay).",
+            ["source"],
             registry=r,
         )
         self.last_article = Gauge(
@@ -314,72 +306,19 @@ class FetchMetrics:
             "Unix time a fetch worker last published an article of the source.",
             ["source"],
             registry=r,
-            multiprocess_mode="max",
-        )
-        self.robots_refusals = Counter(
-            "newswire_robots_refusals_total", "Fetches robots.txt did not allow, by host.", ["host"], registry=r
         )
 
-    def fetched(self, source: str, outcome: str) -> None:
-        self.fetches.labels(source=source, outcome=outcome).inc()
-        if outcome == "ok":
+    def fetched(self, event: Any) -> None:
+        """One ``connectors.ingest.FetchEvent``."""
+        source = event.source
+        if event.final:
+            self.fetches.labels(source=source, outcome=event.outcome).inc()
+        else:
+            self.retries.labels(source=source, outcome=event.outcome).inc()
+        self.bytes.labels(source=source).inc(event.wire_bytes)
+        self.politeness_wait.labels(source=source).inc(event.politeness_wait_s)
+        if event.final and event.outcome == "ok":
             self.last_article.labels(source=source).set_to_current_time()
-
-    def observe_http(self, result: Any) -> None:
-        """One ``connectors.http.FetchResult``."""
-        host = _host(result.final_url or result.url)
-        self.http_requests.labels(outcome=str(result.outcome)).inc()
-        self.bytes.labels(host=host).inc(result.wire_bytes or 0)
-        self.politeness_wait.labels(host=host).inc(result.timings.queued_s)
-        self.retry_wait.labels(host=host).inc(result.timings.retry_wait_s)
-        if str(result.refusal or "") == "robots_txt":
-            self.robots_refusals.labels(host=host).inc()
-
-
-def multiprocess_directory(base: Path) -> Path:
-    """A fresh directory for this run's fetch-worker metric files, named in the environment so
-    that worker processes spawned from here write there (read at their import of prometheus_client)."""
-    directory = base / f"run-{os.getpid()}"
-    shutil.rmtree(directory, ignore_errors=True)  # a previous run with our pid: its counts are not ours
-    directory.mkdir(parents=True)
-    os.environ[MULTIPROCESS_ENV] = str(directory)
-    return directory
-
-
-class WorkersCollector:
-    """The fetch metrics of every worker process (their files under ``directory``) summed with
-    this process's own (``own``: the poller's HTTP fetches), as one family per metric name."""
-
-    def __init__(self, directory: Path, own: CollectorRegistry) -> None:
-        self._workers = MultiProcessCollector(None, path=str(directory))
-        self._own = own
-
-    def collect(self) -> Iterable[Metric]:
-        families: dict[str, Metric] = {}
-        totals: dict[tuple[str, str, tuple[tuple[str, str], ...]], float] = {}
-        for family in (*self._own.collect(), *self._workers.collect()):
-            merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
-            for sample in family.samples:
-                key = (family.name, sample.name, tuple(sorted(sample.labels.items())))
-                if key not in totals:
-                    merged.samples.append(sample)
-                # Counters add up across processes; a gauge (a time) is the latest of them.
-                combine = max if family.type == "gauge" else _add
-                totals[key] = combine(totals[key], sample.value) if key in totals else sample.value
-        for family in families.values():
-            family.samples = [
-                s._replace(value=totals[(family.name, s.name, tuple(sorted(s.labels.items())))]) for s in family.samples
-            ]
-        return families.values()
-
-
-def collect_workers(registry: CollectorRegistry, directory: Path) -> FetchMetrics:
-    """Serve, from ``registry``, the metrics every worker process writes under ``directory``,
-    summed with those of the ``FetchMetrics`` returned (this process's own fetches)."""
-    own = CollectorRegistry()
-    fetch = FetchMetrics(own)
-    registry.register(WorkersCollector(directory, own))
-    return fetch
 
 
 class QualityMetrics:
@@ -428,16 +367,6 @@ class QualityMetrics:
                 )
             self.median_body_chars.labels(source=status.source, period="window").set(status.window_median_body)
             self.median_body_chars.labels(source=status.source, period="baseline").set(status.baseline_median_body)
-
-
-def _add(a: float, b: float) -> float:
-    return a + b
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).hostname or "unknown"
 
 
 def _file_bytes(paths: Iterable[Path]) -> int:

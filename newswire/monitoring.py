@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -24,7 +23,7 @@ from newswire.health import (
     directory_writable_probe,
     sqlite_writable_probe,
 )
-from newswire.metrics import ConsumerLag, FetchMetrics, IngestMetrics, PipelineMetrics, collect_workers
+from newswire.metrics import ConsumerLag, FetchMetrics, IngestMetrics, PipelineMetrics
 from newswire.settings import Settings
 from newswire.topics import client_config
 from pipeline.microbatch import BatchReport
@@ -53,7 +52,7 @@ class PipelineObservers:
         """Metrics and readiness of the micro-batch pipeline; served on ``observability.metrics_port``
         when ``serve`` (a one-shot catch-up has no one to scrape it)."""
         registry = CollectorRegistry()
-        metrics = PipelineMetrics(registry)
+        metrics = PipelineMetrics(registry, dead_letter_topic=settings.topics.dead_letter)
         if settings.pipeline.dedup_redis_url is None:
             metrics.watch_index(settings.pipeline.dedup_index.resolve())
         sink_checks = [f"sink:{name}" for name in settings.sinks.enabled]
@@ -140,14 +139,13 @@ class IngestObservers:
     stop: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
-    def start(cls, settings: Settings, *, serve: bool, worker_metrics_dir: Path | None) -> IngestObservers:
-        """``worker_metrics_dir``: where fetch-worker processes write their metrics (several
-        workers); None when the one worker runs in this process and counts into its registry."""
+    def start(cls, settings: Settings, *, serve: bool) -> IngestObservers:
+        """Metrics and readiness of the ingest service; served on ``observability.ingest_metrics_port``
+        unless ``serve`` is false (``--once``)."""
         registry = CollectorRegistry()
         metrics = IngestMetrics(registry)
         metrics.watch_archive(settings.ingest.archive_dir.resolve())
-        # One worker counts into this registry; several into their files, summed with ours.
-        fetch = FetchMetrics(registry) if worker_metrics_dir is None else collect_workers(registry, worker_metrics_dir)
+        fetch = FetchMetrics(registry)
         readiness = Readiness("ingest", ["broker", "state", "archive"], registry)
         observers = cls(metrics, fetch, readiness, ServiceEndpoint(registry, readiness))
         if not serve:

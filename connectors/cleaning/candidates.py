@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 
@@ -38,7 +38,6 @@ from trafilatura.xpaths import RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_X
 LOGGER = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w+")
-_NOT_TEXT = frozenset({"script", "style", "noscript", "template", "title", "textarea"})
 # Agreement is measured on the unit extraction quality is measured in: runs of four words,
 # counted with multiplicity, so a candidate that repeats or adds a block pays for it.
 _SHINGLE_WORDS = 4
@@ -46,12 +45,9 @@ _SHINGLE_WORDS = 4
 # --- the signs of a wrong block. Each is a plain property of the text, set at a round
 # value that marks an unusual article rather than fitted to a reference set; a false alarm
 # only costs the comparison, never the body, since the main reading is one of the candidates.
-# An article body this short is shorter than most news briefs...
-_SHORT_BODY_CHARS = 1500
-# ...and, when it also holds this little of the page's visible text, the page had more to say.
-_SHORT_BODY_PAGE_SHARE = 0.2
-# Links cover this share of the body's characters: a menu or a list of teasers, not prose.
-_LINK_SHARE = 0.3
+# Links cover most of the body's characters: a menu or a list of teasers, not prose. (At a
+# third, link-rich roundups tripped it on one set while helping the other, see the ablation.)
+_LINK_SHARE = 0.5
 # Lines of fewer words than a sentence has hold most of the body: list items and headings.
 _FRAGMENT_WORDS = 8
 _FRAGMENT_SHARE = 0.5
@@ -62,28 +58,40 @@ _MIN_HEADLINE_WORDS = 3
 _REPAIRED_AWAY_SHARE = 0.5
 
 
+EMPTY = "empty"
+REPAIRED_AWAY = "repaired away"
+LINK_TEXT = "link text"
+LISTS_OR_HEADINGS = "lists or headings"
+FAR_FROM_THE_HEADLINE = "far from the headline"
+# The signs ``doubts`` can look for. An empty main reading is always doubtful: it is never
+# published while another reading holds an article. "Short for the page" (under 1,500
+# characters and a fifth of the visible text) was tried and dropped: it mostly flags news
+# briefs on busy pages, and cost one reference set what it gave the other.
+SIGNS = (REPAIRED_AWAY, LINK_TEXT, LISTS_OR_HEADINGS, FAR_FROM_THE_HEADLINE)
+
+
 @dataclass(frozen=True)
 class PageFacts:
     """What a page says about itself, beside its body, that can show a reading is wrong."""
 
-    visible_chars: int
     link_texts: frozenset[str]
     headlines: tuple[str, ...]
 
 
-def page_facts(tree: HtmlElement, link_texts: Iterable[str], headlines: Iterable[str]) -> PageFacts:
+def page_facts(link_texts: Iterable[str], headlines: Iterable[str]) -> PageFacts:
     folded_links = frozenset(_fold(link) for link in link_texts if _WORD.search(link))
-    return PageFacts(_visible_chars(tree), folded_links, tuple(h for h in headlines if h))
+    return PageFacts(folded_links, tuple(headline for headline in headlines if headline))
 
 
-def main_reading(tree: HtmlElement, url: str | None) -> str:
-    """Trafilatura's main extractor alone (``fast``: no readability/jusText comparison)."""
-    return _trafilatura(tree, url, fast=True)
+def main_reading(tree: HtmlElement, url: str | None, *, fast: bool = False) -> str:
+    """Trafilatura's reading, comments left out.
 
-
-def full_reading(tree: HtmlElement, url: str | None) -> str:
-    """Trafilatura with its own readability/jusText comparison: the rescue when the main one is empty."""
-    return _trafilatura(tree, url, fast=False)
+    By default its full mode: the main extractor, checked by trafilatura's own comparison
+    with readability and jusText and its recall retry. ``fast`` is the main extractor alone.
+    """
+    # bare_extraction works on its own copy of a tree it is given, so the shared tree stays intact.
+    document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=False, fast=fast)
+    return getattr(document, "text", None) or ""
 
 
 def other_readings(tree: HtmlElement, url: str | None) -> list[tuple[str, str]]:
@@ -110,30 +118,25 @@ def other_readings(tree: HtmlElement, url: str | None) -> list[tuple[str, str]]:
     return readings
 
 
-def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool) -> str:
-    # bare_extraction works on its own copy of a tree it is given, so the shared tree stays intact.
-    document = trafilatura.bare_extraction(tree, url=url, include_comments=False, with_metadata=False, fast=fast)
-    return getattr(document, "text", None) or ""
+def doubts(extracted: str, repaired: str, page: PageFacts, signs: Collection[str] = SIGNS) -> list[str]:
+    """Why the main reading may be the wrong block of the page; empty when nothing looks wrong.
 
-
-def doubts(extracted: str, repaired: str, page: PageFacts) -> list[str]:
-    """Why the main reading may be the wrong block of the page; empty when nothing looks wrong."""
+    ``extracted`` is the reading as the extractor returned it, ``repaired`` after the
+    repairs; only the ``signs`` named are looked for (all of them in production).
+    """
     if not repaired.strip():
-        return ["empty"]
-    found = []
-    if len(repaired) < _REPAIRED_AWAY_SHARE * len(extracted):
-        found.append("repaired away")
-    if len(repaired) < _SHORT_BODY_CHARS and len(repaired) < _SHORT_BODY_PAGE_SHARE * page.visible_chars:
-        found.append("short for the page")
+        return [EMPTY]
     lines = [line for line in repaired.splitlines() if _WORD.search(line)]
     characters = sum(len(line) for line in lines) or 1
-    if page.link_texts and _link_characters(lines, page.link_texts) >= _LINK_SHARE * characters:
-        found.append("link text")
-    if sum(len(line) for line in lines if len(_WORD.findall(line)) < _FRAGMENT_WORDS) > _FRAGMENT_SHARE * characters:
-        found.append("lists or headings")
-    if _far_from_headlines(repaired, page.headlines):
-        found.append("far from the headline")
-    return found
+    checks = {
+        REPAIRED_AWAY: lambda: len(repaired) < _REPAIRED_AWAY_SHARE * len(extracted),
+        LINK_TEXT: lambda: (
+            bool(page.link_texts) and _link_characters(lines, page.link_texts) >= _LINK_SHARE * characters
+        ),
+        LISTS_OR_HEADINGS: lambda: _fragment_characters(lines) > _FRAGMENT_SHARE * characters,
+        FAR_FROM_THE_HEADLINE: lambda: _far_from_headlines(repaired, page.headlines),
+    }
+    return [sign for sign, check in checks.items() if sign in signs and check()]
 
 
 def most_agreed(candidates: Sequence[str]) -> int:
@@ -169,6 +172,11 @@ def _f1(left: Counter[str], right: Counter[str]) -> float:
     return 2 * shared / (sum(left.values()) + sum(right.values()))
 
 
+def _fragment_characters(lines: list[str]) -> int:
+    """Characters of the lines too short to be a sentence: list items, headings, labels."""
+    return sum(len(line) for line in lines if len(_WORD.findall(line)) < _FRAGMENT_WORDS)
+
+
 def _link_characters(lines: list[str], folded_links: frozenset[str]) -> int:
     """Characters of the body's lines that are the text of one of the page's links."""
     covered = 0
@@ -197,18 +205,6 @@ def _far_from_headlines(text: str, headlines: tuple[str, ...]) -> bool:
         if len(words) >= _MIN_HEADLINE_WORDS:
             shares.append(len(words & body_words) / len(words))
     return bool(shares) and max(shares) < _HEADLINE_WORD_SHARE
-
-
-def _visible_chars(tree: HtmlElement) -> int:
-    body = tree.find(".//body")
-    root = body if body is not None else tree
-    total = 0
-    for element in root.iter():
-        if isinstance(element.tag, str) and element.tag not in _NOT_TEXT and element.text:
-            total += len(element.text.strip())
-        if element is not root and element.tail:
-            total += len(element.tail.strip())
-    return total
 
 
 def _fold(text: str) -> str:

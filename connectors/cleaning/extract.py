@@ -1,10 +1,13 @@
 """One fetched HTML page in, one cleaned article out: body text and metadata.
 
 ``extract_article`` is a pure function: no network, no clock other than "today" for
-rejecting future dates, no global state. Trafilatura finds the main text; declared
-metadata (JSON-LD, Open Graph, <meta>, <time>) supplies the title, date and people, with
-htmldate as the fallback for dates; the repairs in ``connectors.cleaning.repairs`` remove
-the defects extractors are known to leave. Every rule is about how pages are built in
+rejecting future dates, no global state. Trafilatura's main extractor finds the main
+text, and on pages where that text looks like the wrong block, readability and jusText
+read the page too and the reading the others agree with is kept
+(``connectors.cleaning.candidates``); declared metadata (JSON-LD, Open Graph, <meta>,
+<time>) supplies the title, date and people, with htmldate as the fallback for dates; the
+repairs in ``connectors.cleaning.repairs`` remove the defects extractors are known to leave,
+from every reading alike, before readings are compared. Every rule is about how pages are built in
 general, never about one host or page. It must never raise: empty, binary, huge or broken
 input yields an empty or partial ``ExtractedPage``.
 """
@@ -22,7 +25,14 @@ import py3langid
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from connectors.cleaning.candidates import doubts, full_reading, main_reading, most_agreed, other_readings, page_facts
+from connectors.cleaning.candidates import (
+    SIGNS,
+    doubts,
+    main_reading,
+    most_agreed,
+    other_readings,
+    page_facts,
+)
 from connectors.cleaning.metadata import (
     Declarations,
     PublicationTime,
@@ -131,9 +141,12 @@ class BodyRules:
     """Which body rules run. Every one is on in production; the extraction benchmark turns
     one off at a time (an ablation) to show what each earns on each reference set.
 
-    ``comparison`` says when the main reading is compared with the other readings:
-    ``"doubtful"`` (only when it shows a sign of being the wrong block), ``"never"`` (the
-    main reading, with trafilatura's full mode only when it is empty) or ``"always"``.
+    ``main_mode`` is trafilatura's mode for the main reading: ``"full"`` (its default, with
+    its own readability/jusText check) or ``"fast"`` (the main extractor alone, which misses
+    more wrong blocks on pages unlike the ones it was tuned on). ``comparison`` says when the
+    main reading is compared with readability's and jusText's readings: ``"doubtful"`` (only
+    when it shows a sign of being the wrong block), ``"never"`` (with a fast main pass, full
+    mode only when that is empty) or ``"always"``.
     """
 
     headline_copies: bool = True
@@ -145,15 +158,21 @@ class BodyRules:
     repeated_paragraphs: bool = True
     broken_hyphenation: bool = True
     comparison: Literal["doubtful", "never", "always"] = "doubtful"
+    doubt_signs: frozenset[str] = frozenset(SIGNS)
+    main_mode: Literal["full", "fast"] = "full"
 
     def __post_init__(self) -> None:
         if self.comparison not in ("doubtful", "never", "always"):
             raise ValueError(f"BodyRules.comparison must be doubtful, never or always, not {self.comparison!r}")
+        if self.main_mode not in ("full", "fast"):
+            raise ValueError(f"BodyRules.main_mode must be full or fast, not {self.main_mode!r}")
+        if unknown := self.doubt_signs - set(SIGNS):
+            raise ValueError(f"unknown doubt signs {sorted(unknown)}; the signs are {', '.join(SIGNS)}")
 
     @classmethod
     def repairs(cls) -> tuple[str, ...]:
         """The names of the repairs that can be turned off, in the order they run."""
-        return tuple(field.name for field in dataclasses.fields(cls) if field.name != "comparison")
+        return tuple(field.name for field in dataclasses.fields(cls) if field.type == "bool")
 
     def without(self, repair: str) -> BodyRules:
         if repair not in self.repairs():
@@ -280,16 +299,17 @@ def _body(
         description,
         tuple(link.text_content() for link in tree.iter("a")),
     )
-    extracted = main_reading(tree, url)
+    extracted = main_reading(tree, url, fast=rules.main_mode == "fast")
     main = _repaired(extracted, context, rules)
     if rules.comparison == "never":
-        if main:
-            return main, "trafilatura"
-        rescued = _repaired(full_reading(tree, url), context, rules)
+        if main or rules.main_mode == "full":
+            return (main, "trafilatura") if main else ("", "none")
+        # The fast pass alone, as extraction worked before: full mode only when it is empty.
+        rescued = _repaired(main_reading(tree, url), context, rules)
         return (rescued, "trafilatura fallbacks") if rescued else ("", "none")
     if rules.comparison == "doubtful":
-        facts = page_facts(tree, context.link_texts, (*context.headlines, clean_inline_text(description or "")))
-        if not doubts(extracted, main, facts):
+        facts = page_facts(context.link_texts, (*context.headlines, clean_inline_text(description or "")))
+        if not doubts(extracted, main, facts, rules.doubt_signs):
             return main, "trafilatura"
     candidates = [("trafilatura", main)]
     candidates += [(method, _repaired(text, context, rules)) for method, text in other_readings(tree, url)]

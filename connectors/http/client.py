@@ -88,9 +88,8 @@ class HttpClient:
     ) -> None:
         """``shared_state``: a SQLite file through which every process of a deployment shares one
         politeness budget and one robots.txt cache per host (see ``host_ledger``). ``on_result``
-        is told every finished fetch (bytes, waits, outcome), so metrics need no wrapper of their own."""
+        is told every finished fetch (its bytes, waits and outcome)."""
         self._settings = settings
-        # Told every finished fetch (bytes, waits, outcome) so metrics need no wrapper of their own.
         self._on_result = on_result
         self._rng = rng or random.Random()
         self._addresses = AddressPolicy(settings.allow_addresses)

@@ -163,7 +163,11 @@ class Console:
                     "dead_letters": dead.get(name, 0),
                     "completeness": _completeness(quality),
                     "drifting": [
-                        {"field": f.name, "since": f.drifting_since.isoformat()}
+                        {
+                            "field": f.name,
+                            "since": f.drifting_since.isoformat(),
+                            "since_text": f.drifting_since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                        }
                         for f in (quality.drifting if quality else ())
                         if f.drifting_since
                     ],
@@ -412,7 +416,7 @@ def create_app(console: Console) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(console.registry), media_type="text/plain; version=0.0.4")
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", home),
             Route("/sources", sources),
@@ -428,6 +432,8 @@ def create_app(console: Console) -> Starlette:
             Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         ]
     )
+    app.state.console = console
+    return app
 
 
 def _shown_dead_letter(item: Any) -> dict[str, Any]:

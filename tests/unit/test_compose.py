@@ -29,10 +29,10 @@ def test_the_stack_has_kafka_and_the_newswire_stages() -> None:
     services = _compose()["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
-    assert set(_newswire_services()) == {"topics", "replay", "pipeline", "console", "flink-pipeline"}
+    assert set(_newswire_services()) == {"topics", "replay", "pipeline", "ingest", "console", "flink-pipeline"}
 
 
-@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline", "console", "flink-pipeline"])
+@pytest.mark.parametrize("service_name", ["topics", "replay", "pipeline", "ingest", "console", "flink-pipeline"])
 def test_every_newswire_variable_is_a_valid_setting(service_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     environment = _newswire_services()[service_name]["environment"]
     newswire_variables = {k: str(v) for k, v in environment.items() if k.startswith(ENV_PREFIX)}
@@ -95,7 +95,10 @@ def test_the_flink_profile_submits_the_streaming_pipeline_to_its_job_manager() -
     assert environment["NEWSWIRE_PIPELINE__PARALLELISM"] == environment["NEWSWIRE_TOPICS__PARTITIONS"]
 
 
-@pytest.mark.parametrize(("service_name", "port_setting"), [("pipeline", "METRICS_PORT"), ("console", "CONSOLE_PORT")])
+@pytest.mark.parametrize(
+    ("service_name", "port_setting"),
+    [("pipeline", "METRICS_PORT"), ("ingest", "INGEST_METRICS_PORT"), ("console", "CONSOLE_PORT")],
+)
 def test_health_checks_ask_each_service_its_readyz_on_its_configured_port(service_name: str, port_setting: str) -> None:
     service = _newswire_services()[service_name]
     port = service["environment"][f"NEWSWIRE_OBSERVABILITY__{port_setting}"]
@@ -117,8 +120,12 @@ def test_prometheus_scrapes_every_service_endpoint_and_loads_the_rules() -> None
     newswire = _newswire_services()
     assert targets == {
         f"pipeline:{newswire['pipeline']['environment']['NEWSWIRE_OBSERVABILITY__METRICS_PORT']}",
+        f"ingest:{newswire['ingest']['environment']['NEWSWIRE_OBSERVABILITY__INGEST_METRICS_PORT']}",
         f"console:{newswire['console']['environment']['NEWSWIRE_OBSERVABILITY__CONSOLE_PORT']}",
     }
+    assert newswire["console"]["environment"]["NEWSWIRE_OBSERVABILITY__CONSOLE_INGEST_METRICS_URL"] == (
+        f"http://ingest:{newswire['ingest']['environment']['NEWSWIRE_OBSERVABILITY__INGEST_METRICS_PORT']}/metrics"
+    )
     assert newswire["console"]["environment"]["NEWSWIRE_OBSERVABILITY__CONSOLE_PIPELINE_METRICS_URL"] == (
         f"http://pipeline:{newswire['pipeline']['environment']['NEWSWIRE_OBSERVABILITY__METRICS_PORT']}/metrics"
     )

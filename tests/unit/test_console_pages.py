@@ -79,3 +79,32 @@ def test_dead_letters_filter_by_stage_type_and_source(client: TestClient) -> Non
     page = client.get("/dead-letters").text
     assert "partition 0, offset 7" in page
     assert f"({len(HOSTILE.encode())} bytes)" in page
+
+
+def test_the_article_page_lists_its_versions_duplicates_and_story(client: TestClient, tmp_path: Path) -> None:
+    from schemas import DuplicateLayer, DuplicateNotice
+
+    console = client.app.state.console  # type: ignore[attr-defined]
+    base = {
+        "article_id": "url-hostile1",
+        "title": "Breaking, second version",
+        "body": "A changed body.",
+        "fetched_at": datetime(2026, 12, 1, 1, tzinfo=UTC),
+        "source": SourceRef(kind=SourceKind.FEED, name="hostile-feed"),
+        "enriched_at": datetime(2026, 12, 1, 1, tzinfo=UTC),
+        "content_fingerprint": "1" * 64,
+        "version": 2,
+    }
+    console.articles.add_enriched(SimpleNamespace(value=encode(EnrichedArticle(**base)), partition=1, offset=4))
+    notice = DuplicateNotice(
+        article_id="url-copy9",
+        duplicate_of="url-hostile1",
+        layer=DuplicateLayer.NEAR_DUPLICATE,
+        similarity=0.91,
+        source=SourceRef(kind=SourceKind.FEED, name="copy-feed"),
+        detected_at=datetime(2026, 12, 1, 2, tzinfo=UTC),
+    )
+    console.articles.add_duplicate(SimpleNamespace(value=encode(notice), partition=0, offset=1))
+    page = client.get("/articles/url-hostile1").text
+    assert "Breaking, second version" in page and "p1 @4" in page
+    assert "url-copy9" in page and "near_duplicate" in page and "0.91" in page and "copy-feed" in page

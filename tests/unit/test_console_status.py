@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from prometheus_client import CollectorRegistry, generate_latest
-
 from newswire.console.readers import mean_series, parse_metrics, rate_series
 from newswire.console.status import SourceSignals, Status, source_status
 
@@ -42,24 +38,3 @@ def test_rates_and_means_between_scrapes() -> None:
         (NOW + 5, 2.0),
         (NOW + 10, None),
     ]
-
-
-def test_worker_processes_counts_are_summed_with_the_parents(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from prometheus_client import values
-
-    from newswire.metrics import MULTIPROCESS_ENV, FetchMetrics, collect_workers
-
-    # Stand in for two worker processes: write their files the way multiprocess mode does.
-    monkeypatch.setenv(MULTIPROCESS_ENV, str(tmp_path))
-    for pid in (101, 102):
-        monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(process_identifier=lambda pid=pid: pid))
-        worker = FetchMetrics.__new__(FetchMetrics)
-        FetchMetrics.__init__(worker)
-        worker.fetched("loopback-news", "ok")
-    monkeypatch.setattr(values, "ValueClass", values.MutexValue)
-    registry = CollectorRegistry()
-    parent = collect_workers(registry, tmp_path)
-    parent.fetched("loopback-news", "ok")
-    exposed = generate_latest(registry).decode()
-    assert 'newswire_page_fetches_total{outcome="ok",source="loopback-news"} 3.0' in exposed
-    assert exposed.count("# TYPE newswire_page_fetches_total counter") == 1

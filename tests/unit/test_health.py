@@ -102,3 +102,20 @@ def test_file_probes_fail_where_nothing_can_be_written(tmp_path: Path) -> None:
         held.rollback()
         held.close()
     assert not ok and "not writable" in detail
+
+
+def test_a_check_fails_while_either_the_service_or_its_probe_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    readiness = Readiness("pipeline", ["sink:sqlite"])
+    with caplog.at_level(logging.INFO, logger="newswire.health"):
+        readiness.report("sink:sqlite", True, "writable", reporter="probe")
+        readiness.report("sink:sqlite", False, "disk I/O error")  # what the service saw writing
+        readiness.report("sink:sqlite", True, "writable", reporter="probe")  # the probe alone cannot clear it
+        assert not readiness.ready
+        assert readiness.states()["sink:sqlite"].detail == "disk I/O error"
+        readiness.report("sink:sqlite", True, "writes again")
+    assert readiness.ready
+    assert [r.getMessage() for r in caplog.records] == [
+        "sink:sqlite ready",
+        "sink:sqlite not ready",
+        "sink:sqlite ready",
+    ]

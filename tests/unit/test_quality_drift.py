@@ -97,3 +97,38 @@ def test_the_state_survives_a_round_trip() -> None:
 def test_the_rule_refuses_a_minimum_larger_than_its_window() -> None:
     with pytest.raises(ValueError, match="min_window"):
         DriftRule(window=5, min_window=6)
+
+
+def test_what_counts_as_present_on_an_article() -> None:
+    from pipeline.quality.monitor import page_of_article
+    from schemas import EnrichedArticle, SourceKind, SourceRef
+
+    article = EnrichedArticle(
+        article_id="url-abc",
+        canonical_url="https://news.example/a",
+        title="https://news.example/a",  # the cleaner's fallback: the page had no title
+        body="Body text.",
+        authors=["A. Writer"],
+        fetched_at=T0,
+        source=SourceRef(kind=SourceKind.FEED, name="example"),
+        enriched_at=T0,
+        content_fingerprint="0" * 64,
+    )
+    page = page_of_article(article)
+    assert page.fields == frozenset({"author"})
+    assert page.body_chars == len("Body text.") and page.at == T0 and page.is_article
+
+
+def test_the_store_resumes_every_source_after_a_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.quality.monitor import QualityStore, read_statuses
+
+    store = QualityStore(tmp_path / "quality.sqlite3", RULE)
+    for page in _pages(40, 0) + _pages(10, 40, fields=FULL - {"language"}):
+        store.observe("loopback", page)
+    before = store.statuses()
+    store.close()
+    assert [f.name for f in before[0].drifting] == ["language"]
+    again = QualityStore(tmp_path / "quality.sqlite3", RULE)
+    assert again.statuses() == before
+    assert read_statuses(tmp_path / "quality.sqlite3", RULE) == before  # what the console reads
+    again.close()

@@ -35,7 +35,9 @@ def test_a_source_whose_dates_vanish_drifts_and_recovers(newswire_run: NewswireR
             assert healthy["status"] == "healthy"
             assert {f["field"]: f["share"] for f in healthy["completeness"]}["published_at"] == 100
 
-            publisher.publish(10, Template.NO_DATE)  # the next poll finds stories without dates
+            # The next poll finds as many stories without dates as the window holds, and no more
+            # come until the template is restored: drifting must show within those pages.
+            publisher.publish(int(WINDOW["window"]), Template.NO_DATE)
             drifting = stack.wait("drift", lambda: (r := row()).get("status") == "drifting" and r, timeout_s=90)
             assert [d["field"] for d in drifting["drifting"]] == ["published_at"]
             assert drifting["drifting"][0]["since"]
