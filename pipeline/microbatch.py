@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -56,6 +57,8 @@ Health = Callable[[str, bool, str], None]
 Graph = Callable[[beam.Pipeline, beam.PTransform, PipelineConfig], None]
 BROKER = "broker"
 INDEX = "index"
+# Reported not-ready while batches fail record by record for a reason no record explains.
+PIPELINE = "pipeline"
 _PROBE_TIMEOUT_S = 2.0
 _POISON_READ_TIMEOUT_S = 10.0
 _MAX_ERROR_CHARS = 2_000
@@ -174,8 +177,9 @@ class MicroBatchService:
                 ranges.append(PartitionRange(partition.topic, partition.partition, start, stop))
         return ranges
 
-    def run_batch(self, ranges: list[PartitionRange]) -> BatchReport:
-        """One pipeline over ``ranges``, then the commit; raises if either fails (nothing is committed)."""
+    def run_batch(self, ranges: list[PartitionRange], *, commit: bool = True) -> BatchReport:
+        """One pipeline over ``ranges``, then the commit; raises if either fails (nothing is committed).
+        Without ``commit`` the ranges are only tried: their offsets stay where they were."""
         started = time.monotonic()
         options = PipelineOptions(self.beam_args_for(ranges))
         pipeline = beam.Pipeline(options=options)
@@ -184,10 +188,11 @@ class MicroBatchService:
         state = result.wait_until_finish()
         if state != PipelineState.DONE:
             raise BatchFailed(f"pipeline ended in state {state} for ranges {ranges}")
-        # Only now, with every sink flushed, may the batch count as consumed.
-        self._commit(ranges)
         report = BatchReport(tuple(ranges), time.monotonic() - started, _counters(result))
-        self._committed(report)
+        if commit:
+            # Only now, with every sink flushed, may the batch count as consumed.
+            self._commit(ranges)
+            self._committed(report)
         return report
 
     def run(self, *, until_caught_up: bool, stop: threading.Event) -> list[BatchReport]:
@@ -250,6 +255,7 @@ class MicroBatchService:
             extra={"ranges": _describe(ranges), "error": _first_line(error)},
         )
         reports: list[BatchReport] = []
+        succeeded = False
         # Each partition alone first; one partition's range is known to fail, so its halves.
         pending = deque(ranges if len(ranges) > 1 else _halves(ranges[0]))
         while pending and not stop.is_set():
@@ -257,12 +263,19 @@ class MicroBatchService:
             single = _size(piece) == 1
             try:
                 reports.append(self._run_single(piece, stop) if single else self.run_batch([piece]))
+                succeeded = True
                 continue
             except Exception as failure:
                 if self._wait_out(failure, stop):
                     pending.appendleft(piece)
                     continue
                 error = failure
+            if single and not succeeded and self._fails_alike(piece, ranges, error):
+                # Not one record of the batch gets through, and its neighbour fails alone just
+                # the same: the pipeline is broken (a deployment, a bug), not the records.
+                self._report(PIPELINE, False, f"every record fails the same way: {_first_line(error)}")
+                stop.wait(self._retry.max_backoff_s)
+                return reports
             if single:
                 try:
                     reports.append(self._dead_letter_poison(piece, error))
@@ -274,6 +287,18 @@ class MicroBatchService:
             else:
                 pending.extendleft(reversed(_halves(piece)))
         return reports
+
+    def _fails_alike(self, piece: PartitionRange, ranges: list[PartitionRange], error: Exception) -> bool:
+        """Whether the record after ``piece`` in ``ranges`` fails alone with the same error (tried, never committed)."""
+        within = next((r for r in ranges if (r.topic, r.partition) == (piece.topic, piece.partition)), None)
+        if within is None or within.stop is None or piece.start + 1 >= within.stop:
+            return False
+        neighbour = PartitionRange(piece.topic, piece.partition, piece.start + 1, piece.start + 2)
+        try:
+            self.run_batch([neighbour], commit=False)
+        except Exception as failure:
+            return _first_line(failure).split(" [while running")[0] == _first_line(error).split(" [while running")[0]
+        return False
 
     def _run_single(self, piece: PartitionRange, stop: threading.Event) -> BatchReport:
         """One record's range, retried like a batch: only a record that fails every time is poison."""
@@ -484,8 +509,17 @@ def _describe(ranges: list[PartitionRange]) -> list[str]:
 
 
 def _first_line(error: BaseException) -> str:
+    """The line of ``error`` that says what went wrong: its first, or, when a runner passed on a
+    worker's whole traceback, the last exception line of it."""
     text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:_MAX_ERROR_CHARS]
+    if not text:
+        return type(error).__name__
+    lines = text.splitlines()
+    if lines[0].startswith("Traceback"):
+        said = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Unavailable|Exit)\b", line)]
+        if said:
+            return said[-1][:_MAX_ERROR_CHARS]
+    return lines[0][:_MAX_ERROR_CHARS]
 
 
 def _counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:

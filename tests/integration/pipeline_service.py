@@ -80,6 +80,7 @@ def settings_for(
                 batch_interval_s=0.2,
                 max_batch_records=max_batch_records,
                 enrichers=("text_stats",),
+                parallelism=1,  # in the test's process: tests share two cores
             ),
             # Quick retries: the tests wait out outages of seconds, not minutes.
             "recovery": RecoverySettings(batch_attempts=2, initial_backoff_s=0.2, max_backoff_s=1.0),

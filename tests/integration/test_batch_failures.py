@@ -28,7 +28,7 @@ from pipeline.graph import build_pipeline
 from pipeline.kafka_io import KafkaRecord
 from pipeline.microbatch import BatchReport, MicroBatchService
 from schemas import CleanedArticle, encode
-from tests.integration.pipeline_service import articles, dead_letters, publish, running_service, settings_for
+from tests.integration.pipeline_service import HealthLog, articles, dead_letters, publish, running_service, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -140,6 +140,57 @@ def test_a_batch_that_keeps_failing_is_bisected_and_only_its_culprit_dead_letter
     assert len(retries) == settings.recovery.batch_attempts - 1
     assert sum(r.counters.get("dead_letter.batch.poison", 0) for r in reports) == 1
     assert sorted((p.start, p.stop) for r in reports for p in r.ranges) == [(0, 3), (3, 4), (4, 6)]
+
+
+def _always_breaks(record: KafkaRecord) -> KafkaRecord:
+    raise RuntimeError("the stage's model file is missing")
+
+
+def test_a_pipeline_that_fails_every_record_alike_dead_letters_none_and_says_not_ready(
+    kafka_broker: Any, topics: Any, tmp_path: Path
+) -> None:
+    publish(kafka_broker.bootstrap, topics.raw, articles(4))
+    settings = settings_for(kafka_broker.settings, topics, tmp_path, sinks=("sqlite",))
+    health = HealthLog()
+    service = MicroBatchService(
+        consumer_config=client_config(settings.kafka),
+        raw_topic=topics.raw,
+        consumer_group=settings.pipeline.consumer_group,
+        config=wiring.pipeline_config(settings),
+        beam_args=wiring.beam_args(settings, wiring.JobServers()),
+        max_batch_records=100,
+        interval_s=0.1,
+        retry=wiring.retry_policy(settings),
+        health=health,
+        # A deployment fault, not a record's: every record fails alone with the same error.
+        graph=lambda pipeline, source, config: build_pipeline(
+            pipeline, _Then(source, beam.Map(_always_breaks)), config
+        ),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, kwargs={"until_caught_up": False, "stop": stop}, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: health.states("pipeline") == [False], timeout_s=90, what="the pipeline's not-ready")
+        assert thread.is_alive()
+        committed = service.committed_offsets()[TopicPartition(topics.raw, 0)]
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+        service.close()
+    assert committed == 0, "nothing is skipped"
+    assert not dead_letters(kafka_broker.bootstrap, topics.dead_letter), "no record is blamed"
+    (detail,) = [d for check, ok, d in health.calls if check == "pipeline"]
+    assert "the stage's model file is missing" in detail
+
+
+class _Then(beam.PTransform):  # type: ignore[misc]
+    def __init__(self, source: beam.PTransform, stage: beam.PTransform) -> None:
+        super().__init__()
+        self._source, self._stage = source, stage
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        return pbegin | self._source | self._stage
 
 
 def test_an_article_the_broker_refuses_as_too_large_is_dead_lettered_and_the_rest_published(
