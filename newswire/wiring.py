@@ -7,7 +7,6 @@ constructors; components themselves never read settings or the environment.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -164,13 +163,10 @@ def ingest_service(
 def runner_config(settings: Settings, *, streaming: bool = False) -> RunnerConfig:
     """The runner's settings; provisions the job server jar when one must be started."""
     pipeline = settings.pipeline
-    parallelism = pipeline.parallelism
-    if parallelism is None and pipeline.runner == "FnApiRunner":
-        parallelism = os.cpu_count() or 1  # the local runner uses the cores it is given
     config = RunnerConfig(
         runner=pipeline.runner,
         streaming=streaming,
-        parallelism=parallelism,
+        parallelism=pipeline.parallelism,
         flink_master=pipeline.flink_master,
         flink_job_server_jar=pipeline.flink_job_server_jar,
         job_endpoint=pipeline.job_endpoint,

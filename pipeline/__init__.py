@@ -6,9 +6,11 @@ the environment or keeps process-global state that a record can change, so the s
 transforms run unchanged on the local FnApiRunner (micro-batches) and on Flink or Dataflow
 (streaming).
 
-The one exception, and its bounds: two tables built from installed data,
-``StopWords.load`` and ``PlaceGazetteer.load``, are cached per worker process and shared by
-the enrichers in it (building them costs seconds, and three enrichers read them). They are
+The one exception, and its bounds: three tables built from installed data,
+``StopWords.load``, ``PlaceGazetteer.load`` and the language model of
+``pipeline.enrichers.language``, are cached per worker process and shared by the enrichers
+in it (building them costs seconds, three enrichers read the first two, and the local
+micro-batch service would otherwise load the model again for every batch). They are
 never changed after they are built, so no runner can tell whether it got a fresh one or a
 shared one. ``StopWords`` also remembers its last guess (one tuple, swapped whole, so a
 thread never sees half of it); the guess is a pure function of the text, so the memo can

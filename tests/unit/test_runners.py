@@ -72,11 +72,13 @@ def test_the_local_runner_spreads_a_batch_over_worker_processes_not_threads() ->
     assert in_one_process(flink) == flink
 
 
-def test_by_default_the_local_runner_uses_every_core() -> None:
+def test_the_local_runner_takes_worker_processes_from_the_parallelism_setting() -> None:
     from newswire import wiring
     from newswire.settings import PipelineSettings, Settings
 
-    assert wiring.runner_config(Settings()).parallelism == (os.cpu_count() or 1)
-    pinned = Settings(pipeline=PipelineSettings(parallelism=1))
     with wiring.JobServers() as job_servers:
-        assert wiring.beam_args(pinned, job_servers) == ["--runner=FnApiRunner"]
+        assert wiring.beam_args(Settings(), job_servers) == ["--runner=FnApiRunner"]
+        cores = Settings(pipeline=PipelineSettings(parallelism=os.cpu_count() or 1))
+        assert wiring.runner_config(cores).parallelism == (os.cpu_count() or 1)
+        two = wiring.beam_args(Settings(pipeline=PipelineSettings(parallelism=2)), job_servers)
+    assert two == ["--runner=FnApiRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
