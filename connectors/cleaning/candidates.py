@@ -1,18 +1,20 @@
 """Where the article body comes from: three readings of the page, and the choice between them.
 
-Trafilatura's main extractor (its ``fast`` mode) reads most article pages well and is the
-cheapest. On some pages it returns the wrong block: a navigation table, a "SECTIONS" menu,
-a teaser for another post, or furniture that the repairs then delete. Two other algorithms
-read the same page differently: readability (trafilatura's fork, which scores containers
-by their paragraphs) and jusText (which classifies each paragraph by its stop words and
-link density). Each fails in its own way, and they rarely fail the same way on one page.
+Trafilatura (its full mode: the main extractor with its own readability/jusText check)
+reads most article pages well. On some it still returns the wrong block: a navigation
+table, a "SECTIONS" menu, a teaser for another post, or furniture that the repairs then
+delete. Two other algorithms read the same page differently: readability (trafilatura's
+fork, which scores containers by their paragraphs) and jusText (which classifies each
+paragraph by its stop words and link density). Each fails in its own way, and they rarely
+fail the same way on one page.
 
-So the main extractor's text is checked for the signs of a wrong block (``doubts``); only
-when one shows are the other readings made, and the candidate that agrees most with the
-others is kept (``most_agreed``): a minimum-Bayes-risk choice, each candidate scored by its
+So trafilatura's text is checked for the signs of a wrong block (``doubts``); only when
+one shows are the other readings made, and the candidate that agrees most with the others
+is kept (``most_agreed``): a minimum-Bayes-risk choice, each candidate scored by its
 expected word-shingle F1 against the other candidates. It needs no threshold fitted to any
 reference set, and a menu or a comment thread that one algorithm swept in is outvoted by
-the two that left it out.
+the two that left it out. (Its known weakness: when readability and jusText sweep in the
+same extra block, they outvote a main reading that was right.)
 
 Nothing here may modify the tree it is given (every reading works on its own copy), reach
 the network, or know which host or reference set a page comes from.
@@ -109,12 +111,12 @@ def other_readings(tree: HtmlElement, url: str | None) -> list[tuple[str, str]]:
         cleaned, _ = sanitize_tree(summary, options)
         readings.append(("readability", xmltotxt(cleaned, False)))
     except Exception:  # one reading failing leaves the others; the page is not lost
-        LOGGER.debug("readability reading failed: %s", url, exc_info=True)
+        LOGGER.warning("readability reading failed, comparing without it: %s", url, exc_info=True)
     try:
         body, _ = justext_rescue(tree_cleaning(pruned, options), options)
         readings.append(("justext", xmltotxt(body, False)))
     except Exception:
-        LOGGER.debug("jusText reading failed: %s", url, exc_info=True)
+        LOGGER.warning("jusText reading failed, comparing without it: %s", url, exc_info=True)
     return readings
 
 
