@@ -148,11 +148,14 @@ def broker_probe(consumer_config: Mapping[str, Any], topic: str) -> Probe:
     return probe
 
 
-def sqlite_writable_probe(path: Path, what: str) -> Probe:
+def sqlite_writable_probe(path: Path, what: str, *, stuck_after_s: float = 60.0) -> Probe:
     """The SQLite file at ``path`` can take a write lock now (it is created if missing).
 
     ``BEGIN IMMEDIATE`` then ``ROLLBACK``: nothing is written, but a full disk, a read-only
-    directory or a writer stuck holding the lock all show."""
+    directory or a writer stuck holding the lock all show. The service's own transactions hold
+    that lock for a moment on every batch: a lock is "busy", not "not ready", until it has been
+    held across probes for ``stuck_after_s``."""
+    locked_since: list[float | None] = [None]
 
     def probe() -> tuple[bool, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,10 +163,20 @@ def sqlite_writable_probe(path: Path, what: str) -> Probe:
         try:
             db.execute("BEGIN IMMEDIATE")
             db.execute("ROLLBACK")
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                return False, f"{what} at {path} is not writable: {error}"
+            now = time.monotonic()
+            since = locked_since[0] = locked_since[0] or now
+            held = now - since
+            if held < stuck_after_s:
+                return True, f"{what} at {path} busy: a write holds its lock ({held:.0f} s so far)"
+            return False, f"{what} at {path} has been locked for {held:.0f} s: a writer is stuck holding it"
         except sqlite3.Error as error:
             return False, f"{what} at {path} is not writable: {error}"
         finally:
             db.close()
+        locked_since[0] = None
         return True, f"{what} at {path} writable"
 
     return probe

@@ -94,14 +94,7 @@ def test_file_probes_fail_where_nothing_can_be_written(tmp_path: Path) -> None:
     not_a_directory.write_text("")
     with pytest.raises(OSError):  # Readiness.probe turns this into a failed check
         directory_writable_probe(not_a_directory / "archive", "page archive")()
-    held = sqlite3.connect(tmp_path / "busy.sqlite3")
-    held.execute("BEGIN IMMEDIATE")  # a writer holding the lock: the sink cannot take it now
-    try:
-        ok, detail = sqlite_writable_probe(tmp_path / "busy.sqlite3", "SQLite sink")()
-    finally:
-        held.rollback()
-        held.close()
-    assert not ok and "not writable" in detail
+    # A writer holding the lock is busy, not broken: see the test below.
 
 
 def test_a_check_fails_while_either_the_service_or_its_probe_says_so(caplog: pytest.LogCaptureFixture) -> None:
@@ -119,3 +112,21 @@ def test_a_check_fails_while_either_the_service_or_its_probe_says_so(caplog: pyt
         "sink:sqlite not ready",
         "sink:sqlite ready",
     ]
+
+
+def test_a_write_in_progress_is_busy_and_a_lock_held_too_long_is_not_ready(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")  # a batch's transaction, as the pipeline holds it
+    try:
+        patient = sqlite_writable_probe(path, "dedup index", stuck_after_s=60)
+        ok, detail = patient()
+        assert ok and "busy" in detail
+        impatient = sqlite_writable_probe(path, "dedup index", stuck_after_s=0)
+        ok, detail = impatient()
+        assert not ok and "stuck" in detail
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert impatient() == (True, f"dedup index at {path} writable")
