@@ -401,9 +401,14 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
         held = WindowedValue(element, timestamp, (window,))
         try:
             message = self._to_message(element)
-            if self._published_before(message):
-                self._skipped.inc()
-                return
+        except Exception as error:
+            yield from self._settle([(held, error)])
+            return
+        # Outside the try: a read-back that fails is an outage (the batch re-runs), never the element's fault.
+        if self._published_before(message):
+            self._skipped.inc()
+            return
+        try:
             self._producer.send(
                 self._topic,
                 key=message.key,
