@@ -28,8 +28,8 @@ A batch that fails is never run forever and never stops the service:
   its coordinates) and its offset is committed; the rest of the range is written.
 
 This module must never commit an offset before the records below it are written or
-dead-lettered, never move a committed offset forward to mark an attempt, and never
-dead-letter a record while any dependency is down.
+dead-lettered, never mark an attempt anywhere but at the offset its batch was planned
+from, and never dead-letter a record while any dependency is down.
 """
 
 from __future__ import annotations
