@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 
 from pipeline.dead_letters import FAILURES, StageFailure
 from pipeline.dependencies import BrokerUnavailable
-from pipeline.kafka_io import refused_record
+from pipeline.kafka_io import DEFAULT_CLOCK_SKEW_S, identities_on_topic, reader_config, refused_record
 from schemas import DeadLetter, EnrichedArticle, encode, record_headers
 from schemas.client_config import ClientConfig
 from schemas.dead_letter import fit_dead_letter
@@ -44,11 +44,7 @@ from schemas.producer import DurableProducer
 
 log = logging.getLogger(__name__)
 
-# How far the clocks of whoever wrote a raw record and of this pipeline may disagree.
-DEFAULT_CLOCK_SKEW_S = 300.0
 _POLL_TIMEOUT_MS = 1_000
-# The look-up gives up (and the dead letters are written) after this long without reaching the end.
-_LOOKUP_TIMEOUT_S = 30.0
 
 
 class _RefuseOversized(beam.DoFn):  # type: ignore[misc]
@@ -93,6 +89,11 @@ def _append_failure(failed: list[tuple[str, BaseException]], dead_letter_id: str
     failed.append((dead_letter_id, error))
 
 
+def _record_key(record: ConsumerRecord) -> str | None:
+    # A dead letter's key is its deterministic dead_letter_id.
+    return record.key.decode("utf-8", "replace") if record.key is not None else None
+
+
 def dead_letter_partition(dead_letter_id: str, partitions: int) -> int:
     """The partition a record keyed by ``dead_letter_id`` goes to under Kafka's default partitioner."""
     return (murmur2(dead_letter_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
@@ -109,13 +110,10 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         # Frozen configs that mask the SASL password: both travel pickled in this DoFn's state.
         self._producer_config = ClientConfig(producer_config)
         # A consumer takes the clients' shared settings (servers, security), not the producer's own.
-        self._consumer_config = ClientConfig(
-            {k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG},
-            max_partition_fetch_bytes=2 * max_record_bytes,
-        )
+        self._consumer_config = reader_config(producer_config, max_partition_fetch_bytes=2 * max_record_bytes)
         self._topic = topic
         self._max_record_bytes = max_record_bytes
-        self._clock_skew_ms = int(clock_skew_s * 1000)
+        self._clock_skew_s = clock_skew_s
         self._written = Metrics.counter("dead_letter_writes", "written")
         self._skipped = Metrics.counter("dead_letter_writes", "already_written")
         self._refused = Metrics.counter("dead_letter_writes", "refused")
@@ -192,7 +190,9 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         if not since:
             return set()
         try:
-            return self._ids_since(since)
+            return identities_on_topic(
+                self._consumer, self._topic, since, _record_key, clock_skew_s=self._clock_skew_s
+            )
         except KafkaError as error:
             log.warning(
                 "could not look for dead letters already written; writing them (consumers drop repeats by key)",
@@ -215,29 +215,6 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         except KafkaError:
             return None
         return None
-
-    def _ids_since(self, since: Mapping[int, int]) -> set[str]:
-        assert self._consumer is not None
-        wanted = {TopicPartition(self._topic, p): max(0, ts - self._clock_skew_ms) for p, ts in since.items()}
-        starts = self._consumer.offsets_for_times(wanted)
-        ends = self._consumer.end_offsets(list(wanted))
-        to_read = {tp: found.offset for tp, found in starts.items() if found is not None and found.offset < ends[tp]}
-        found_ids: set[str] = set()
-        if not to_read:
-            return found_ids
-        self._consumer.assign(list(to_read))
-        for tp, offset in to_read.items():
-            self._consumer.seek(tp, offset)
-        deadline = time.monotonic() + _LOOKUP_TIMEOUT_S
-        while any(self._consumer.position(tp) < ends[tp] for tp in to_read):
-            polled = self._consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
-            if polled:
-                deadline = time.monotonic() + _LOOKUP_TIMEOUT_S
-            elif time.monotonic() > deadline:
-                raise KafkaTimeoutError(f"{self._topic} gave nothing for {_LOOKUP_TIMEOUT_S:.0f}s")
-            for records in polled.values():
-                found_ids.update(r.key.decode("utf-8", "replace") for r in records if r.key is not None)
-        return found_ids
 
     def teardown(self) -> None:
         if self._producer is not None:

@@ -13,6 +13,7 @@ of the batch goes on. A dependency that is down fails the batch instead (see
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,9 @@ class PipelineConfig:
     dead_letter_original_bytes: int = DEFAULT_MAX_ORIGINAL_BYTES
     # Streaming runners need finite windows before GroupByKey; bounded batches do not.
     streaming_window_s: float | None = None
+    # Set by the micro-batch service on a re-run: since when (epoch ms) an earlier attempt at the
+    # same records may have published to enriched and duplicates; those writes skip what is there.
+    rerun_since_ms: int | None = None
 
 
 def article_message(article: EnrichedArticle) -> KafkaMessage:
@@ -73,6 +77,25 @@ def duplicate_message(duplicate: DuplicateNotice) -> KafkaMessage:
 def dead_letter_message(dead_letter: DeadLetter) -> KafkaMessage:
     key = dead_letter.dead_letter_id.encode() if dead_letter.dead_letter_id else None
     return KafkaMessage(key=key, value=encode(dead_letter), headers=tuple(record_headers(dead_letter)))
+
+
+def _fields(message: KafkaMessage, *names: str) -> str | None:
+    """The identity made of ``names`` in a published record's JSON; None if it is not one of ours."""
+    try:
+        record = json.loads(message.value)
+        return json.dumps([record[name] for name in names])
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def article_identity(message: KafkaMessage) -> str | None:
+    """What makes an enriched record the same publication across re-runs (not enriched_at)."""
+    return _fields(message, "article_id", "version", "content_fingerprint")
+
+
+def duplicate_identity(message: KafkaMessage) -> str | None:
+    """What makes a duplicate notice the same decision across re-runs (not detected_at)."""
+    return _fields(message, "article_id", "duplicate_of", "was_original")
 
 
 def refused_article(article: EnrichedArticle, error: BaseException) -> StageFailure:
@@ -105,11 +128,20 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
         if sink.withdraws:
             _ = demoted | f"WithdrawFrom{sink.name.title()}" >> WriteToSink(sink, config.sink_batch_size, withdraw=True)
     published = originals | "WriteEnriched" >> WriteToKafka(
-        config.producer_config, config.topics.enriched, article_message, to_failure=refused_article
+        config.producer_config,
+        config.topics.enriched,
+        article_message,
+        to_failure=refused_article,
+        identify=article_identity,
+        already_since_ms=config.rerun_since_ms,
     )
     failures.append(published[FAILURES])
     _ = deduplicated[DUPLICATES] | "WriteDuplicates" >> WriteToKafka(
-        config.producer_config, config.topics.duplicates, duplicate_message
+        config.producer_config,
+        config.topics.duplicates,
+        duplicate_message,
+        identify=duplicate_identity,
+        already_since_ms=config.rerun_since_ms,
     )
     located = (
         tuple(failures)

@@ -8,6 +8,12 @@ so a bundle only succeeds once Kafka holds its records. A record the broker refu
 large, invalid) is that element's fault and leaves on the ``failures`` output; a broker
 that does not acknowledge (away, no leader, timed out) fails the bundle with
 ``BrokerUnavailable``, so offsets are not committed and the service waits it out.
+
+A write told that an earlier attempt at the same records may have published since a time
+(``already_since_ms``: a micro-batch re-run) first reads its topic back from then, less a
+clock-skew margin (``identities_on_topic``), and skips the elements whose deterministic
+identity is already there; without that time it never reads back. The dead-letter writer
+uses the same look-up.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 from kafka import KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors
+from kafka.consumer.fetcher import ConsumerRecord
 
 from pipeline.dead_letters import FAILURES
 from pipeline.dependencies import BrokerUnavailable
@@ -50,6 +57,12 @@ _IDLE_POLL_DELAY_S = 1.0
 # Bounded ranges are split so that a runner with several workers can spread one
 # partition's backlog; smaller chunks would cost a seek and a fetch each for little gain.
 _SPLIT_OFFSETS = 5_000
+# How far the clocks of whoever marked a time (a raw record's producer, the micro-batch
+# service) and of the broker stamping output records may disagree.
+DEFAULT_CLOCK_SKEW_S = 300.0
+# A read-back gives up after this long without reaching the end (its caller decides what then).
+_LOOKUP_TIMEOUT_S = 30.0
+_LOOKUP_POLL_MS = 1_000
 
 
 @dataclass(frozen=True)
@@ -111,6 +124,11 @@ class _OffsetRangeProvider(RestrictionProvider):  # type: ignore[misc]
         return int(restriction.size())
 
 
+def reader_config(producer_config: Mapping[str, Any], **overrides: Any) -> ClientConfig:
+    """A consumer's config from a producer's: the clients' shared settings (servers, security), not its own."""
+    return ClientConfig({k: v for k, v in producer_config.items() if k in KafkaConsumer.DEFAULT_CONFIG}, **overrides)
+
+
 def committed_offsets(consumer: KafkaConsumer, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
     """Where the consumer's group resumes in each partition: its committed offset, or the
     log start when nothing is committed or a retention purge has moved past the commit."""
@@ -121,6 +139,49 @@ def committed_offsets(consumer: KafkaConsumer, partitions: Iterable[TopicPartiti
         offset = consumer.committed(partition)
         starts[partition] = max(offset if offset is not None else 0, beginnings[partition])
     return starts
+
+
+def identities_on_topic(
+    consumer: KafkaConsumer,
+    topic: str,
+    since_ms: Mapping[int, int],
+    identity: Callable[[ConsumerRecord], str | None],
+    *,
+    clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
+) -> set[str]:
+    """The ``identity`` of every record on ``topic``'s partitions written since ``since_ms``
+    (partition -> epoch ms, less ``clock_skew_s``) up to their end now; None identities are left out.
+
+    Reassigns ``consumer``. Raises ``KafkaError`` (``KafkaTimeoutError`` after ``_LOOKUP_TIMEOUT_S``
+    without progress) when it cannot read to the end: the caller decides whether to write anyway.
+    """
+    skew_ms = int(clock_skew_s * 1000)
+    wanted = {TopicPartition(topic, p): max(0, ts - skew_ms) for p, ts in since_ms.items()}
+    found: set[str] = set()
+    if not wanted:
+        return found
+    starts = consumer.offsets_for_times(wanted)
+    ends = consumer.end_offsets(list(wanted))
+    to_read = {tp: at.offset for tp, at in starts.items() if at is not None and at.offset < ends[tp]}
+    if not to_read:
+        return found
+    consumer.assign(list(to_read))
+    for tp, offset in to_read.items():
+        consumer.seek(tp, offset)
+    deadline = time.monotonic() + _LOOKUP_TIMEOUT_S
+    while any(consumer.position(tp) < ends[tp] for tp in to_read):
+        polled = consumer.poll(timeout_ms=_LOOKUP_POLL_MS)
+        if polled:
+            deadline = time.monotonic() + _LOOKUP_TIMEOUT_S
+        elif time.monotonic() > deadline:
+            raise kafka_errors.KafkaTimeoutError(f"{topic} gave nothing for {_LOOKUP_TIMEOUT_S:.0f}s")
+        for tp, records in polled.items():
+            for record in records:
+                if record.offset < ends[tp]:
+                    key = identity(record)
+                    if key is not None:
+                        found.add(key)
+    return found
 
 
 # DoFn parameter markers are declared once: Beam finds them by identity in the signature.
@@ -304,14 +365,23 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
         topic: str,
         to_message: Callable[[Element], KafkaMessage],
         to_failure: Callable[[Element, BaseException], Any] | None,
+        identify: Callable[[KafkaMessage], str | None] | None = None,
+        already_since_ms: int | None = None,
+        clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
     ) -> None:
         self._producer_config = ClientConfig(producer_config)
         self._topic = topic
         self._to_message = to_message
         self._to_failure = to_failure
+        self._identify = identify
+        self._already_since_ms = already_since_ms
+        self._clock_skew_s = clock_skew_s
         self._written = Metrics.counter("kafka", f"written.{topic}")
         self._refused = Metrics.counter("kafka", f"refused.{topic}")
+        self._skipped = Metrics.counter("kafka", f"already_written.{topic}")
         self._producer: DurableProducer | None = None
+        # What an earlier attempt published since already_since_ms; read once, on the first element.
+        self._already: set[str] | None = None
         # Filled by the producer's I/O thread: (element as received, error).
         self._failed: list[tuple[WindowedValue, BaseException]] = []
 
@@ -331,6 +401,14 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
         held = WindowedValue(element, timestamp, (window,))
         try:
             message = self._to_message(element)
+        except Exception as error:
+            yield from self._settle([(held, error)])
+            return
+        # Outside the try: a read-back that fails is an outage (the batch re-runs), never the element's fault.
+        if self._published_before(message):
+            self._skipped.inc()
+            return
+        try:
             self._producer.send(
                 self._topic,
                 key=message.key,
@@ -342,6 +420,43 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
             yield from self._settle([(held, error)])
             return
         self._written.inc()
+
+    def _published_before(self, message: KafkaMessage) -> bool:
+        """Whether an earlier attempt at these records already put ``message``'s identity on the topic."""
+        if self._already_since_ms is None or self._identify is None:
+            return False  # not a re-run: no read-back
+        if self._already is None:
+            self._already = self._read_back(self._already_since_ms)
+        identity = self._identify(message)
+        return identity is not None and identity in self._already
+
+    def _read_back(self, since_ms: int) -> set[str]:
+        identify = self._identify
+        assert identify is not None
+        reader = KafkaConsumer(
+            **reader_config(self._producer_config), group_id=None, enable_auto_commit=False
+        )
+        try:
+            partitions = reader.partitions_for_topic(self._topic) or set()
+            found = identities_on_topic(
+                reader,
+                self._topic,
+                dict.fromkeys(partitions, since_ms),
+                lambda record: identify(KafkaMessage(record.key, record.value or b"")),
+                clock_skew_s=self._clock_skew_s,
+            )
+        except kafka_errors.KafkaError as error:
+            # Writing twice is recoverable (consumers keep the first per key); not writing is loss.
+            raise BrokerUnavailable(
+                "broker", f"cannot read {self._topic} back for what an earlier attempt wrote: {error!r}"
+            ) from error
+        finally:
+            reader.close()
+        log.info(
+            "re-run: read back what an earlier attempt published",
+            extra={"topic": self._topic, "since_ms": since_ms, "found": len(found)},
+        )
+        return found
 
     def _record_failure(self, held: WindowedValue, error: BaseException) -> None:
         # Called on the producer's I/O thread; read in finish_bundle, after the flush.
@@ -384,6 +499,12 @@ class WriteToKafka(beam.PTransform, Generic[Element]):  # type: ignore[misc]
     Outputs: the main output (empty; its watermark says what is written) and ``failures``:
     what ``to_failure`` makes of each element Kafka refused (or that ``to_message`` could
     not encode). Without ``to_failure`` a refused element is logged, counted and dropped.
+
+    With ``already_since_ms`` (a re-run of records an earlier attempt may have published
+    since then), an element whose ``identify`` is already on the topic since then, less
+    ``clock_skew_s``, is skipped; ``identify`` must be deterministic across runs (never the
+    value bytes, which carry processing times). A read-back that cannot reach the end fails
+    the bundle as a broker outage: the service waits it out and re-runs.
     """
 
     def __init__(
@@ -393,9 +514,18 @@ class WriteToKafka(beam.PTransform, Generic[Element]):  # type: ignore[misc]
         to_message: Callable[[Element], KafkaMessage],
         *,
         to_failure: Callable[[Element, BaseException], Any] | None = None,
+        identify: Callable[[KafkaMessage], str | None] | None = None,
+        already_since_ms: int | None = None,
+        clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
     ) -> None:
         super().__init__()
-        self._fn = _ProduceToKafka(producer_config, topic, to_message, to_failure)
+        if already_since_ms is not None and identify is None:
+            raise ValueError(f"already_since_ms needs identify: how else to tell a record of {topic} already there")
+        if clock_skew_s < 0:
+            raise ValueError(f"clock_skew_s must not be negative, not {clock_skew_s}")
+        self._fn = _ProduceToKafka(
+            producer_config, topic, to_message, to_failure, identify, already_since_ms, clock_skew_s
+        )
 
     def expand(self, elements: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return elements | beam.ParDo(self._fn).with_outputs(FAILURES, main="written")

@@ -7,6 +7,14 @@ A crash between the two re-runs the batch; the sinks and the dedup index are ide
 so nothing is lost and nothing is written twice. The same graph runs unbounded on a
 streaming runner; only this loop is local.
 
+The output topics are not idempotent, so every attempt is marked: before running a range
+the service commits its *start* offset with metadata saying when an attempt at it started
+(``_ATTEMPT_MARK``; an earlier mark at that offset is kept). An attempt that finds a mark
+(an in-process retry, a piece of a batch being split, a new process after a crash) is a
+re-run: its pipeline gets ``PipelineConfig.rerun_since_ms`` and the enriched and duplicates
+writes skip what an earlier attempt published since then. The final commit of the stop
+offset clears the mark, so a batch that is not a re-run never reads anything back.
+
 A batch that fails is never run forever and never stops the service:
 
 - While a dependency is down (the broker, a sink, its disk: ``probe`` finds out, or the
@@ -20,7 +28,8 @@ A batch that fails is never run forever and never stops the service:
   its coordinates) and its offset is committed; the rest of the range is written.
 
 This module must never commit an offset before the records below it are written or
-dead-lettered, and never dead-letter a record while any dependency is down.
+dead-lettered, never mark an attempt anywhere but at the offset its batch was planned
+from, and never dead-letter a record while any dependency is down.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,6 +71,8 @@ PIPELINE = "pipeline"
 _PROBE_TIMEOUT_S = 2.0
 _POISON_READ_TIMEOUT_S = 10.0
 _MAX_ERROR_CHARS = 2_000
+# Commit metadata on a batch's start offset while an attempt at it may have published.
+_ATTEMPT_MARK = "newswire:attempt-started-ms="
 
 
 @dataclass(frozen=True)
@@ -150,6 +161,8 @@ class MicroBatchService:
         self._rng = random.Random()  # jitter only, never secrets
         self._known: dict[str, bool] = {}
         self._outages: dict[str, _Outage] = {}
+        # While a batch is split: each partition's stop. Pieces committed below it keep the mark.
+        self._splitting: dict[TopicPartition, int] = {}
         self._offsets = KafkaConsumer(**self._consumer_config, group_id=consumer_group, enable_auto_commit=False)
 
     def close(self) -> None:
@@ -181,9 +194,11 @@ class MicroBatchService:
         """One pipeline over ``ranges``, then the commit; raises if either fails (nothing is committed).
         Without ``commit`` the ranges are only tried: their offsets stay where they were."""
         started = time.monotonic()
+        since = self._mark_attempt(ranges, mark=commit)
+        config = self._config if since is None else replace(self._config, rerun_since_ms=since)
         options = PipelineOptions(self.beam_args_for(ranges))
         pipeline = beam.Pipeline(options=options)
-        self._graph(pipeline, ReadFromKafka(self._consumer_config, ranges), self._config)
+        self._graph(pipeline, ReadFromKafka(self._consumer_config, ranges), config)
         result = pipeline.run()
         state = result.wait_until_finish()
         if state != PipelineState.DONE:
@@ -194,6 +209,25 @@ class MicroBatchService:
             self._commit(ranges)
             self._committed(report)
         return report
+
+    def _mark_attempt(self, ranges: list[PartitionRange], *, mark: bool) -> int | None:
+        """Since when (epoch ms) an earlier attempt at ``ranges`` may have published their
+        outputs, None if none did; with ``mark``, commits each start offset marked with this
+        attempt's start (or the earlier mark found there)."""
+        now_ms = int(time.time() * 1000)
+        earliest: int | None = None
+        marks: dict[TopicPartition, OffsetAndMetadata] = {}
+        for r in ranges:
+            partition = TopicPartition(r.topic, r.partition)
+            found = _attempt_started_ms(self._offsets.committed(partition, metadata=True), r.start)
+            if found is not None:
+                earliest = found if earliest is None else min(earliest, found)
+            marks[partition] = OffsetAndMetadata(r.start, f"{_ATTEMPT_MARK}{found or now_ms}", -1)
+        if mark:
+            self._offsets.commit(marks)
+        if earliest is not None:
+            log.info("re-running a batch an earlier attempt may have published", extra={"ranges": _describe(ranges)})
+        return earliest
 
     def run(self, *, until_caught_up: bool, stop: threading.Event) -> list[BatchReport]:
         """Run batches until ``stop`` is set (or, with ``until_caught_up``, until the
@@ -254,6 +288,14 @@ class MicroBatchService:
             "batch keeps failing while every dependency answers; splitting it to find the records at fault",
             extra={"ranges": _describe(ranges), "error": _first_line(error)},
         )
+        # The failed attempts may have published from any piece: each keeps the batch's mark.
+        self._splitting = {TopicPartition(r.topic, r.partition): r.stop or r.start for r in ranges}
+        try:
+            return self._split(ranges, error, stop)
+        finally:
+            self._splitting = {}
+
+    def _split(self, ranges: list[PartitionRange], error: Exception, stop: threading.Event) -> list[BatchReport]:
         reports: list[BatchReport] = []
         succeeded = False
         # Each partition alone first; one partition's range is known to fail, so its halves.
@@ -366,7 +408,17 @@ class MicroBatchService:
             reader.close()
 
     def _commit(self, ranges: list[PartitionRange]) -> None:
-        self._offsets.commit({TopicPartition(r.topic, r.partition): OffsetAndMetadata(r.stop, "", -1) for r in ranges})
+        offsets = {}
+        for r in ranges:
+            partition = TopicPartition(r.topic, r.partition)
+            metadata = ""
+            if r.stop is not None and r.stop < self._splitting.get(partition, 0):
+                # The rest of the batch being split may hold what its failed attempts published.
+                found = self._offsets.committed(partition, metadata=True)
+                started = _attempt_started_ms(found, r.start)
+                metadata = f"{_ATTEMPT_MARK}{started}" if started is not None else ""
+            offsets[partition] = OffsetAndMetadata(r.stop, metadata, -1)
+        self._offsets.commit(offsets)
 
     def _committed(self, report: BatchReport) -> None:
         # A committed batch proves every dependency it touched answers.
@@ -455,6 +507,16 @@ class MicroBatchService:
                 self._health(check, ok, detail)
             except Exception:  # an observer's failure must never stop the pipeline
                 log.exception("the health callback failed", extra={"check": check})
+
+
+def _attempt_started_ms(committed: OffsetAndMetadata | None, start: int) -> int | None:
+    """The attempt start marked on ``committed`` if it covers offset ``start``."""
+    if committed is None or committed.offset > start or not (committed.metadata or "").startswith(_ATTEMPT_MARK):
+        return None
+    try:
+        return int(committed.metadata[len(_ATTEMPT_MARK) :])
+    except ValueError:
+        return None
 
 
 def _broker_unreachable(bootstrap: str | list[str]) -> str | None:

@@ -7,6 +7,12 @@ write has finished: a restart, or a switch back to micro-batches, resumes where 
 writes end. The sinks and the dedup index are idempotent, so records after the last
 commit that had been written already are simply written again.
 
+The output topics hold at least once here, driven by the runner's checkpoints: there are
+no batches, so no attempt marks and no read-back (``PipelineConfig.rerun_since_ms`` stays
+unset; that is the micro-batch service's). Records published after the last commit (or
+checkpoint) are published again after a restart, with the same identity and key, and
+consumers keep the first record per key (``docs/topics.md``).
+
 How "written" is known without the writes reporting back: every write (each sink and
 each Kafka topic) is a ParDo whose bundles flush before they end, and a runner moves a
 stage's output watermark past a time only once it has finished every bundle holding
