@@ -313,9 +313,7 @@ def stage_costs(records: list[tuple[bytes, bytes]], work: Path) -> tuple[list[St
     encoder get the originals the index kept.
     """
     settings = Settings(sinks=SinkSettings(output_dir=work / "output"))
-    config = dataclasses.replace(
-        wiring.dedup_config(settings), index=IndexLocation(sqlite_path=work / "dedup.sqlite3")
-    )
+    config = dataclasses.replace(wiring.dedup_config(settings), index=IndexLocation(sqlite_path=work / "dedup.sqlite3"))
     values = [value for _, value in records]
     costs = []
     cleaned: list[CleanedArticle] = []
@@ -464,6 +462,8 @@ def main() -> None:
             if name == OLD_CODE:
                 tree = args.old_tree.resolve()
                 env["PYTHONPATH"] = str(tree)  # its own modules, not this checkout's
+                # Code from before pipeline.state_dir derives its state directory from the index path.
+                env.pop("NEWSWIRE_PIPELINE__STATE_DIR", None)
             print(f"running: {name}", flush=True)
             elapsed, peak_rss = run_pipeline(env, tree)
             rows.append((name, elapsed, len(records) / elapsed, peak_rss))

@@ -26,12 +26,15 @@ CREATE TABLE IF NOT EXISTS seen_entries (
     PRIMARY KEY (source, entry_key)
 );
 """
-_SCHEMA = SEEN_SCHEMA + """
+_SCHEMA = (
+    SEEN_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS feed_state (
     url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT,
     poll_interval_s REAL, last_polled_at REAL
 );
 """
+)
 
 
 @dataclass(frozen=True)

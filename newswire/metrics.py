@@ -247,7 +247,9 @@ class IngestMetrics:
             registry=r,
         )
         self.consecutive_failures = Gauge(
-            "newswire_source_consecutive_failures", "Polls of a source that failed since its last success.", ["source"],
+            "newswire_source_consecutive_failures",
+            "Polls of a source that failed since its last success.",
+            ["source"],
             registry=r,
         )
         self.retries_pending = Gauge(

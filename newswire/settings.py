@@ -390,12 +390,17 @@ class RecoverySettings(Section):
         "the records at fault (each then dead-lettered as 'poison').",
     )
     initial_backoff_s: float = Field(
-        1.0, gt=0, le=600, description="Pause before the first retry of a failed batch, and between the first probes "
-        "of a dependency that is down; doubles each time."
+        1.0,
+        gt=0,
+        le=600,
+        description="Pause before the first retry of a failed batch, and between the first probes "
+        "of a dependency that is down; doubles each time.",
     )
     max_backoff_s: float = Field(
-        30.0, gt=0, le=3600, description="Longest pause between retries and probes (each pause is jittered down by "
-        "up to half)."
+        30.0,
+        gt=0,
+        le=3600,
+        description="Longest pause between retries and probes (each pause is jittered down by up to half).",
     )
 
     @model_validator(mode="after")

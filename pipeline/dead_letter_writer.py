@@ -190,9 +190,7 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
         if not since:
             return set()
         try:
-            return identities_on_topic(
-                self._consumer, self._topic, since, _record_key, clock_skew_s=self._clock_skew_s
-            )
+            return identities_on_topic(self._consumer, self._topic, since, _record_key, clock_skew_s=self._clock_skew_s)
         except KafkaError as error:
             log.warning(
                 "could not look for dead letters already written; writing them (consumers drop repeats by key)",

@@ -49,9 +49,7 @@ class DependencyUnavailable(Exception):
         return (_rebuild, (type(self), self.check, self.detail, self.retry_after_s))
 
 
-def _rebuild(
-    kind: type[DependencyUnavailable], check: str, detail: str, retry_after_s: float
-) -> DependencyUnavailable:
+def _rebuild(kind: type[DependencyUnavailable], check: str, detail: str, retry_after_s: float) -> DependencyUnavailable:
     return kind(check, detail, retry_after_s=retry_after_s)
 
 

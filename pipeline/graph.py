@@ -146,8 +146,7 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     located = (
         tuple(failures)
         | "AllFailures" >> beam.Flatten()
-        | "LocateFailures"
-        >> LocateFailures(decoded[POSITIONS], max_original_bytes=config.dead_letter_original_bytes)
+        | "LocateFailures" >> LocateFailures(decoded[POSITIONS], max_original_bytes=config.dead_letter_original_bytes)
     )
     dead_letters = (decoded[DEAD_LETTERS], located) | "AllDeadLetters" >> beam.Flatten()
     _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(

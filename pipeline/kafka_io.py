@@ -240,7 +240,7 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
                     raise BrokerUnavailable(
                         "broker",
                         f"{element.topic}[{element.partition}] returned nothing for {self._stall_timeout_s:.0f}s "
-                        f"at offset {position} while offsets up to {stop} were expected; is the broker up?"
+                        f"at offset {position} while offsets up to {stop} were expected; is the broker up?",
                     )
                 continue
             idle_since = time.monotonic()
@@ -433,9 +433,7 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
     def _read_back(self, since_ms: int) -> set[str]:
         identify = self._identify
         assert identify is not None
-        reader = KafkaConsumer(
-            **reader_config(self._producer_config), group_id=None, enable_auto_commit=False
-        )
+        reader = KafkaConsumer(**reader_config(self._producer_config), group_id=None, enable_auto_commit=False)
         try:
             partitions = reader.partitions_for_topic(self._topic) or set()
             found = identities_on_topic(

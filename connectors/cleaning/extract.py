@@ -196,9 +196,7 @@ def extract_article(html: str | bytes, url: str | None = None, rules: BodyRules 
         return ExtractedPage()
 
 
-def extract_article_or_raise(
-    html: str | bytes, url: str | None = None, rules: BodyRules = ALL_RULES
-) -> ExtractedPage:
+def extract_article_or_raise(html: str | bytes, url: str | None = None, rules: BodyRules = ALL_RULES) -> ExtractedPage:
     """``extract_article`` letting a bug of ours raise, for callers that must tell one from a
     page without an article (the ingest service dead-letters it as ``internal_error``)."""
     tree = _parse(html)

@@ -187,9 +187,7 @@ class HttpClient:
             seen.add(urldefrag(next_url).url)
             current = next_url
 
-    def _robots_check(
-        self, target: Target, run: _Run
-    ) -> tuple[tuple[Outcome, str, Refusal] | None, float | None]:
+    def _robots_check(self, target: Target, run: _Run) -> tuple[tuple[Outcome, str, Refusal] | None, float | None]:
         """Why robots.txt stops this fetch (outcome, detail, refusal), or None; and its Crawl-delay."""
         settings = self._settings
 

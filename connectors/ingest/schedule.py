@@ -148,9 +148,7 @@ class Schedule:
         source = entry.source_name
         now = time.time()
         with self._transaction() as db:
-            if db.execute(
-                "SELECT 1 FROM seen_entries WHERE source = ? AND entry_key = ?", (source, key)
-            ).fetchone():
+            if db.execute("SELECT 1 FROM seen_entries WHERE source = ? AND entry_key = ?", (source, key)).fetchone():
                 return "already final"
             row = db.execute(
                 "SELECT state, attempts, deliveries, queued_at, due_at, last_error FROM pending_entries"

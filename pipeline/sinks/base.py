@@ -149,6 +149,7 @@ class _WriteBatches(beam.DoFn):  # type: ignore[misc]
             if unavailable is error:
                 raise
             raise unavailable from error
+
     def _failure(self, element: Any, error: Exception) -> StageFailure | None:
         if not isinstance(element, EnrichedArticle):
             return None  # a withdrawal names an id only: nothing to dead-letter, so the batch fails

@@ -139,9 +139,7 @@ def test_a_host_held_back_by_retry_after_does_not_hold_up_the_other_hosts_of_its
     assert max(free_pages) - rate_limited.at < 4.0, "the other host's pages did not wait behind the held one"
 
 
-def test_a_host_down_for_a_while_then_back_has_its_articles_published(
-    ingest_run: NewswireRun, tmp_path: Path
-) -> None:
+def test_a_host_down_for_a_while_then_back_has_its_articles_published(ingest_run: NewswireRun, tmp_path: Path) -> None:
     with LoopbackServer() as server:
         # The whole host answers 503 for a while: robots.txt too, which must not stop its pages for good.
         server.route("/robots.txt", Reply(503), Reply(503), Reply(404))

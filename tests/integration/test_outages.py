@@ -156,10 +156,6 @@ def test_broker_stopped_for_seconds_the_service_survives_resumes_and_logs_a_hand
         broker.stop()
 
 
-
-
-
-
 @contextmanager
 def _small_disk(path: Path, size: str) -> Iterator[Path]:
     """A real file system of ``size`` at ``path`` (tmpfs; needs root, as CI and the dev machines run)."""
