@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -140,14 +140,16 @@ def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, bytes]]], thresh
                 yield later_id, (earlier_prec, earlier_id, score)
 
 
-def _with_batch_earlier(signed: Signed, earlier: Mapping[str, Any]) -> Signed:
+def _mark_near_copies(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Signed]:
     """A batch member with an earlier near copy in the batch carries it to the index decision.
 
     The copy is still decided (and recorded) in the index: a later article that copies only
     this one must find it there.
     """
-    found = earlier.get(signed.article.article_id)
-    return signed if found is None else dataclasses.replace(signed, batch_earlier=tuple(found))
+    _, sides = joined
+    earlier: list[tuple[str, str, float]] = [tuple(e) for e in sides["earlier"]]
+    for signed in sides["signed"]:
+        yield dataclasses.replace(signed, batch_earlier=min(earlier)) if earlier else signed
 
 
 def index_down(error: Exception) -> None:
@@ -192,14 +194,11 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
     def process(
         self,
         signed: Signed,
-        earlier: Mapping[str, Any] | None = None,
         window: Any = beam.DoFn.WindowParam,
         timestamp: Any = beam.DoFn.TimestampParam,
     ) -> Iterator[Any]:
         # Decisions are made a batch at a time (one index transaction per batch), so each
         # element keeps its window and timestamp to be emitted correctly later.
-        if earlier is not None:
-            signed = _with_batch_earlier(signed, earlier)
         self._pending.append((signed, window, timestamp))
         if len(self._pending) >= _DECIDE_BATCH:
             yield from self._decide()
@@ -347,20 +346,23 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
         older = by_id[OLDER] | "SignOlder" >> beam.Map(lambda a: dataclasses.replace(sign(a, config), superseded=True))
         signed = (by_content.kept | "Sign" >> beam.Map(sign, config), older) | "WithOlder" >> beam.Flatten()
         duplicates = [by_id[DUPLICATES], by_content[DUPLICATES]]
-        side_inputs = []
         if config.near_duplicates:
             earlier = (
                 signed
                 | "ByBand" >> beam.FlatMap(_band_members)
                 | "GroupByBand" >> beam.GroupByKey()
                 | "SimilarPairs" >> beam.FlatMap(_similar_pairs, config.near_threshold)
-                | "EarliestNearCopy" >> beam.CombinePerKey(min)
             )
-            # Few articles have an earlier near copy in their batch: those reach the decisions
-            # as a side input (read once per bundle), instead of a join that shuffles every
-            # signed article once more.
-            side_inputs.append(beam.pvalue.AsDict(earlier))
-        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config), *side_inputs).with_outputs(
+            # A join, not a side input: on a streaming runner a side input's window is ready
+            # only once it holds data (Flink pushes the main input back until then), and most
+            # windows have no near copy at all, so the decisions (and every write and offset
+            # commit after them) would wait for ever.
+            signed = (
+                {"signed": signed | "KeySigned" >> beam.WithKeys(lambda s: s.article.article_id), "earlier": earlier}
+                | "JoinSimilar" >> beam.CoGroupByKey()
+                | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies)
+            )
+        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_outputs(
             DUPLICATES, FAILURES, main="originals"
         )
         duplicates.append(decided[DUPLICATES])
