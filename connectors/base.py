@@ -42,7 +42,11 @@ class Rejected:
     source_url: str | None = None
     original: bytes | None = None
 
-    def to_dead_letter(self) -> DeadLetter:
+    def to_dead_letter(
+        self, *, topic: str | None = None, partition: int | None = None, offset: int | None = None
+    ) -> DeadLetter:
+        """The dead letter for this input; with the coordinates of the Kafka record it came from
+        (a fetch task), when it came from one."""
         return DeadLetter.of(
             stage=self.stage,
             error_type=self.error_type,
@@ -50,6 +54,9 @@ class Rejected:
             source_name=self.source_name,
             source_url=self.source_url,
             original=self.original,
+            topic=topic,
+            partition=partition,
+            offset=offset,
         )
 
 

@@ -223,16 +223,7 @@ class FetchWorker:
             return self._retry(entry, key, delivery, outcome, message)
         if isinstance(outcome, Rejected):
             log.info("page not published", extra={"url": outcome.source_url, "outcome": outcome.error_type})
-            dead = DeadLetter.of(
-                stage=outcome.stage,
-                error_type=outcome.error_type,
-                error=outcome.reason,
-                source_name=outcome.source_name,
-                source_url=outcome.source_url,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-            )
+            dead = outcome.to_dead_letter(topic=message.topic, partition=message.partition, offset=message.offset)
             return self._final(entry, key, delivery, dead)
         return self._final(entry, key, delivery, outcome)
 
