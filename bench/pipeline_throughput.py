@@ -2,7 +2,7 @@
 
 Starts a private local broker, loads N generated articles into the raw topic, then runs
 `newswire pipeline --until-caught-up` (bounded micro-batches on the FnApiRunner) and
-measures articles/second and the pipeline process's peak memory. In the same run it
+measures articles/second and the peak memory of the pipeline and its worker processes. In the same run it
 produces and consumes the same records with bare kafka-python: no pipeline can beat
 that, so the ratio between the two is the figure to watch.
 
@@ -168,11 +168,22 @@ def consume_all(kafka: KafkaSettings, topic: str, expected: int) -> float:
     return elapsed
 
 
-def run_pipeline(env: dict[str, str], tree: Path = REPO) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one `newswire pipeline --until-caught-up` of the checkout ``tree``.
+@dataclass(frozen=True)
+class Memory:
+    """Peaks over a process tree: resident sizes summed, and proportional set sizes summed.
 
-    Peak RSS is the largest of the process and the worker processes it waited for.
+    Forked batch workers share the pages their parent loaded (the models, the gazetteer)
+    until they write to them; summed RSS counts each shared page once per process, summed
+    PSS splits it between them, so PSS is what the tree takes from the machine.
     """
+
+    rss_bytes: int
+    pss_bytes: int
+
+
+def run_pipeline(env: dict[str, str], tree: Path = REPO) -> tuple[float, Memory]:
+    """Wall seconds and peak memory of one `newswire pipeline --until-caught-up` of the checkout ``tree``,
+    over the process and the worker processes it started."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "newswire.cli", "pipeline", "--until-caught-up"],
@@ -189,17 +200,18 @@ def run_pipeline(env: dict[str, str], tree: Path = REPO) -> tuple[float, int]:
     peak.stop()
     if process.returncode != 0:
         raise SystemExit(f"pipeline failed:\n{errors}")
-    return elapsed, peak.peak_bytes
+    return elapsed, Memory(peak.peak_rss_bytes, peak.peak_pss_bytes)
 
 
 class TreeMemory:
-    """The largest resident size of a process and all its descendants together (its Beam workers), sampled."""
+    """The largest memory of a process and all its descendants together (its Beam workers), sampled."""
 
     def __init__(self, pid: int, every_s: float = 0.2) -> None:
         self._pid, self._every_s = pid, every_s
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
-        self.peak_bytes = 0
+        self.peak_rss_bytes = 0
+        self.peak_pss_bytes = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -210,7 +222,9 @@ class TreeMemory:
 
     def _sample(self) -> None:
         while not self._done.wait(self._every_s):
-            self.peak_bytes = max(self.peak_bytes, sum(_rss_bytes(pid) for pid in _tree(self._pid)))
+            pids = _tree(self._pid)
+            self.peak_rss_bytes = max(self.peak_rss_bytes, sum(_status_kib(pid, "VmRSS:") * 1024 for pid in pids))
+            self.peak_pss_bytes = max(self.peak_pss_bytes, sum(_pss_kib(pid) * 1024 for pid in pids))
 
 
 def _tree(root: int) -> list[int]:
@@ -229,15 +243,19 @@ def _tree(root: int) -> list[int]:
     return found
 
 
-def _rss_bytes(pid: int) -> int:
+def _status_kib(pid: int, field: str, name: str = "status") -> int:
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        status = Path(f"/proc/{pid}/{name}").read_text()
     except OSError:
         return 0
     for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
+        if line.startswith(field):
+            return int(line.split()[1])
     return 0
+
+
+def _pss_kib(pid: int) -> int:
+    return _status_kib(pid, "Pss:", name="smaps_rollup")
 
 
 def sink_variants(postgres: PostgresServer) -> list[tuple[str, dict[str, str]]]:
@@ -430,8 +448,8 @@ def main() -> None:
         consume_s = consume_all(kafka, baseline_topics.raw, len(records))
         ceiling = len(records) / (produce_s + consume_s)
 
-        # name, seconds, articles/s, peak RSS (bytes; none for the ceiling, which runs in this process)
-        rows: list[tuple[str, float, float, int | None]] = [
+        # name, seconds, articles/s, peak memory (none for the ceiling, which runs in this process)
+        rows: list[tuple[str, float, float, Memory | None]] = [
             ("kafka-python produce+consume (ceiling)", produce_s + consume_s, ceiling, None)
         ]
         variants: list[tuple[str, dict[str, str]]] = [("pipeline, default settings", {})]
@@ -465,16 +483,23 @@ def main() -> None:
                 # Code from before pipeline.state_dir derives its state directory from the index path.
                 env.pop("NEWSWIRE_PIPELINE__STATE_DIR", None)
             print(f"running: {name}", flush=True)
-            elapsed, peak_rss = run_pipeline(env, tree)
-            rows.append((name, elapsed, len(records) / elapsed, peak_rss))
+            elapsed, used = run_pipeline(env, tree)
+            rows.append((name, elapsed, len(records) / elapsed, used))
 
         no_sink = next((rate for name, _, rate, _ in rows if name.startswith("no sink")), None)
         print(f"\n{len(records)} articles, {megabytes:.1f} MB of JSON, 3 partitions, {os.cpu_count()} cores")
-        print(f"{'run':44} {'seconds':>8} {'articles/s':>11} {'vs ceiling':>11} {'vs no sink':>11} {'peak RSS':>10}")
-        for name, seconds, rate, rss in rows:
-            rss_text = f"{rss / 2**20:.0f} MiB" if rss else "-"
-            versus = f"{rate / no_sink:11.3f}" if no_sink and rss else f"{'-':>11}"
-            print(f"{name:44} {seconds:8.1f} {rate:11.0f} {rate / ceiling:11.3f} {versus} {rss_text:>10}")
+        print(
+            f"{'run':44} {'seconds':>8} {'articles/s':>11} {'vs ceiling':>11} {'vs no sink':>11} "
+            f"{'peak PSS':>10} {'peak RSS':>10}"
+        )
+        for name, seconds, rate, memory in rows:
+            pss_text = f"{memory.pss_bytes / 2**20:.0f} MiB" if memory else "-"
+            rss_text = f"{memory.rss_bytes / 2**20:.0f} MiB" if memory else "-"
+            versus = f"{rate / no_sink:11.3f}" if no_sink and memory else f"{'-':>11}"
+            figures = f"{seconds:8.1f} {rate:11.0f} {rate / ceiling:11.3f} {versus} {pss_text:>10} {rss_text:>10}"
+            print(f"{name:44} {figures}")
+        print("(peak PSS: the process tree's memory with shared pages split between its processes; peak RSS: their")
+        print(" resident sizes summed, which counts the pages forked batch workers share with the service once each)")
         default = next(rate for name, _, rate, _ in rows if name == "pipeline, default settings")
         old = next((rate for name, _, rate, _ in rows if name == OLD_CODE), None)
         if old:

@@ -7,6 +7,7 @@ constructors; components themselves never read settings or the environment.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -261,20 +262,22 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
+def batch_processes(settings: Settings) -> int:
+    """The worker processes the micro-batch service cuts a large batch over: every core unless
+    ``pipeline.parallelism`` says otherwise, and 1 on a runner that spreads a batch itself."""
+    return runners.batch_processes(runner_config(settings), os.cpu_count() or 1)
+
+
 def micro_batch_service(
     settings: Settings, job_servers: JobServers, on_batch: Any = None, health: Health | None = None
 ) -> MicroBatchService:
-    parallel = beam_args(settings, job_servers)
-    config = runner_config(settings)
-    # A small batch runs in this process: starting worker processes would cost more than it saves.
-    single = runners.beam_args(runners.in_one_process(config)) if config.runner == "FnApiRunner" else parallel
     return MicroBatchService(
         consumer_config=consumer_config(settings),
         raw_topic=settings.topics.raw,
         consumer_group=settings.pipeline.consumer_group,
         config=pipeline_config(settings),
-        beam_args=single,
-        parallel_beam_args=parallel if parallel != single else None,
+        beam_args=beam_args(settings, job_servers),
+        processes=batch_processes(settings),
         parallel_min_records=settings.pipeline.parallel_min_records,
         max_batch_records=settings.pipeline.max_batch_records,
         interval_s=settings.pipeline.batch_interval_s,
@@ -287,6 +290,7 @@ def micro_batch_service(
 __all__ = [
     "BatchReport",
     "JobServers",
+    "batch_processes",
     "beam_args",
     "micro_batch_service",
     "pipeline_config",

@@ -5,7 +5,9 @@ raw topic's committed and end offsets, run the pipeline over [committed, end) (c
 partition), and commit the ends only after the pipeline, and so every sink, has finished.
 A crash between the two re-runs the batch; the sinks and the dedup index are idempotent,
 so nothing is lost and nothing is written twice. The same graph runs unbounded on a
-streaming runner; only this loop is local.
+streaming runner; only this loop is local. A large batch is cut over ``processes`` worker
+processes (``pipeline.batch_processes``), one pipeline each; its offsets are committed
+once all of them have finished, so a batch is still all or nothing.
 
 The output topics are not idempotent, so every attempt is marked: before running a range
 the service commits its *start* offset with metadata saying when an attempt at it started
@@ -34,6 +36,7 @@ from, and never dead-letter a record while any dependency is down.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
@@ -52,6 +55,7 @@ from apache_beam.runners.runner import PipelineState
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from pipeline.batch_processes import merge_counters, run_pieces, split_ranges
 from pipeline.dedup import IndexLocation
 from pipeline.dependencies import DependencyUnavailable, probe_directory, unavailable_in
 from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
@@ -80,6 +84,8 @@ class BatchReport:
     ranges: tuple[PartitionRange, ...]
     duration_s: float
     counters: Mapping[str, int] = field(default_factory=dict)
+    # How many worker processes the batch was cut over (1: it ran whole in the service's process).
+    pieces: int = 1
 
     @property
     def records(self) -> int:
@@ -139,19 +145,22 @@ class MicroBatchService:
         on_batch: Callable[[BatchReport], None] | None = None,
         retry: RetryPolicy | None = None,
         health: Health | None = None,
-        parallel_beam_args: list[str] | None = None,
+        processes: int = 1,
         parallel_min_records: int = 1,
         graph: Graph = build_pipeline,
     ) -> None:
         if max_batch_records < 1:
             raise ValueError("max_batch_records must be positive")
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, not {processes}")
         self._consumer_config = ClientConfig(consumer_config)
         self._raw_topic = raw_topic
         self._config = config
         self._beam_args = list(beam_args)
-        # Batches of at least parallel_min_records records run with these (worker processes).
-        self._parallel_beam_args = list(parallel_beam_args) if parallel_beam_args else None
+        # Batches of at least parallel_min_records records are cut over this many worker processes.
+        self._processes = processes
         self._parallel_min_records = parallel_min_records
+        self._warmed = False
         self._max_batch_records = max_batch_records
         self._interval_s = interval_s
         self._on_batch = on_batch
@@ -196,19 +205,43 @@ class MicroBatchService:
         started = time.monotonic()
         since = self._mark_attempt(ranges, mark=commit)
         config = self._config if since is None else replace(self._config, rerun_since_ms=since)
-        options = PipelineOptions(self.beam_args_for(ranges))
-        pipeline = beam.Pipeline(options=options)
-        self._graph(pipeline, ReadFromKafka(self._consumer_config, ranges), config)
-        result = pipeline.run()
-        state = result.wait_until_finish()
-        if state != PipelineState.DONE:
-            raise BatchFailed(f"pipeline ended in state {state} for ranges {ranges}")
-        report = BatchReport(tuple(ranges), time.monotonic() - started, _counters(result))
+        pieces = self.pieces_of(ranges)
+        if len(pieces) > 1:
+            self._warm_up()
+            counters = merge_counters(run_pieces(pieces, functools.partial(self._run_pipeline, config=config)))
+        else:
+            counters = self._run_pipeline(ranges, config=config)
+        report = BatchReport(tuple(ranges), time.monotonic() - started, counters, pieces=len(pieces))
         if commit:
             # Only now, with every sink flushed, may the batch count as consumed.
             self._commit(ranges)
             self._committed(report)
         return report
+
+    def pieces_of(self, ranges: list[PartitionRange]) -> list[list[PartitionRange]]:
+        """How a batch of ``ranges`` is cut over the worker processes: whole, when it is small."""
+        records = sum(_size(r) for r in ranges)
+        if self._processes < 2 or records < self._parallel_min_records:
+            return [ranges]
+        return split_ranges(ranges, self._processes)
+
+    def _run_pipeline(self, ranges: list[PartitionRange], *, config: PipelineConfig) -> dict[str, int]:
+        """The graph over ``ranges`` in this process; the pipeline's counters."""
+        pipeline = beam.Pipeline(options=PipelineOptions(self._beam_args))
+        self._graph(pipeline, ReadFromKafka(self._consumer_config, ranges), config)
+        result = pipeline.run()
+        state = result.wait_until_finish()
+        if state != PipelineState.DONE:
+            raise BatchFailed(f"pipeline ended in state {state} for ranges {ranges}")
+        return _counters(result)
+
+    def _warm_up(self) -> None:
+        """Load the enrichers' shared tables here once, so that every forked worker inherits
+        them (copy-on-write) instead of loading its own for every batch."""
+        if not self._warmed:
+            for enricher in self._config.enrichers:
+                enricher.setup()
+            self._warmed = True
 
     def _mark_attempt(self, ranges: list[PartitionRange], *, mark: bool) -> int | None:
         """Since when (epoch ms) an earlier attempt at ``ranges`` may have published their
@@ -426,17 +459,15 @@ class MicroBatchService:
             self._report(check, True, "")
         log.info(
             "batch committed",
-            extra={"records": report.records, "duration_s": round(report.duration_s, 3), "counters": report.counters},
+            extra={
+                "records": report.records,
+                "pieces": report.pieces,
+                "duration_s": round(report.duration_s, 3),
+                "counters": report.counters,
+            },
         )
         if self._on_batch:
             self._on_batch(report)
-
-    def beam_args_for(self, ranges: list[PartitionRange]) -> list[str]:
-        """The Beam options a batch of these ranges runs with: worker processes only if it is large enough."""
-        records = sum((r.stop or r.start) - r.start for r in ranges)
-        if self._parallel_beam_args is not None and records >= self._parallel_min_records:
-            return self._parallel_beam_args
-        return self._beam_args
 
     # Outages ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ It must never read settings or the environment: the shell maps settings to a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,8 +60,9 @@ class RunnerConfig:
     """Where and how the pipeline runs, as plain values.
 
     ``parallelism`` is the number of parallel instances of every stage (Flink task slots
-    used, Dataflow's worker ceiling, the FnApiRunner's worker processes); ``None`` leaves
-    the runner's default. ``environment_type`` says where the Python workers run: ``LOOPBACK`` (in this
+    used, Dataflow's worker ceiling, the micro-batch service's worker processes on the
+    FnApiRunner: ``batch_processes``); ``None`` leaves the runner's default (all cores locally).
+    ``environment_type`` says where the Python workers run: ``LOOPBACK`` (in this
     process; the default with ``[local]``), ``PROCESS`` or ``DOCKER`` (beside each
     TaskManager), ``EXTERNAL`` (a worker pool at ``environment_config``). ``job_endpoint``
     is the job server a portable runner submits to; a ``--job_endpoint`` among
@@ -129,9 +130,16 @@ class RunnerConfig:
         return self.is_flink and self.effective_job_endpoint is None
 
 
-def in_one_process(config: RunnerConfig) -> RunnerConfig:
-    """The FnApiRunner without worker processes (for a batch too small to repay starting them); others unchanged."""
-    return replace(config, parallelism=None) if config.runner == "FnApiRunner" else config
+def batch_processes(config: RunnerConfig, cores: int) -> int:
+    """How many worker processes the micro-batch service cuts a batch over (``pipeline.batch_processes``).
+
+    Only the in-process FnApiRunner: its parallelism is carried by the service's worker
+    processes, ``cores`` of them unless ``parallelism`` says otherwise. Every other runner
+    spreads a batch itself, so the service hands it whole.
+    """
+    if config.runner != "FnApiRunner":
+        return 1
+    return config.parallelism or max(cores, 1)
 
 
 def beam_args(config: RunnerConfig) -> list[str]:
@@ -156,12 +164,11 @@ def beam_args(config: RunnerConfig) -> list[str]:
                 args += ["--state_backend=filesystem", f"--state_backend_storage_path={config.checkpoint_storage}"]
     elif config.runner == "PortableRunner" and config.job_endpoint is not None:
         args.append(f"{_JOB_ENDPOINT}={config.job_endpoint}")
-    elif config.runner == "DataflowRunner":
-        if config.parallelism is not None:
-            args.append(f"--max_num_workers={config.parallelism}")
-    elif config.runner == "FnApiRunner" and config.parallelism is not None and config.parallelism > 1:
-        # Processes, not threads: the stages are Python CPU work, which threads serialise on the GIL.
-        args += [f"--direct_num_workers={config.parallelism}", "--direct_running_mode=multi_processing"]
+    elif config.runner == "DataflowRunner" and config.parallelism is not None:
+        args.append(f"--max_num_workers={config.parallelism}")
+    # The FnApiRunner always runs in the process it is given: the micro-batch service's worker
+    # processes carry its parallelism (``batch_processes``). Beam's own multi-process mode routes
+    # every shuffle through the runner process over gRPC: slower on two cores than one process.
     if config.environment_type is not None:
         args.append(f"--environment_type={config.environment_type}")
         if config.environment_config:

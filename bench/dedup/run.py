@@ -115,8 +115,11 @@ class Runner(Protocol):
     ) -> Outcome: ...
 
 
-def compare_workers(corpus: Corpus, args: argparse.Namespace, work: Path, runner: Runner) -> None:
-    """The same shuffled corpus with 1 and with N worker processes sharing one index per run."""
+def compare_workers(
+    corpus: Corpus, args: argparse.Namespace, work: Path, runner_for: Callable[[int], tuple[Runner, list[str]]]
+) -> None:
+    """The same shuffled corpus with 1 and with N worker processes sharing one index per run;
+    ``runner_for(workers)`` is the runner and Beam options for that many."""
     articles = list(corpus.articles)
     random.Random(0).shuffle(articles)
     outcomes = []
@@ -126,10 +129,10 @@ def compare_workers(corpus: Corpus, args: argparse.Namespace, work: Path, runner
             if args.redis_url
             else IndexLocation(sqlite_path=work / f"workers{workers}.sqlite3")
         )
-        options = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"] if workers > 1 else []
+        run, options = runner_for(workers)
         started = time.monotonic()
         outcomes.append(
-            run_pipeline(
+            run(
                 articles,
                 DedupConfig(location, near_threshold=args.threshold),
                 args.batches,
@@ -170,12 +173,25 @@ def main(argv: list[str] | None = None) -> None:
 
             broker = private_broker(Path(services.enter_context(tempfile.TemporaryDirectory())))
             services.callback(broker.stop)
-            runner = functools.partial(run_through_kafka, bootstrap=broker.start().bootstrap)
+            bootstrap = broker.start().bootstrap
+            runner = functools.partial(run_through_kafka, bootstrap=bootstrap)
             what = "raw topic -> `newswire pipeline` -> output topics"
-        report(args, runner, what)
+
+        def runner_for(workers: int) -> tuple[Runner, list[str]]:
+            if args.through_kafka:
+                # The service cuts each batch over its own worker processes (pipeline.parallelism).
+                processes = {"NEWSWIRE_PIPELINE__PARALLELISM": str(workers)}
+                return functools.partial(run_through_kafka, bootstrap=bootstrap, settings=processes), []
+            # The transform alone, on the FnApiRunner's own worker processes.
+            many = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+            return runner, many if workers > 1 else []
+
+        report(args, runner, what, runner_for)
 
 
-def report(args: argparse.Namespace, runner: Runner, what: str) -> None:
+def report(
+    args: argparse.Namespace, runner: Runner, what: str, runner_for: Callable[[int], tuple[Runner, list[str]]]
+) -> None:
     corpus = build_corpus(stories=args.stories)
     print(f"corpus: {len(corpus.articles)} articles from {len({t.story for t in corpus.truth.values()})} real texts")
     header = f"{'':<34}{'precision':>10}{'recall':>9}{'F1':>8}{'pred':>7}{'truth':>7}"
@@ -206,7 +222,7 @@ def report(args: argparse.Namespace, runner: Runner, what: str) -> None:
             differing = (finals[0] | finals[1] | finals[2]) - (finals[0] & finals[1] & finals[2])
             print(f"  differing originals: {sorted(differing)[:10]}")
         if args.workers > 1:
-            compare_workers(corpus, args, work, runner)
+            compare_workers(corpus, args, work, runner_for)
     ordered = sorted(corpus.articles, key=lambda a: (precedence(a), revision_token(a)))
     for name, build in (
         ("offline all-pairs exact Jaccard", lambda: exact_jaccard_baseline(ordered, args.threshold, 3)),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from apache_beam.options.pipeline_options import FlinkRunnerOptions, PipelineOptions
 
-from pipeline.runners import RunnerConfig, beam_args, in_one_process
+from pipeline.runners import RunnerConfig, batch_processes, beam_args
 
 
 def test_the_local_runner_needs_no_options() -> None:
@@ -63,22 +63,22 @@ def test_a_process_environment_needs_its_command() -> None:
         RunnerConfig(runner="FlinkRunner", environment_type="PROCESS")
 
 
-def test_the_local_runner_spreads_a_batch_over_worker_processes_not_threads() -> None:
-    config = RunnerConfig(parallelism=2)
-    args = beam_args(config)
-    assert args == ["--runner=FnApiRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
-    assert beam_args(in_one_process(config)) == ["--runner=FnApiRunner"]
+def test_the_local_runner_leaves_its_parallelism_to_the_batch_worker_processes() -> None:
+    # Beam's own multi-process mode would route every shuffle through the runner process.
+    assert beam_args(RunnerConfig(parallelism=2)) == ["--runner=FnApiRunner"]
+    assert batch_processes(RunnerConfig(parallelism=3), cores=2) == 3
+    assert batch_processes(RunnerConfig(), cores=2) == 2
     flink = RunnerConfig(runner="FlinkRunner", parallelism=2, job_endpoint="localhost:8099")
-    assert in_one_process(flink) == flink
+    assert batch_processes(flink, cores=2) == 1
+    assert "--parallelism=2" in beam_args(flink)
 
 
-def test_the_local_runner_takes_worker_processes_from_the_parallelism_setting() -> None:
+def test_the_micro_batch_service_uses_every_core_unless_parallelism_says_otherwise() -> None:
     from newswire import wiring
     from newswire.settings import PipelineSettings, Settings
 
-    with wiring.JobServers() as job_servers:
-        assert wiring.beam_args(Settings(), job_servers) == ["--runner=FnApiRunner"]
-        cores = Settings(pipeline=PipelineSettings(parallelism=os.cpu_count() or 1))
-        assert wiring.runner_config(cores).parallelism == (os.cpu_count() or 1)
-        two = wiring.beam_args(Settings(pipeline=PipelineSettings(parallelism=2)), job_servers)
-    assert two == ["--runner=FnApiRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    assert wiring.batch_processes(Settings()) == (os.cpu_count() or 1)
+    assert wiring.batch_processes(Settings(pipeline=PipelineSettings(parallelism=2))) == 2
+    assert wiring.batch_processes(Settings(pipeline=PipelineSettings(parallelism=1))) == 1
+    flink = PipelineSettings(runner="FlinkRunner", parallelism=4, job_endpoint="localhost:8099")
+    assert wiring.batch_processes(Settings(pipeline=flink)) == 1
