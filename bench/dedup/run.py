@@ -140,7 +140,8 @@ def compare_workers(
                 options,
             )
         )
-        print(f"{workers} worker(s): {time.monotonic() - started:.1f} s")
+        cut = f", batches cut over {outcomes[-1].pieces} worker processes" if outcomes[-1].pieces else ""
+        print(f"{workers} worker(s): {time.monotonic() - started:.1f} s{cut}")
     one, many = outcomes
     same_originals = one.final_originals() == many.final_originals()
     survivors_one, survivors_many = one.survivor_of(), many.survivor_of()
@@ -179,8 +180,12 @@ def main(argv: list[str] | None = None) -> None:
 
         def runner_for(workers: int) -> tuple[Runner, list[str]]:
             if args.through_kafka:
-                # The service cuts each batch over its own worker processes (pipeline.parallelism).
-                processes = {"NEWSWIRE_PIPELINE__PARALLELISM": str(workers)}
+                # The service cuts each batch over its own worker processes (pipeline.parallelism),
+                # however small: the corpus's batches are below the default parallel_min_records.
+                processes = {
+                    "NEWSWIRE_PIPELINE__PARALLELISM": str(workers),
+                    "NEWSWIRE_PIPELINE__PARALLEL_MIN_RECORDS": "2",
+                }
                 return functools.partial(run_through_kafka, bootstrap=bootstrap, settings=processes), []
             # The transform alone, on the FnApiRunner's own worker processes.
             many = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]

@@ -64,6 +64,7 @@ def run_through_kafka(
     else:
         env["NEWSWIRE_PIPELINE__DEDUP_INDEX"] = str(location.sqlite_path)
     size = -(-len(articles) // batches)
+    pieces: list[int] = []
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     try:
         for number in range(batches):
@@ -80,6 +81,7 @@ def run_through_kafka(
             )
             if finished.returncode != 0:
                 raise SystemExit(f"newswire pipeline failed:\n{finished.stderr[-4000:]}")
+            pieces.extend(_pieces_committed(finished.stderr))
     finally:
         producer.close()
     dead = list(records_to_end(kafka, topics.dead_letter))
@@ -90,4 +92,17 @@ def run_through_kafka(
         article = decode(record.value, EnrichedArticle)
         originals[article.article_id] = article  # consumers upsert by id: a later version replaces
     notices = [decode(record.value, DuplicateNotice) for record in records_to_end(kafka, topics.duplicates)]
-    return Outcome(originals, notices)
+    return Outcome(originals, notices, pieces)
+
+
+def _pieces_committed(log: str) -> list[int]:
+    """The ``pieces`` of every "batch committed" line of a service's JSON log."""
+    found = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # not one of the service's JSON lines
+        if isinstance(entry, dict) and entry.get("message") == "batch committed":
+            found.append(int(entry.get("pieces", 1)))
+    return found

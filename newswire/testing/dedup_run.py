@@ -10,7 +10,7 @@ dedup tests assert on them. It never writes outside the work directory it is giv
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import apache_beam as beam
@@ -30,6 +30,8 @@ class Outcome:
 
     originals: dict[str, EnrichedArticle]
     notices: list[DuplicateNotice]
+    # Through the service: how many worker processes each committed batch was cut over.
+    pieces: list[int] = field(default_factory=list)
 
     def final_originals(self) -> set[str]:
         demoted = {n.article_id for n in self.notices if n.was_original}
