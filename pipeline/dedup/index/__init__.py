@@ -169,3 +169,15 @@ class StagedView:
 
     def put(self, key: str, entry: Entry) -> None:
         self.staged[key] = entry
+
+    def encoded(self) -> dict[str, str]:
+        """The staged writes as stored text, by key; one entry object under many keys (an
+        article's new bands) is encoded once."""
+        texts: dict[int, str] = {}
+        out: dict[str, str] = {}
+        for key, entry in self.staged.items():
+            text = texts.get(id(entry))
+            if text is None:
+                text = texts[id(entry)] = encode_entry(entry)
+            out[key] = text
+        return out

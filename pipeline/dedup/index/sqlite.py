@@ -22,7 +22,6 @@ from pipeline.dedup.index import (
     ReadOnlyView,
     StagedView,
     decode_entry,
-    encode_entry,
 )
 from pipeline.sqlite_files import open_shared, write_transaction
 
@@ -60,15 +59,13 @@ class SqliteDedupIndex:
             view = StagedView(self._read)
             result = decide(view)
             expires_at = time.time() + self._horizon_s
-            staged = view.staged
-            # One entry object often stands under many keys (an article's new bands): encode it once.
-            encoded = {id(entry): encode_entry(entry) for entry in {id(e): e for e in staged.values()}.values()}
+            encoded = view.encoded()
             # In key order: band keys are hashes, so in staging order every row would land on
             # a random page of the key index; sorted, consecutive rows share pages (a third
             # less CPU for the ~50 rows an article writes). Keys are distinct: order changes nothing stored.
             db.executemany(
                 "INSERT OR REPLACE INTO entries (key, value, expires_at) VALUES (?, ?, ?)",
-                ((k, encoded[id(staged[k])], expires_at) for k in sorted(staged)),
+                ((k, encoded[k], expires_at) for k in sorted(encoded)),
             )
         return result
 
