@@ -186,15 +186,15 @@ def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str
     """
     current = view.get_many(bands)
     listed = {article_of(p) for entry in current.values() for p in band_precedences(entry)}
-    signatures = view.get_many(signature_key(a) for a in listed)
+    signatures = view.get_many([signature_key(a) for a in listed]) if listed else {}
     remembered = {a for a in listed if signature_key(a) in signatures}
+    alone: Entry = {"p": [prec]}  # one object for every band nobody else is under yet (most of them)
     for band in bands:
         entry = current.get(band)
-        others = [
-            p
-            for p in (band_precedences(entry) if entry else [])
-            if (owner := article_of(p)) != article_id and owner in remembered
-        ]
+        if entry is None:
+            view.put(band, alone)  # entries are never changed in place, only replaced
+            continue
+        others = [p for p in band_precedences(entry) if (owner := article_of(p)) != article_id and owner in remembered]
         view.put(band, {"p": sorted([*others, prec])[:cap]})
 
 

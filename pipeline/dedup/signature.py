@@ -143,7 +143,7 @@ def story_terms(text: str, title: str = "") -> set[str]:
     their who-what-where up front, while the background further down is shared with
     reports of other events too (whole bodies grouped unrelated articles on one topic).
     """
-    lede = " ".join(text.split()[:LEDE_WORDS])
+    lede = " ".join(text.split(maxsplit=LEDE_WORDS)[:LEDE_WORDS])  # never split the rest of a long body
     return {w for w in words(f"{title} {lede}") if w not in _STOP_WORDS and len(w) > 2 and not w.isdigit()}
 
 
@@ -174,26 +174,98 @@ def _mix(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 def term_hashes(terms: Sequence[str]) -> npt.NDArray[np.uint64]:
     """A 64-bit hash of each term (FNV-1a over its code points, then mixed), all terms in one pass.
 
-    NumPy lays the terms out as a zero-padded matrix of code points; a column at a time
-    folds each term's next code point in, so the cost is one array operation per
-    character position instead of one hash call per term. ``\\w`` terms hold no NUL,
-    so padding is told apart from text.
+    NumPy lays the terms out as a matrix of code points; a column at a time folds each
+    term's next code point in, so the cost is one array operation per character position
+    instead of one hash call per term. ``\\w`` terms hold no NUL, so padding is told apart
+    from text.
     """
     if not terms:
         return np.empty(0, dtype=np.uint64)
     if max(map(len, terms)) > _TERM_CODE_POINTS:
         terms = [t if len(t) <= _TERM_CODE_POINTS else f"{t[:_TERM_CODE_POINTS]}{len(t)}" for t in terms]
-    codes = np.array(terms, dtype=np.str_)
-    points = codes.view(np.uint32).reshape(len(terms), -1).astype(np.uint64)
-    hashes = np.full(len(terms), _FNV_OFFSET, dtype=np.uint64)
-    for column in points.T:
-        hashes = np.where(column != 0, (hashes ^ column) * _FNV_PRIME, hashes)
-    return _mix(hashes)
+    if "\0" in "".join(terms):  # NUL is what pads the matrix: it never reaches a hash
+        terms = [t.replace("\0", "") for t in terms]
+    points = np.array(terms, dtype=np.str_).view(np.uint32).reshape(len(terms), -1)
+    lengths = np.fromiter(map(len, terms), dtype=np.intp, count=len(terms))
+    return _fnv_of_runs(points.ravel(), np.arange(len(terms)) * points.shape[1], lengths)
+
+
+def _fnv_of_runs(
+    points: npt.NDArray[np.uint32], starts: npt.NDArray[np.intp], lengths: npt.NDArray[np.intp]
+) -> npt.NDArray[np.uint64]:
+    """FNV-1a over each run ``points[start : start + length]`` of code points, then mixed.
+
+    Runs are visited longest first, so the runs still being folded at any character
+    position are a prefix of that order: each position costs one gather and two in-place
+    operations on a slice, and short words (most of them) drop out after their last character.
+    """
+    order = np.argsort(-lengths, kind="stable")
+    by_length = lengths[order]
+    longest = int(by_length[0]) if len(order) else 0
+    # still[j]: how many runs (longest first) have a character at position j.
+    still = np.searchsorted(-by_length, -np.arange(longest), side="left").tolist()
+    wide, at = points.astype(np.uint64), starts[order]
+    folded = np.full(len(order), _FNV_OFFSET, dtype=np.uint64)
+    for position, count in enumerate(still):
+        running = folded[:count]
+        running ^= wide[at[:count] + position]
+        running *= _FNV_PRIME
+    hashes = np.empty_like(folded)
+    hashes[order] = _mix(folded)
+    return hashes
+
+
+_WORD_CHARACTER = re.compile(r"\w")
+
+
+@cache  # read-only once built: which code points of the Basic Multilingual Plane ``\\w`` matches
+def _bmp_word_characters() -> npt.NDArray[np.bool_]:
+    return np.array([_WORD_CHARACTER.match(chr(c)) is not None for c in range(1 << 16)])
+
+
+def _is_word(points: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+    """Whether each code point is one ``words`` keeps (``\\w``, asked of the same regex engine)."""
+    table = _bmp_word_characters()
+    if int(points.max()) < len(table):
+        return table[points]
+    astral = points >= len(table)  # emoji, historic scripts, mathematical letters: rare, asked one by one
+    matched = table[np.where(astral, 0, points)]
+    others = np.unique(points[astral])
+    matched |= np.isin(points, others[[_WORD_CHARACTER.match(chr(c)) is not None for c in others.tolist()]])
+    return matched
+
+
+def word_hashes(text: str) -> npt.NDArray[np.uint64]:
+    """``term_hashes(words(text))``, without making a string of each word.
+
+    The normalised text becomes one array of code points; words are its runs of ``\\w``
+    characters, and each run is hashed where it lies. Runs longer than
+    ``_TERM_CODE_POINTS`` are hashed as ``term_hashes`` hashes them, from their string.
+    """
+    # NFKC leaves ASCII as it is, and casefold lowers it: the common case skips both passes.
+    normal = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+    points = np.frombuffer(normal.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if points.size == 0:
+        return np.empty(0, dtype=np.uint64)
+    edges = np.flatnonzero(np.diff(_is_word(points), prepend=False, append=False))
+    starts, ends = edges[0::2], edges[1::2]
+    if starts.size == 0:
+        return np.empty(0, dtype=np.uint64)
+    lengths = ends - starts
+    hashes = _fnv_of_runs(points, starts, np.minimum(lengths, _TERM_CODE_POINTS))
+    for index in np.flatnonzero(lengths > _TERM_CODE_POINTS).tolist():
+        hashes[index] = term_hashes([normal[int(starts[index]) : int(ends[index])]])[0]
+    return hashes
 
 
 def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
     """A hash per overlapping run of ``size`` tokens (the runs of ``shingles``), from one hash per token."""
-    hashed = term_hashes(tokens) if tokens else term_hashes([""])
+    return _shingles_of(term_hashes(tokens), size)
+
+
+def _shingles_of(hashed: npt.NDArray[np.uint64], size: int) -> npt.NDArray[np.uint64]:
+    if hashed.size == 0:
+        hashed = term_hashes([""])  # no words: one empty shingle, as ``shingles`` has it
     width = min(size, len(hashed))
     runs = len(hashed) - width + 1
     combined = hashed[:runs]
@@ -208,8 +280,11 @@ def minhash_of(hashes: npt.NDArray[np.uint64], permutations: int) -> Signature:
         return np.full(permutations, 0xFFFFFFFF, dtype=np.uint32)
     a, b = _permutations(permutations)
     # Every permutation over every member at once; uint64 arithmetic wraps, as multiply-shift wants.
-    permuted = (np.multiply.outer(hashes, a) + b) >> np.uint64(32)
-    return permuted.min(axis=0).astype(np.uint32)
+    # (permutation, member): each permutation's minimum is a reduction over contiguous memory.
+    permuted = np.multiply.outer(a, hashes)
+    permuted += b[:, None]
+    # Keeping the top 32 bits is monotone, so it commutes with the minimum: shift 128 values, not all.
+    return (permuted.min(axis=1) >> np.uint64(32)).astype(np.uint32)
 
 
 def minhash(items: Iterable[str], permutations: int) -> Signature:
@@ -219,7 +294,7 @@ def minhash(items: Iterable[str], permutations: int) -> Signature:
 
 def body_signature(text: str, size: int, permutations: int) -> Signature:
     """The near-duplicate signature of a body: MinHash over its word shingles of ``size`` words."""
-    return minhash_of(shingle_hashes(words(text), size), permutations)
+    return minhash_of(_shingles_of(word_hashes(text), size), permutations)
 
 
 def story_signature(text: str, title: str, permutations: int) -> Signature:
@@ -273,12 +348,13 @@ class LshScheme:
         return cls(name, permutations, bands, rows)
 
     def band_keys(self, signature: Signature) -> list[str]:
-        keys = []
-        for band in range(self.bands):
-            chunk = signature[band * self.rows : (band + 1) * self.rows].tobytes()
-            digest = hashlib.blake2b(chunk, digest_size=10).hexdigest()
-            keys.append(f"{self.name}{SIGNATURE_VERSION}:{self.bands}x{self.rows}:{band}:{digest}")
-        return keys
+        raw, width = signature.tobytes(), 4 * self.rows  # bands of ``rows`` uint32 values
+        prefix = f"{self.name}{SIGNATURE_VERSION}:{self.bands}x{self.rows}:"
+        blake2b = hashlib.blake2b
+        return [
+            f"{prefix}{band}:{blake2b(raw[band * width : (band + 1) * width], digest_size=10).hexdigest()}"
+            for band in range(self.bands)
+        ]
 
 
 _BASE64 = "b64:"

@@ -176,3 +176,31 @@ def test_the_ledger_finds_written_ids_among_more_than_sqlite_binds(tmp_path: Pat
     asked = [f"seed-{i:06d}" for i in range(2500)]
     assert already_written(ledger, asked) == {f"seed-{i:06d}" for i in range(0, 2500, 5)}
     assert already_written(ledger, []) == set()
+
+
+def test_a_batch_reaches_the_full_text_index_as_one_segment_and_matches_its_rows(tmp_path: Path) -> None:
+    from newswire.testing.dedup_corpus import real_texts
+    from pipeline.sinks.sqlite import search_articles
+
+    texts = real_texts()[:120]
+    batch = [_article(n).model_copy(update={"title": url, "body": body}) for n, (url, body) in enumerate(texts)]
+    path = tmp_path / "a.sqlite3"
+    sink = SqliteSink(path)
+    sink.open()
+    sink.write(batch)
+    db = sqlite3.connect(path)
+    # Row by row, FTS5 flushed a segment per article (each upsert's triggers open a savepoint)
+    # and spent its time merging them; a batch must land as one segment.
+    assert db.execute("SELECT count(DISTINCT segid) FROM articles_fts_idx").fetchone()[0] == 1
+    sink.withdraw([batch[1].article_id, batch[2].article_id])
+    rewritten = batch[0].model_copy(update={"title": "Rewritten lede", "body": "A zyzzogeton quuxbar body."})
+    # Rewrites re-index, never twice; the same id twice in one batch stores the later record.
+    sink.write([batch[0], *batch[3:6], rewritten])
+    sink.close()
+    db.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)")  # index == rows
+    stored = dict(db.execute("SELECT article_id, body FROM articles").fetchall())
+    assert len(stored) == len(texts) - 2
+    assert stored[batch[0].article_id] == "A zyzzogeton quuxbar body."
+    assert [h.article_id for h in search_articles(path, "zyzzogeton quuxbar")] == [batch[0].article_id]
+    word = texts[1][1].split()[5]
+    assert batch[1].article_id not in {h.article_id for h in search_articles(path, word, limit=500)}

@@ -141,17 +141,43 @@ class StagedView:
         self.staged: dict[str, Entry] = {}
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
-        wanted = list(dict.fromkeys(keys))
-        missing = [k for k in wanted if k not in self.staged and k not in self._read_before]
-        if missing:
+        # Called several times per article decided, nearly always for keys already read: one
+        # pass over them, and one more only when some must come from the backend first.
+        wanted = keys if isinstance(keys, list) else list(keys)
+        result = self._known(wanted)
+        if result is None:
+            missing = [k for k in dict.fromkeys(wanted) if k not in self.staged and k not in self._read_before]
             found = self._read(missing)
             self._read_before.update((k, found.get(k)) for k in missing)
+            result = self._known(wanted)
+            assert result is not None
+        return result
+
+    def _known(self, keys: list[str]) -> dict[str, Entry] | None:
+        """The live entries among ``keys`` in their order, or None if any was never read."""
+        staged, before = self.staged, self._read_before
         result: dict[str, Entry] = {}
-        for key in wanted:
-            entry = self.staged[key] if key in self.staged else self._read_before[key]
-            if entry is not None:
-                result[key] = entry
+        for key in keys:
+            if key in staged:
+                result[key] = staged[key]
+            elif key in before:
+                if (entry := before[key]) is not None:
+                    result[key] = entry
+            else:
+                return None
         return result
 
     def put(self, key: str, entry: Entry) -> None:
         self.staged[key] = entry
+
+    def encoded(self) -> dict[str, str]:
+        """The staged writes as stored text, by key; one entry object under many keys (an
+        article's new bands) is encoded once."""
+        texts: dict[int, str] = {}
+        out: dict[str, str] = {}
+        for key, entry in self.staged.items():
+            text = texts.get(id(entry))
+            if text is None:
+                text = texts[id(entry)] = encode_entry(entry)
+            out[key] = text
+        return out

@@ -25,7 +25,6 @@ from pipeline.dedup.index import (
     ReadOnlyView,
     StagedView,
     decode_entry,
-    encode_entry,
 )
 
 T = TypeVar("T")
@@ -56,8 +55,8 @@ class RedisDedupIndex:
                     view = StagedView(read)
                     result = decide(view)
                     pipe.multi()
-                    for key, entry in view.staged.items():
-                        pipe.set(self._prefix + key, encode_entry(entry), px=self._ttl_ms)
+                    for key, text in view.encoded().items():
+                        pipe.set(self._prefix + key, text, px=self._ttl_ms)
                     pipe.execute()
                     return result
                 except redis.WatchError:
