@@ -11,7 +11,6 @@ cannot be enriched at all (``internal_error``) leaves only there.
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,17 +22,16 @@ from pydantic import ValidationError
 
 from pipeline.dead_letters import FAILURES, StageFailure
 from pipeline.enrichers.base import Enricher
+from pipeline.enrichers.word_runs import joined_letter_runs
 from schemas import CleanedArticle, EnrichedArticle, EnrichmentFailure
 from schemas.timestamps import utc_now
-
-_WORD_RUN = re.compile(r"[^\W_]+")
 
 
 def content_fingerprint(body: str) -> str:
     """Equal for bodies that differ only in case, punctuation, whitespace or Unicode form."""
-    # The word runs joined by single spaces: the same text as replacing every run of
-    # non-word characters by a space and stripping the ends, a third faster.
-    normalised = " ".join(_WORD_RUN.findall(unicodedata.normalize("NFKC", body).casefold()))
+    # The letter and digit runs joined by single spaces: the same text as replacing every
+    # run of other characters by a space and stripping the ends.
+    normalised = joined_letter_runs(unicodedata.normalize("NFKC", body).casefold())
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
