@@ -21,8 +21,8 @@ from apache_beam.metrics import Metrics
 from pydantic import ValidationError
 
 from pipeline.dead_letters import FAILURES, StageFailure
+from pipeline.enrichers import word_runs
 from pipeline.enrichers.base import Enricher
-from pipeline.enrichers.word_runs import joined_letter_runs
 from schemas import CleanedArticle, EnrichedArticle, EnrichmentFailure
 from schemas.timestamps import utc_now
 
@@ -31,7 +31,7 @@ def content_fingerprint(body: str) -> str:
     """Equal for bodies that differ only in case, punctuation, whitespace or Unicode form."""
     # The letter and digit runs joined by single spaces: the same text as replacing every
     # run of other characters by a space and stripping the ends.
-    normalised = joined_letter_runs(unicodedata.normalize("NFKC", body).casefold())
+    normalised = word_runs.joined_letter_runs(unicodedata.normalize("NFKC", body).casefold())
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
@@ -56,6 +56,7 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
         self._failures = Metrics.counter("enrich", "failures")
 
     def setup(self) -> None:
+        word_runs.load()  # content_fingerprint's table
         for enricher in self._enrichers:
             enricher.setup()
 

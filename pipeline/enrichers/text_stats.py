@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pipeline.enrichers import word_runs
 from pipeline.enrichers.base import Enricher
-from pipeline.enrichers.word_runs import count_words
 from schemas import CleanedArticle
 
 
@@ -18,8 +18,12 @@ class TextStatsEnricher(Enricher):
             raise ValueError("words_per_minute must be positive")
         self._words_per_minute = words_per_minute
 
+    def setup(self) -> None:
+        super().setup()
+        word_runs.load()
+
     def enrich(self, article: CleanedArticle) -> dict[str, Any]:
-        words = count_words(article.body)  # don't, l\u2019eau, well-known: one word each
+        words = word_runs.count_words(article.body)  # don't, l\u2019eau, well-known: one word each
         return {
             "word_count": words,
             "reading_time_seconds": math.ceil(words * 60 / self._words_per_minute),

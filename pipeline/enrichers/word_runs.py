@@ -42,6 +42,11 @@ def _word_characters() -> npt.NDArray[np.bool_]:
     return table
 
 
+def load() -> None:
+    """Build the tables now: from an enricher's ``setup``, not on the first article."""
+    _word_characters()
+
+
 def _code_points(text: str) -> npt.NDArray[np.uint32]:
     # surrogatepass: a lone surrogate (valid in a Python str) is one code point, as for re.
     return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
