@@ -5,6 +5,8 @@ which was most of this enricher's cost. ``_CountingInNumPy`` counts the same fea
 a handful of NumPy steps over the whole sample and leaves everything else (text encoding,
 scoring, normalisation) to py3langid. It must never change an answer: the counts, their
 order and hence every score are the library's own (tests compare the two on real texts).
+It overrides py3langid's private ``_raw_score``, so a new py3langid must pass that test
+before its pin in constraints.txt moves.
 """
 
 from __future__ import annotations
