@@ -37,8 +37,12 @@ class _CountingInNumPy(LanguageIdentifier):  # type: ignore[misc]
     per byte.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, nb_ptc: npt.ArrayLike, *args: Any, **kwargs: Any) -> None:
+        # The model ships its per-feature scores as float16, which NumPy widens to float32
+        # for every product, row by row, per article: two thirds of the scoring. Widened
+        # once here (exact: every float16 is a float32), the products are the same to the
+        # bit, for 28 MB more per worker.
+        super().__init__(np.asarray(nb_ptc, dtype=np.float32), *args, **kwargs)
         self._next_state = np.frombuffer(self.tk_nextmove, dtype=np.uint32)  # a view: the model stays one copy
         self._row_offset = np.asarray(self.tk_row, dtype=np.int64) << 8
         self._feature_of_state = np.asarray(self.tk_output, dtype=np.int64)
@@ -52,8 +56,12 @@ class _CountingInNumPy(LanguageIdentifier):  # type: ignore[misc]
         depth = 0
         every_byte = np.arange(256, dtype=np.int64)
         while True:
-            reached = self._next_state[(self._row_offset[frontier][:, None] + every_byte).ravel()]
-            frontier = np.unique(reached[~seen[reached]]).astype(np.int64)
+            reached = []
+            for chunk in range(0, len(frontier), 4096):  # a few MB at a time: the widest level is 100 MB whole
+                rows = self._row_offset[frontier[chunk : chunk + 4096]]
+                nexts = self._next_state[(rows[:, None] + every_byte).ravel()]
+                reached.append(np.unique(nexts[~seen[nexts]]))
+            frontier = np.unique(np.concatenate(reached)).astype(np.int64)
             if not len(frontier):
                 return depth
             seen[frontier] = True

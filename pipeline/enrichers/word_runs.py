@@ -25,7 +25,8 @@ _APOSTROPHE, _RIGHT_QUOTE, _HYPHEN = (np.uint32(ord(c)) for c in "'\u2019-")
 @functools.cache  # read-only once built (see pipeline/__init__.py)
 def _letters_or_digits() -> npt.NDArray[np.bool_]:
     """For every code point, whether ``[^\\W_]`` matches it: ``\\w`` without the underscore."""
-    every_character = "".join(map(chr, range(sys.maxunicode + 1)))
+    # Decoded from one buffer: joining a million one-character strings would peak at ~80 MB.
+    every_character = np.arange(sys.maxunicode + 1, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     table = np.zeros(sys.maxunicode + 1, dtype=bool)
     for run in re.finditer(r"[^\W_]+", every_character):
         table[run.start() : run.end()] = True
