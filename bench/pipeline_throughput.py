@@ -344,7 +344,7 @@ def stage_costs(records: list[tuple[bytes, bytes]], work: Path) -> tuple[list[St
     stage = _EnrichArticle(enrichers)
     stage.setup()
     enriched: list[EnrichedArticle] = []
-    whole = _timed("", len(cleaned), lambda: enriched.extend(out for a in cleaned for out in stage.process(a)))
+    whole = _timed("", len(cleaned), lambda: enriched.extend(out for outs in stage.enrich_all(cleaned) for out in outs))
     own = whole.seconds - sum(c.seconds for c in costs if c.stage.startswith("enricher:"))
     costs.append(StageCost("enrich: merge and validate", max(own, 0.0), len(cleaned)))
     signed: list[Signed] = []

@@ -12,7 +12,9 @@ The one exception, and its bounds: three tables built from installed data,
 in it (building them costs seconds, three enrichers read the first two, and the local
 micro-batch service would otherwise load the model again for every batch). They are
 never changed after they are built, so no runner can tell whether it got a fresh one or a
-shared one. ``StopWords`` also remembers its last guess (one tuple, swapped whole, so a
+shared one. Two small tables of this Python's Unicode data are kept the same way (the
+word characters of ``pipeline.enrichers.word_runs`` and the gazetteer's case surprises).
+``StopWords`` also remembers its last guess (one tuple, swapped whole, so a
 thread never sees half of it); the guess is a pure function of the text, so the memo can
 change how fast an answer comes, never which. Anything else shared must be a worker
 resource (``pipeline.enrichers.base.worker_resource``).

