@@ -329,6 +329,14 @@ class PipelineSettings(Section):
         "process pays its pipeline's start-up of about a fifth of a second); larger ones are cut over `parallelism` "
         "worker processes.",
     )
+    max_piece_records: int = Field(
+        1_500,
+        ge=1,
+        description="FnApiRunner: the most records one worker process runs of a batch cut over `parallelism` "
+        "processes; a larger batch is cut into more pieces, `parallelism` at a time. Bounds a worker's memory "
+        "(the in-process runner holds a piece's every stage in memory: ~0.1 MiB an article) whatever the batch size; "
+        "each piece pays its pipeline's start-up (~0.3 s of CPU).",
+    )
     flink_master: str = Field(
         "[local]", description="FlinkRunner: host:port of the JobManager's REST endpoint, or [local] (in-process)."
     )

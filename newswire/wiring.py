@@ -279,6 +279,7 @@ def micro_batch_service(
         beam_args=beam_args(settings, job_servers),
         processes=batch_processes(settings),
         parallel_min_records=settings.pipeline.parallel_min_records,
+        max_piece_records=settings.pipeline.max_piece_records,
         max_batch_records=settings.pipeline.max_batch_records,
         interval_s=settings.pipeline.batch_interval_s,
         on_batch=on_batch,

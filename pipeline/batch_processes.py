@@ -4,11 +4,14 @@ in a worker process of its own.
 The FnApiRunner runs a pipeline's Python work on one core, and its own multi-process mode
 routes every shuffle through the runner process over gRPC, which measured slower than one
 process on two cores and held three times the memory. The local micro-batch service instead
-cuts a batch into ``processes`` pieces of about the same number of records (in offset order,
-a piece may span partitions) and runs the same graph over each piece in a forked worker
-process, on the in-process runner. The pieces share what every worker of a distributed
-runner shares: the dedup index (whose transactions decide copies whichever piece holds
-them, so the originals are the ones one process would keep), the sinks and the topics.
+cuts a batch into pieces of about the same number of records (in offset order, a piece may
+span partitions; at least one per process, and none over ``max_piece_records``, which bounds
+a worker's memory whatever the batch) and runs the same graph over each piece in a forked
+worker process, on the in-process runner, ``processes`` pieces at a time. The pieces share
+what every worker of a distributed runner shares: the dedup index (whose transactions
+decide copies whichever piece holds them, so the originals are the ones one process would
+keep; a copy kept by one piece before another recorded its original is withdrawn, as a
+``was_original`` notice), the sinks and the topics.
 
 Forking keeps what the service loaded before (the language model, the gazetteer: read-only
 tables, see ``pipeline/__init__.py``) shared copy-on-write instead of loaded again per
@@ -30,8 +33,10 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 
 from pipeline.kafka_io import PartitionRange
 
@@ -77,43 +82,65 @@ def split_ranges(ranges: list[PartitionRange], pieces: int) -> list[list[Partiti
     return [p for p in result if p]
 
 
-def run_pieces(pieces: list[list[PartitionRange]], run: RunPiece) -> list[Counters]:
-    """``run`` over each piece in a forked worker process, all at once; their counters, in piece order.
+def cut_batch(
+    ranges: list[PartitionRange], *, processes: int, min_records: int, max_piece_records: int | None
+) -> list[list[PartitionRange]]:
+    """The pieces a batch of ``ranges`` runs as: itself whole with one process or fewer than
+    ``min_records`` records; else at least one piece per process, none over ``max_piece_records``."""
+    records = sum(_records(r) for r in ranges)
+    if processes < 2 or records < min_records:
+        return [ranges]
+    bounded = -(-records // max_piece_records) if max_piece_records else 1
+    return split_ranges(ranges, max(processes, bounded))
 
-    Waits for every worker before it answers, also when one fails, so that no piece of a
-    failed batch is still writing when the batch is tried again; then raises ``PieceFailed``
-    with the first failure's text (which keeps ``pipeline.dependencies``' marker of a
-    dependency that is down).
+
+def run_pieces(pieces: list[list[PartitionRange]], run: RunPiece, *, processes: int) -> list[Counters]:
+    """``run`` over each piece in a forked worker process of its own, ``processes`` at a time;
+    their counters, in piece order.
+
+    Once a piece has failed no further piece starts, and the answer waits for every worker
+    already running, so that no piece of a failed batch is still writing when the batch is
+    tried again; then ``PieceFailed`` carries the first failure's text (which keeps
+    ``pipeline.dependencies``' marker of a dependency that is down).
     """
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, not {processes}")
     context = multiprocessing.get_context("fork")
-    workers = []
-    for piece in pieces:
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_work, args=(sender, run, piece, os.getpid()), name="newswire-batch-piece", daemon=True
-        )
-        process.start()
-        sender.close()  # the worker holds the only writer: its exit ends our read
-        workers.append((piece, process, receiver))
-    results: list[Counters] = []
+    waiting = deque(enumerate(pieces))
+    running: dict[Connection, tuple[int, list[PartitionRange], BaseProcess]] = {}
+    results: dict[int, Counters] = {}
     failures: list[str] = []
-    for piece, process, receiver in workers:
-        try:
-            outcome, payload = receiver.recv()
-        except EOFError:
-            outcome, payload = "died", None
-        finally:
-            receiver.close()
-        process.join()
-        if outcome == "done":
-            results.append(payload)
-        elif outcome == "failed":
-            failures.append(payload)
-        else:
-            failures.append(f"the worker process for {_describe(piece)} exited with code {process.exitcode}")
+    while waiting or running:
+        while waiting and len(running) < processes and not failures:
+            index, piece = waiting.popleft()
+            receiver, sender = context.Pipe(duplex=False)
+            started: BaseProcess = context.Process(
+                target=_work, args=(sender, run, piece, os.getpid()), name="newswire-batch-piece", daemon=True
+            )
+            started.start()
+            sender.close()  # the worker holds the only writer: its exit ends our read
+            running[receiver] = (index, piece, started)
+        if not running:
+            break  # a piece failed: the waiting ones never start
+        for ready in wait(list(running)):
+            assert isinstance(ready, Connection)
+            index, piece, process = running.pop(ready)
+            try:
+                outcome, payload = ready.recv()
+            except EOFError:
+                outcome, payload = "died", None
+            finally:
+                ready.close()
+            process.join()
+            if outcome == "done":
+                results[index] = payload
+            elif outcome == "failed":
+                failures.append(payload)
+            else:
+                failures.append(f"the worker process for {_describe(piece)} exited with code {process.exitcode}")
     if failures:
         raise PieceFailed(failures[0])
-    return results
+    return [results[index] for index in range(len(pieces))]
 
 
 def _work(sender: Connection, run: RunPiece, piece: list[PartitionRange], parent: int) -> None:

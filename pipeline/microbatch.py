@@ -55,7 +55,7 @@ from apache_beam.runners.runner import PipelineState
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.batch_processes import merge_counters, run_pieces, split_ranges
+from pipeline.batch_processes import cut_batch, merge_counters, run_pieces
 from pipeline.dedup import IndexLocation
 from pipeline.dependencies import DependencyUnavailable, probe_directory, unavailable_in
 from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
@@ -147,12 +147,15 @@ class MicroBatchService:
         health: Health | None = None,
         processes: int = 1,
         parallel_min_records: int = 1,
+        max_piece_records: int | None = None,
         graph: Graph = build_pipeline,
     ) -> None:
         if max_batch_records < 1:
             raise ValueError("max_batch_records must be positive")
         if processes < 1:
             raise ValueError(f"processes must be at least 1, not {processes}")
+        if max_piece_records is not None and max_piece_records < 1:
+            raise ValueError(f"max_piece_records must be positive, not {max_piece_records}")
         self._consumer_config = ClientConfig(consumer_config)
         self._raw_topic = raw_topic
         self._config = config
@@ -160,6 +163,7 @@ class MicroBatchService:
         # Batches of at least parallel_min_records records are cut over this many worker processes.
         self._processes = processes
         self._parallel_min_records = parallel_min_records
+        self._max_piece_records = max_piece_records
         self._warmed = False
         self._max_batch_records = max_batch_records
         self._interval_s = interval_s
@@ -208,7 +212,8 @@ class MicroBatchService:
         pieces = self.pieces_of(ranges)
         if len(pieces) > 1:
             self._warm_up()
-            counters = merge_counters(run_pieces(pieces, functools.partial(self._run_pipeline, config=config)))
+            run = functools.partial(self._run_pipeline, config=config)
+            counters = merge_counters(run_pieces(pieces, run, processes=self._processes))
         else:
             counters = self._run_pipeline(ranges, config=config)
         report = BatchReport(tuple(ranges), time.monotonic() - started, counters, pieces=len(pieces))
@@ -219,11 +224,14 @@ class MicroBatchService:
         return report
 
     def pieces_of(self, ranges: list[PartitionRange]) -> list[list[PartitionRange]]:
-        """How a batch of ``ranges`` is cut over the worker processes: whole, when it is small."""
-        records = sum(_size(r) for r in ranges)
-        if self._processes < 2 or records < self._parallel_min_records:
-            return [ranges]
-        return split_ranges(ranges, self._processes)
+        """How a batch of ``ranges`` is cut for the worker processes: whole, when it is small;
+        else at least one piece per process, and none over ``max_piece_records``."""
+        return cut_batch(
+            ranges,
+            processes=self._processes,
+            min_records=self._parallel_min_records,
+            max_piece_records=self._max_piece_records,
+        )
 
     def _run_pipeline(self, ranges: list[PartitionRange], *, config: PipelineConfig) -> dict[str, int]:
         """The graph over ``ranges`` in this process; the pipeline's counters."""

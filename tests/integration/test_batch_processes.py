@@ -34,8 +34,10 @@ from tests.integration.pipeline_service import articles, publish, settings_for
 pytestmark = pytest.mark.integration
 
 
-def _in_processes(settings: Settings, processes: int) -> Settings:
-    pipeline = settings.pipeline.model_copy(update={"parallelism": processes, "parallel_min_records": 2})
+def _in_processes(settings: Settings, processes: int, *, max_piece_records: int = 1_500) -> Settings:
+    pipeline = settings.pipeline.model_copy(
+        update={"parallelism": processes, "parallel_min_records": 2, "max_piece_records": max_piece_records}
+    )
     return settings.model_copy(update={"pipeline": pipeline})
 
 
@@ -110,14 +112,15 @@ def test_a_worker_process_that_dies_fails_its_batch_which_then_lands_once(
 ) -> None:
     batch = articles(10)
     publish(kafka_broker.bootstrap, topics.raw, batch)
-    settings = _in_processes(settings_for(kafka_broker.settings, topics, tmp_path), 2)
+    # Four pieces of at most three records, two at a time: the first to start dies.
+    settings = _in_processes(settings_for(kafka_broker.settings, topics, tmp_path), 2, max_piece_records=3)
     caplog.set_level(logging.WARNING, logger="pipeline.microbatch")
 
     reports, caught_up = _run_until_caught_up(settings, graph=_DiesOnce(tmp_path / "died"))
 
     (retry,) = [r for r in caplog.records if r.getMessage() == "batch failed; retrying it"]
     assert "exited with code 3" in retry.error  # type: ignore[attr-defined]
-    assert caught_up and [r.pieces for r in reports] == [2]
+    assert caught_up and [r.pieces for r in reports] == [4]
     assert _stored(tmp_path / "output") == sorted(a.article_id for a in batch)
     # The other piece had published before its sibling died; the re-run read that back.
     enriched = [decode(m.value, EnrichedArticle).article_id for m in records_to_end(settings.kafka, topics.enriched)]

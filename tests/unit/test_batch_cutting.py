@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.batch_processes import merge_counters, split_ranges
+from pipeline.batch_processes import cut_batch, merge_counters, split_ranges
 from pipeline.kafka_io import PartitionRange
 
 
@@ -44,3 +44,14 @@ def test_the_counters_of_the_pieces_add_up() -> None:
         "kafka.records_read": 7,
         "dedup.demoted": 1,
     }
+
+
+def test_a_batch_is_cut_in_one_piece_per_process_and_more_when_pieces_would_be_too_large() -> None:
+    ranges = [PartitionRange("raw", 0, 0, 600), PartitionRange("raw", 1, 0, 400)]
+    assert cut_batch(ranges, processes=1, min_records=1, max_piece_records=100) == [ranges]
+    assert cut_batch(ranges, processes=2, min_records=1001, max_piece_records=100) == [ranges], "too small to cut"
+    assert len(cut_batch(ranges, processes=2, min_records=2, max_piece_records=None)) == 2
+    assert len(cut_batch(ranges, processes=2, min_records=2, max_piece_records=600)) == 2
+    bounded = cut_batch(ranges, processes=2, min_records=2, max_piece_records=300)
+    assert [sum((r.stop or 0) - r.start for r in piece) for piece in bounded] == [250, 250, 250, 250]
+    assert _offsets(bounded) == _offsets([ranges])
