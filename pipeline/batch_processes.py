@@ -28,6 +28,7 @@ out of memory) fails the batch with its exit code.
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -117,7 +118,13 @@ def run_pieces(pieces: list[list[PartitionRange]], run: RunPiece, *, processes: 
             started: BaseProcess = context.Process(
                 target=_work, args=(sender, run, piece, os.getpid()), name="newswire-batch-piece", daemon=True
             )
-            started.start()
+            # The worker's garbage collector would write to every object inherited from here
+            # (its collection counters), copying each page it touches: frozen, they stay shared.
+            gc.freeze()
+            try:
+                started.start()
+            finally:
+                gc.unfreeze()
             sender.close()  # the worker holds the only writer: its exit ends our read
             running[receiver] = (index, piece, started)
         if not running:
