@@ -66,8 +66,18 @@ def run_pipeline(
     for number in range(batches):
         chunk = list(articles[number * size : (number + 1) * size])
         out = work / f"batch{number}"
+        # The batch comes from a file, as from a topic: beam.Create would pickle and compress
+        # every article into the pipeline itself, which cost about as much as deduplicating it.
+        source = out / "input.jsonl"
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text("".join(f"{article.model_dump_json()}\n" for article in chunk))
         with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *beam_options])) as pipeline:
-            decided = pipeline | beam.Create(chunk, reshuffle=False) | Deduplicate(config)
+            decided = (
+                pipeline
+                | beam.io.ReadFromText(str(source))
+                | "Parse" >> beam.Map(EnrichedArticle.model_validate_json)
+                | Deduplicate(config)
+            )
             _ = (
                 decided[ORIGINALS]
                 | "O" >> beam.Map(lambda a: a.model_dump_json())
