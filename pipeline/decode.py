@@ -11,12 +11,16 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.dead_letters import POSITIONS, position_of
+from pipeline import coders
+from pipeline.dead_letters import POSITIONS, RecordPosition, position_of
 from pipeline.kafka_io import KafkaRecord
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
 from schemas.dead_letter import DEFAULT_MAX_ORIGINAL_BYTES
 
 DEAD_LETTERS = "dead_letters"
+
+# The positions become a side input, and the dead letters cross a Flatten into their writer.
+coders.register([RecordPosition, DeadLetter])
 
 
 def dead_letter_for(
@@ -100,4 +104,6 @@ class DecodeArticles(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         decode_records = _DecodeRecord(self._max_record_bytes, self._max_original_bytes)
-        return records | beam.ParDo(decode_records).with_outputs(DEAD_LETTERS, POSITIONS, main="articles")
+        return records | beam.ParDo(decode_records).with_output_types(
+            CleanedArticle, dead_letters=DeadLetter, positions=tuple[str, RecordPosition]
+        ).with_outputs(DEAD_LETTERS, POSITIONS, main="articles")

@@ -27,6 +27,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipeline import coders
 from pipeline.dead_letters import FAILURES, StageFailure
 from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide, decide_all, precedence
 from pipeline.dedup.index import DedupIndex, IndexLocation, IndexView
@@ -140,16 +141,37 @@ def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, bytes]]], thresh
                 yield later_id, (earlier_prec, earlier_id, score)
 
 
-def _mark_near_copies(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Signed]:
+@dataclasses.dataclass(frozen=True)
+class _NearJoin:
+    """One side of the join of batch members with their earlier near copies: one of the two is set.
+
+    A typed value rather than CoGroupByKey's tagged union, so that the signed articles cross
+    the join with ``CompactCoder`` instead of pickle.
+    """
+
+    signed: Signed | None = None
+    earlier: tuple[str, str, float] | None = None
+
+
+def _mark_near_copies(joined: tuple[str, Iterable[_NearJoin]]) -> Iterator[Signed]:
     """A batch member with an earlier near copy in the batch carries it to the index decision.
 
     The copy is still decided (and recorded) in the index: a later article that copies only
     this one must find it there.
     """
     _, sides = joined
-    earlier: list[tuple[str, str, float]] = [tuple(e) for e in sides["earlier"]]
-    for signed in sides["signed"]:
+    members: list[Signed] = []
+    earlier: list[tuple[str, str, float]] = []
+    for side in sides:
+        if side.signed is not None:
+            members.append(side.signed)
+        elif side.earlier is not None:
+            earlier.append(tuple(side.earlier))  # type: ignore[arg-type]
+    for signed in members:
         yield dataclasses.replace(signed, batch_earlier=min(earlier)) if earlier else signed
+
+
+coders.register([EnrichedArticle, DuplicateNotice, Signed, _NearJoin])
 
 
 def index_down(error: Exception) -> None:
@@ -331,20 +353,34 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
         config = self._config
+        # Every PCollection that crosses a shuffle is typed, so that its elements travel with
+        # CompactCoder (pipeline.coders) rather than pickle.
         by_id = (
             articles
-            | "KeyById" >> beam.WithKeys(lambda a: a.article_id)
+            | "KeyById" >> beam.Map(lambda a: (a.article_id, a)).with_output_types(tuple[str, EnrichedArticle])
             | "GroupById" >> beam.GroupByKey()
-            | "LatestPerId" >> beam.FlatMap(_keep_latest_version).with_outputs(DUPLICATES, OLDER, main="kept")
+            | "LatestPerId"
+            >> beam.FlatMap(_keep_latest_version)
+            .with_output_types(EnrichedArticle, duplicates=DuplicateNotice, older=EnrichedArticle)
+            .with_outputs(DUPLICATES, OLDER, main="kept")
         )
         by_content = (
             by_id.kept
-            | "KeyByContent" >> beam.WithKeys(lambda a: a.content_fingerprint)
+            | "KeyByContent"
+            >> beam.Map(lambda a: (a.content_fingerprint, a)).with_output_types(tuple[str, EnrichedArticle])
             | "GroupByContent" >> beam.GroupByKey()
-            | "FirstPerContent" >> beam.FlatMap(_keep_first_copy).with_outputs(DUPLICATES, main="kept")
+            | "FirstPerContent"
+            >> beam.FlatMap(_keep_first_copy)
+            .with_output_types(EnrichedArticle, duplicates=DuplicateNotice)
+            .with_outputs(DUPLICATES, main="kept")
         )
-        older = by_id[OLDER] | "SignOlder" >> beam.Map(lambda a: dataclasses.replace(sign(a, config), superseded=True))
-        signed = (by_content.kept | "Sign" >> beam.Map(sign, config), older) | "WithOlder" >> beam.Flatten()
+        older = by_id[OLDER] | "SignOlder" >> beam.Map(
+            lambda a: dataclasses.replace(sign(a, config), superseded=True)
+        ).with_output_types(Signed)
+        signed = (
+            by_content.kept | "Sign" >> beam.Map(sign, config).with_output_types(Signed),
+            older,
+        ) | "WithOlder" >> beam.Flatten().with_output_types(Signed)
         duplicates = [by_id[DUPLICATES], by_content[DUPLICATES]]
         if config.near_duplicates:
             earlier = (
@@ -357,17 +393,25 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
             # only once it holds data (Flink pushes the main input back until then), and most
             # windows have no near copy at all, so the decisions (and every write and offset
             # commit after them) would wait for ever.
-            signed = (
-                {"signed": signed | "KeySigned" >> beam.WithKeys(lambda s: s.article.article_id), "earlier": earlier}
-                | "JoinSimilar" >> beam.CoGroupByKey()
-                | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies)
+            joined = tuple[str, _NearJoin]
+            sides = (
+                signed
+                | "KeySigned"
+                >> beam.Map(lambda s: (s.article.article_id, _NearJoin(signed=s))).with_output_types(joined),
+                earlier | "KeyEarlier" >> beam.Map(lambda e: (e[0], _NearJoin(earlier=e[1]))).with_output_types(joined),
             )
-        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_outputs(
-            DUPLICATES, FAILURES, main="originals"
-        )
+            signed = (
+                sides
+                | "AllSides" >> beam.Flatten().with_output_types(joined)
+                | "JoinSimilar" >> beam.GroupByKey()
+                | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies).with_output_types(Signed)
+            )
+        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_output_types(
+            EnrichedArticle, duplicates=DuplicateNotice
+        ).with_outputs(DUPLICATES, FAILURES, main="originals")
         duplicates.append(decided[DUPLICATES])
         return {
             ORIGINALS: decided.originals,
-            DUPLICATES: tuple(duplicates) | "AllDuplicates" >> beam.Flatten(),
+            DUPLICATES: tuple(duplicates) | "AllDuplicates" >> beam.Flatten().with_output_types(DuplicateNotice),
             FAILURES: decided[FAILURES],
         }
