@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline import coders
+from pipeline import coders, metering
 from pipeline.dead_letters import POSITIONS, RecordPosition, position_of
 from pipeline.kafka_io import KafkaRecord
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
@@ -50,8 +50,11 @@ class _DecodeRecord(beam.DoFn):  # type: ignore[misc]
         self._max_original_bytes = max_original_bytes
         self._decoded = Metrics.counter("decode", "articles")
         self._rejected = Metrics.counter("decode", "dead_letters")
+        self._stage_in = metering.stage_counter("decode", "in")
+        self._stage_out = metering.stage_counter("decode", "out")
 
     def process(self, record: KafkaRecord) -> Iterator[CleanedArticle | beam.pvalue.TaggedOutput]:
+        self._stage_in.inc()
         size = len(record.value or b"")
         # Over the raw topic's limit (it came compressed, or through a topic set larger): not
         # decoded, and its dead letter keeps only what the dead-letter topic takes of it,
@@ -85,6 +88,7 @@ class _DecodeRecord(beam.DoFn):  # type: ignore[misc]
             )
             return
         self._decoded.inc()
+        self._stage_out.inc()
         yield beam.pvalue.TaggedOutput(POSITIONS, position_of(record.topic, record.partition, record.offset, article))
         yield article
 

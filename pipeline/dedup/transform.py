@@ -27,7 +27,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
-from pipeline import coders
+from pipeline import coders, metering
 from pipeline.dead_letters import FAILURES, StageFailure
 from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide, decide_all, precedence
 from pipeline.dedup.index import DedupIndex, IndexLocation, IndexView
@@ -90,6 +90,10 @@ def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iter
     records them, as later articles may copy an older body.
     """
     article_id, copies = grouped
+    copies = list(copies)
+    if len(copies) == 1:  # most ids come once: nothing to order, no tokens to compute
+        yield copies[0]
+        return
     ordered = sorted(copies, key=lambda a: (a.fetched_at, revision_token(a)))
     latest = ordered[-1].content_fingerprint
     kept = next(a for a in ordered if a.content_fingerprint == latest)
@@ -110,6 +114,10 @@ def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iter
 
 def _keep_first_copy(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
     _, copies = grouped
+    copies = list(copies)
+    if len(copies) == 1:  # most bodies come once: nothing to order, no tokens to compute
+        yield copies[0]
+        return
     original, *others = sorted(copies, key=lambda a: (precedence(a), revision_token(a)))
     yield original.model_copy(update={"copies_seen": len(others)}) if others else original
     for other in others:
@@ -153,6 +161,10 @@ class _NearJoin:
     earlier: tuple[str, str, float] | None = None
 
 
+def _signed_side(signed: Signed) -> tuple[str, _NearJoin]:
+    return signed.article.article_id, _NearJoin(signed=signed)
+
+
 def _mark_near_copies(joined: tuple[str, Iterable[_NearJoin]]) -> Iterator[Signed]:
     """A batch member with an earlier near copy in the batch carries it to the index decision.
 
@@ -172,6 +184,17 @@ def _mark_near_copies(joined: tuple[str, Iterable[_NearJoin]]) -> Iterator[Signe
 
 
 coders.register([EnrichedArticle, DuplicateNotice, Signed, _NearJoin])
+
+
+class _KeyById(beam.DoFn):  # type: ignore[misc]
+    """Keys each article by its id, counting what the stage takes in (``pipeline.metering``)."""
+
+    def __init__(self) -> None:
+        self._stage_in = metering.stage_counter("dedup", "in")
+
+    def process(self, article: EnrichedArticle) -> Iterator[tuple[str, EnrichedArticle]]:
+        self._stage_in.inc()
+        yield article.article_id, article
 
 
 def index_down(error: Exception) -> None:
@@ -201,6 +224,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         self._originals = Metrics.counter("dedup", "originals")
         self._demoted = Metrics.counter("dedup", "demoted")
         self._updates = Metrics.counter("dedup", "updates")
+        self._stage_out = metering.stage_counter("dedup", "out")
 
     def setup(self) -> None:
         self._index = self._config.index.open()
@@ -286,6 +310,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
     ) -> Iterator[EnrichedArticle | DuplicateNotice]:
         if decision.original:
             self._originals.inc()
+            self._stage_out.inc()
             if decision.version > 1:
                 self._updates.inc()
             yield article.model_copy(
@@ -357,7 +382,7 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
         # CompactCoder (pipeline.coders) rather than pickle.
         by_id = (
             articles
-            | "KeyById" >> beam.Map(lambda a: (a.article_id, a)).with_output_types(tuple[str, EnrichedArticle])
+            | "KeyById" >> beam.ParDo(_KeyById()).with_output_types(tuple[str, EnrichedArticle])
             | "GroupById" >> beam.GroupByKey()
             | "LatestPerId"
             >> beam.FlatMap(_keep_latest_version)
@@ -377,15 +402,20 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
         older = by_id[OLDER] | "SignOlder" >> beam.Map(
             lambda a: dataclasses.replace(sign(a, config), superseded=True)
         ).with_output_types(Signed)
-        signed = (
-            by_content.kept | "Sign" >> beam.Map(sign, config).with_output_types(Signed),
-            older,
-        ) | "WithOlder" >> beam.Flatten().with_output_types(Signed)
+        kept = by_content.kept | "Sign" >> beam.Map(sign, config).with_output_types(Signed)
         duplicates = [by_id[DUPLICATES], by_content[DUPLICATES]]
-        if config.near_duplicates:
+        if not config.near_duplicates:
+            signed = (kept, older) | "WithOlder" >> beam.Flatten().with_output_types(Signed)
+        else:
+            # The kept and the older bodies come out of different groupings: each goes to the
+            # bands and the join on its own, since a Flatten of the two first would be one more
+            # crossing of every signed article on a runner that cannot fuse it (the FnApiRunner).
+            members = (
+                kept | "ByBand" >> beam.FlatMap(_band_members),
+                older | "ByBandOlder" >> beam.FlatMap(_band_members),
+            ) | "AllBandMembers" >> beam.Flatten()
             earlier = (
-                signed
-                | "ByBand" >> beam.FlatMap(_band_members)
+                members
                 | "GroupByBand" >> beam.GroupByKey()
                 | "SimilarPairs" >> beam.FlatMap(_similar_pairs, config.near_threshold)
             )
@@ -395,9 +425,8 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
             # commit after them) would wait for ever.
             joined = tuple[str, _NearJoin]
             sides = (
-                signed
-                | "KeySigned"
-                >> beam.Map(lambda s: (s.article.article_id, _NearJoin(signed=s))).with_output_types(joined),
+                older | "KeyOlder" >> beam.Map(_signed_side).with_output_types(joined),
+                kept | "KeySigned" >> beam.Map(_signed_side).with_output_types(joined),
                 earlier | "KeyEarlier" >> beam.Map(lambda e: (e[0], _NearJoin(earlier=e[1]))).with_output_types(joined),
             )
             signed = (

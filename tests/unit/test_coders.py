@@ -142,8 +142,8 @@ def test_dedup_shuffles_carry_articles_and_signatures_with_the_compact_coder(tmp
     config = DedupConfig(IndexLocation(sqlite_path=tmp_path / "index.sqlite3"))
     _ = pipeline | beam.Create(_enriched(3)) | "Deduplicate" >> Deduplicate(config)
     coders = _coders_of(pipeline)
-    # What enters each grouping, and the Flatten of the signed articles before the band join.
-    for producer in ("KeyById", "KeyByContent", "KeySigned", "WithOlder"):
+    # What enters each grouping: articles by id and by body, signed articles into the band join.
+    for producer in ("KeyById", "KeyByContent", "KeySigned", "KeyOlder"):
         (coder,) = [c for label, c in coders.items() if label.startswith(f"Deduplicate/{producer}")]
         assert "CompactCoder" in repr(coder), (producer, coder)
         assert not isinstance(coder, beam_coders.FastPrimitivesCoder), producer
