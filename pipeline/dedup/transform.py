@@ -83,14 +83,21 @@ def sign(article: EnrichedArticle, config: DedupConfig) -> Signed:
     )
 
 
-def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
+# Grouped values cross as the bytes CompactCoder makes of them, encoded and decoded once by the
+# DoFns on either side: a runner may decode and re-encode what it groups with the PCollection's
+# coder (the FnApiRunner does, for every grouped element), and bytes cost nothing to re-encode.
+_ARTICLES = coders.CompactCoder(EnrichedArticle)
+_SIGNED = coders.CompactCoder(Signed)
+
+
+def _keep_latest_version(grouped: tuple[str, Iterable[bytes]]) -> Iterator[Any]:
     """One article id seen several times in a batch: the latest body goes on, first fetch of it.
 
     Older bodies leave on the ``older`` output: they are never published, but the index
     records them, as later articles may copy an older body.
     """
-    article_id, copies = grouped
-    copies = list(copies)
+    article_id, encoded = grouped
+    copies = [_ARTICLES.decode(e) for e in encoded]
     if len(copies) == 1:  # most ids come once: nothing to order, no tokens to compute
         yield copies[0]
         return
@@ -112,9 +119,9 @@ def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iter
         seen.add(other.content_fingerprint)
 
 
-def _keep_first_copy(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
-    _, copies = grouped
-    copies = list(copies)
+def _keep_first_copy(grouped: tuple[str, Iterable[bytes]]) -> Iterator[Any]:
+    _, encoded = grouped
+    copies = [_ARTICLES.decode(e) for e in encoded]
     if len(copies) == 1:  # most bodies come once: nothing to order, no tokens to compute
         yield copies[0]
         return
@@ -149,23 +156,21 @@ def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, bytes]]], thresh
                 yield later_id, (earlier_prec, earlier_id, score)
 
 
-@dataclasses.dataclass(frozen=True)
-class _NearJoin:
-    """One side of the join of batch members with their earlier near copies: one of the two is set.
-
-    A typed value rather than CoGroupByKey's tagged union, so that the signed articles cross
-    the join with ``CompactCoder`` instead of pickle.
-    """
-
-    signed: Signed | None = None
-    earlier: tuple[str, str, float] | None = None
+# One side of the join of batch members with their earlier near copies: (encoded Signed, None)
+# or (None, (earlier precedence, earlier id, similarity)).
+_NearSide = tuple[bytes | None, tuple[str, str, float] | None]
 
 
-def _signed_side(signed: Signed) -> tuple[str, _NearJoin]:
-    return signed.article.article_id, _NearJoin(signed=signed)
+def _signed_side(signed: Signed) -> tuple[str, _NearSide]:
+    return signed.article.article_id, (_SIGNED.encode(signed), None)
 
 
-def _mark_near_copies(joined: tuple[str, Iterable[_NearJoin]]) -> Iterator[Signed]:
+def _earlier_side(pair: tuple[str, tuple[str, str, float]]) -> tuple[str, _NearSide]:
+    later_id, earlier = pair
+    return later_id, (None, earlier)
+
+
+def _mark_near_copies(joined: tuple[str, Iterable[_NearSide]]) -> Iterator[Signed]:
     """A batch member with an earlier near copy in the batch carries it to the index decision.
 
     The copy is still decided (and recorded) in the index: a later article that copies only
@@ -174,16 +179,18 @@ def _mark_near_copies(joined: tuple[str, Iterable[_NearJoin]]) -> Iterator[Signe
     _, sides = joined
     members: list[Signed] = []
     earlier: list[tuple[str, str, float]] = []
-    for side in sides:
-        if side.signed is not None:
-            members.append(side.signed)
-        elif side.earlier is not None:
-            earlier.append(tuple(side.earlier))  # type: ignore[arg-type]
+    for encoded, pair in sides:
+        if encoded is not None:
+            members.append(_SIGNED.decode(encoded))
+        elif pair is not None:
+            earlier.append(tuple(pair))  # type: ignore[arg-type]
     for signed in members:
         yield dataclasses.replace(signed, batch_earlier=min(earlier)) if earlier else signed
 
 
-coders.register([EnrichedArticle, DuplicateNotice, Signed, _NearJoin])
+# Signed articles cross the Flatten before the decisions when near copies are off; notices
+# and failures cross the Flattens of every layer's duplicates and every stage's failures.
+coders.register([EnrichedArticle, DuplicateNotice, Signed, StageFailure])
 
 
 class _KeyById(beam.DoFn):  # type: ignore[misc]
@@ -192,9 +199,9 @@ class _KeyById(beam.DoFn):  # type: ignore[misc]
     def __init__(self) -> None:
         self._stage_in = metering.stage_counter("dedup", "in")
 
-    def process(self, article: EnrichedArticle) -> Iterator[tuple[str, EnrichedArticle]]:
+    def process(self, article: EnrichedArticle) -> Iterator[tuple[str, bytes]]:
         self._stage_in.inc()
-        yield article.article_id, article
+        yield article.article_id, _ARTICLES.encode(article)
 
 
 def index_down(error: Exception) -> None:
@@ -378,11 +385,11 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
         config = self._config
-        # Every PCollection that crosses a shuffle is typed, so that its elements travel with
-        # CompactCoder (pipeline.coders) rather than pickle.
+        # Nothing crosses a shuffle pickled: grouped articles as CompactCoder's bytes (see
+        # _ARTICLES), the other PCollections typed so that CompactCoder (pipeline.coders) applies.
         by_id = (
             articles
-            | "KeyById" >> beam.ParDo(_KeyById()).with_output_types(tuple[str, EnrichedArticle])
+            | "KeyById" >> beam.ParDo(_KeyById()).with_output_types(tuple[str, bytes])
             | "GroupById" >> beam.GroupByKey()
             | "LatestPerId"
             >> beam.FlatMap(_keep_latest_version)
@@ -392,7 +399,7 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
         by_content = (
             by_id.kept
             | "KeyByContent"
-            >> beam.Map(lambda a: (a.content_fingerprint, a)).with_output_types(tuple[str, EnrichedArticle])
+            >> beam.Map(lambda a: (a.content_fingerprint, _ARTICLES.encode(a))).with_output_types(tuple[str, bytes])
             | "GroupByContent" >> beam.GroupByKey()
             | "FirstPerContent"
             >> beam.FlatMap(_keep_first_copy)
@@ -423,11 +430,11 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
             # only once it holds data (Flink pushes the main input back until then), and most
             # windows have no near copy at all, so the decisions (and every write and offset
             # commit after them) would wait for ever.
-            joined = tuple[str, _NearJoin]
+            joined = tuple[str, _NearSide]
             sides = (
                 older | "KeyOlder" >> beam.Map(_signed_side).with_output_types(joined),
                 kept | "KeySigned" >> beam.Map(_signed_side).with_output_types(joined),
-                earlier | "KeyEarlier" >> beam.Map(lambda e: (e[0], _NearJoin(earlier=e[1]))).with_output_types(joined),
+                earlier | "KeyEarlier" >> beam.Map(_earlier_side).with_output_types(joined),
             )
             signed = (
                 sides
@@ -436,7 +443,7 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
                 | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies).with_output_types(Signed)
             )
         decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_output_types(
-            EnrichedArticle, duplicates=DuplicateNotice
+            EnrichedArticle, duplicates=DuplicateNotice, failures=StageFailure
         ).with_outputs(DUPLICATES, FAILURES, main="originals")
         duplicates.append(decided[DUPLICATES])
         return {
