@@ -144,6 +144,8 @@ def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, bytes]]], thresh
     """(later id, (earlier precedence, earlier id, similarity)) for each similar pair sharing a band."""
     _, members = grouped
     ordered = sorted(members, key=lambda m: (m[0], m[1]))
+    if len(ordered) < 2:  # most bands hold one article: no pair to compare
+        return
     signatures = [np.frombuffer(m[2], dtype=np.uint32) for m in ordered]
     for position, (_, later_id, _) in enumerate(ordered):
         for (earlier_prec, earlier_id, _), earlier_signature in zip(
