@@ -11,12 +11,16 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.dead_letters import POSITIONS, position_of
+from pipeline import coders, metering
+from pipeline.dead_letters import POSITIONS, RecordPosition, position_of
 from pipeline.kafka_io import KafkaRecord
 from schemas import CleanedArticle, DeadLetter, RecordDecodeError, decode
 from schemas.dead_letter import DEFAULT_MAX_ORIGINAL_BYTES
 
 DEAD_LETTERS = "dead_letters"
+
+# The positions become a side input, and the dead letters cross a Flatten into their writer.
+coders.register([RecordPosition, DeadLetter])
 
 
 def dead_letter_for(
@@ -46,8 +50,11 @@ class _DecodeRecord(beam.DoFn):  # type: ignore[misc]
         self._max_original_bytes = max_original_bytes
         self._decoded = Metrics.counter("decode", "articles")
         self._rejected = Metrics.counter("decode", "dead_letters")
+        self._stage_in = metering.stage_counter("decode", "in")
+        self._stage_out = metering.stage_counter("decode", "out")
 
     def process(self, record: KafkaRecord) -> Iterator[CleanedArticle | beam.pvalue.TaggedOutput]:
+        self._stage_in.inc()
         size = len(record.value or b"")
         # Over the raw topic's limit (it came compressed, or through a topic set larger): not
         # decoded, and its dead letter keeps only what the dead-letter topic takes of it,
@@ -81,6 +88,7 @@ class _DecodeRecord(beam.DoFn):  # type: ignore[misc]
             )
             return
         self._decoded.inc()
+        self._stage_out.inc()
         yield beam.pvalue.TaggedOutput(POSITIONS, position_of(record.topic, record.partition, record.offset, article))
         yield article
 
@@ -100,4 +108,6 @@ class DecodeArticles(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, records: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         decode_records = _DecodeRecord(self._max_record_bytes, self._max_original_bytes)
-        return records | beam.ParDo(decode_records).with_outputs(DEAD_LETTERS, POSITIONS, main="articles")
+        return records | beam.ParDo(decode_records).with_output_types(
+            CleanedArticle, dead_letters=DeadLetter, positions=tuple[str, RecordPosition]
+        ).with_outputs(DEAD_LETTERS, POSITIONS, main="articles")

@@ -152,17 +152,13 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
         config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
     )
-    _meter(records, decoded, enriched.articles, deduplicated, dead_letters)
+    _meter(decoded, enriched.articles, deduplicated, dead_letters)
 
 
-def _meter(records: Any, decoded: Any, enriched: Any, deduplicated: Any, dead_letters: Any) -> None:
-    """Counts on side branches (see ``pipeline.metering``): what each stage took in and let out,
-    every duplicate notice by layer, every dead letter by stage and type."""
-    _ = records | "MeterDecodeIn" >> metering.stage_records("decode", "in")
-    _ = decoded.articles | "MeterDecodeOut" >> metering.stage_records("decode", "out")
-    _ = decoded.articles | "MeterEnrichIn" >> metering.stage_records("enrich", "in")
-    _ = enriched | "MeterEnrichOut" >> metering.stage_records("enrich", "out")
-    _ = enriched | "MeterDedupIn" >> metering.stage_records("dedup", "in")
-    _ = deduplicated[ORIGINALS] | "MeterDedupOut" >> metering.stage_records("dedup", "out")
+def _meter(decoded: Any, enriched: Any, deduplicated: Any, dead_letters: Any) -> None:
+    """Counts on side branches (see ``pipeline.metering``): what enrich took in and let out (decode
+    and dedup count their own), every duplicate notice by layer, every dead letter by stage and type."""
+    _ = decoded.articles | "MeterEnrichIn" >> metering.stage_records(("enrich", "in"))
+    _ = enriched | "MeterEnrichOut" >> metering.stage_records(("enrich", "out"))
     _ = deduplicated[DUPLICATES] | "MeterDuplicates" >> metering.duplicate_notices()
     _ = dead_letters | "MeterDeadLetters" >> metering.dead_letters()

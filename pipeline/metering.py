@@ -1,9 +1,12 @@
 """Beam counters that say what each stage took in and let out, read off the PCollections themselves.
 
-Counting happens on side branches of the graph (a DoFn that counts and emits nothing), at the
-points where records cross a stage boundary or leave for a topic, so a count is always the
-number of records that really went that way: the duplicates counted are the notices written,
-every layer included, and the dead letters counted are the ones published. These counters
+A stage's own DoFn counts the records it takes in and lets out where it has one that sees
+each of them (``stage_counter``: decode, dedup); elsewhere counting happens on a side branch
+of the graph (a DoFn that counts and emits nothing), at the points where records cross a
+stage boundary or leave for a topic. Either way a count is always the number of records
+that really went that way: the duplicates counted are the notices written, every layer
+included, and the dead letters counted are the ones published. A side branch costs a DoFn
+call per element, so one branch counts every boundary of one PCollection. These counters
 reach ``BatchReport.counters`` as ``<namespace>.<name>``; ``newswire.metrics`` names them for
 Prometheus. This module must never hold state across elements or reach outside Beam's metrics.
 """
@@ -44,10 +47,35 @@ class CountRecords(beam.PTransform):  # type: ignore[misc]
         return elements | beam.ParDo(_CountEach(self._counter_of))
 
 
-def stage_records(stage: str, direction: str) -> CountRecords:
-    """``stage.<stage>.<direction>``: records into or out of one stage."""
-    counter = (STAGE, f"{stage}.{direction}")
-    return CountRecords(lambda _: counter)
+def stage_counter(stage: str, direction: str) -> Any:
+    """The ``stage.<stage>.<direction>`` counter, for a stage's DoFn that sees each record it takes in or lets out."""
+    return Metrics.counter(STAGE, f"{stage}.{direction}")
+
+
+class _CountBoundaries(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, boundaries: tuple[tuple[str, str], ...]) -> None:
+        self._counters = [stage_counter(stage, direction) for stage, direction in boundaries]
+
+    def process(self, element: Any) -> None:
+        for counter in self._counters:
+            counter.inc()
+
+
+class _StageRecords(beam.PTransform):  # type: ignore[misc]
+    def __init__(self, boundaries: tuple[tuple[str, str], ...]) -> None:
+        super().__init__()
+        self._boundaries = boundaries
+
+    def expand(self, elements: beam.PCollection) -> beam.PCollection:
+        return elements | beam.ParDo(_CountBoundaries(self._boundaries))
+
+
+def stage_records(*boundaries: tuple[str, str]) -> beam.PTransform:
+    """``stage.<stage>.<direction>`` for each (stage, direction) given: the records of one
+    PCollection are what one stage lets out and the next takes in; outputs nothing."""
+    if not boundaries:
+        raise ValueError("stage_records needs at least one (stage, direction)")
+    return _StageRecords(tuple(boundaries))
 
 
 def _notice_counter(notice: DuplicateNotice) -> tuple[str, str]:

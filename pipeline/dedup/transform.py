@@ -27,6 +27,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.utils.windowed_value import WindowedValue
 
+from pipeline import coders, metering
 from pipeline.dead_letters import FAILURES, StageFailure
 from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide, decide_all, precedence
 from pipeline.dedup.index import DedupIndex, IndexLocation, IndexView
@@ -82,13 +83,24 @@ def sign(article: EnrichedArticle, config: DedupConfig) -> Signed:
     )
 
 
-def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
+# Grouped values cross as the bytes CompactCoder makes of them, encoded and decoded once by the
+# DoFns on either side: a runner may decode and re-encode what it groups with the PCollection's
+# coder (the FnApiRunner does, for every grouped element), and bytes cost nothing to re-encode.
+_ARTICLES = coders.CompactCoder(EnrichedArticle)
+_SIGNED = coders.CompactCoder(Signed)
+
+
+def _keep_latest_version(grouped: tuple[str, Iterable[bytes]]) -> Iterator[Any]:
     """One article id seen several times in a batch: the latest body goes on, first fetch of it.
 
     Older bodies leave on the ``older`` output: they are never published, but the index
     records them, as later articles may copy an older body.
     """
-    article_id, copies = grouped
+    article_id, encoded = grouped
+    copies = [_ARTICLES.decode(e) for e in encoded]
+    if len(copies) == 1:  # most ids come once: nothing to order, no tokens to compute
+        yield copies[0]
+        return
     ordered = sorted(copies, key=lambda a: (a.fetched_at, revision_token(a)))
     latest = ordered[-1].content_fingerprint
     kept = next(a for a in ordered if a.content_fingerprint == latest)
@@ -107,8 +119,12 @@ def _keep_latest_version(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iter
         seen.add(other.content_fingerprint)
 
 
-def _keep_first_copy(grouped: tuple[str, Iterable[EnrichedArticle]]) -> Iterator[Any]:
-    _, copies = grouped
+def _keep_first_copy(grouped: tuple[str, Iterable[bytes]]) -> Iterator[Any]:
+    _, encoded = grouped
+    copies = [_ARTICLES.decode(e) for e in encoded]
+    if len(copies) == 1:  # most bodies come once: nothing to order, no tokens to compute
+        yield copies[0]
+        return
     original, *others = sorted(copies, key=lambda a: (precedence(a), revision_token(a)))
     yield original.model_copy(update={"copies_seen": len(others)}) if others else original
     for other in others:
@@ -128,6 +144,8 @@ def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, bytes]]], thresh
     """(later id, (earlier precedence, earlier id, similarity)) for each similar pair sharing a band."""
     _, members = grouped
     ordered = sorted(members, key=lambda m: (m[0], m[1]))
+    if len(ordered) < 2:  # most bands hold one article: no pair to compare
+        return
     signatures = [np.frombuffer(m[2], dtype=np.uint32) for m in ordered]
     for position, (_, later_id, _) in enumerate(ordered):
         for (earlier_prec, earlier_id, _), earlier_signature in zip(
@@ -140,16 +158,52 @@ def _similar_pairs(grouped: tuple[str, Iterable[tuple[str, str, bytes]]], thresh
                 yield later_id, (earlier_prec, earlier_id, score)
 
 
-def _mark_near_copies(joined: tuple[str, dict[str, list[Any]]]) -> Iterator[Signed]:
+# One side of the join of batch members with their earlier near copies: (encoded Signed, None)
+# or (None, (earlier precedence, earlier id, similarity)).
+_NearSide = tuple[bytes | None, tuple[str, str, float] | None]
+
+
+def _signed_side(signed: Signed) -> tuple[str, _NearSide]:
+    return signed.article.article_id, (_SIGNED.encode(signed), None)
+
+
+def _earlier_side(pair: tuple[str, tuple[str, str, float]]) -> tuple[str, _NearSide]:
+    later_id, earlier = pair
+    return later_id, (None, earlier)
+
+
+def _mark_near_copies(joined: tuple[str, Iterable[_NearSide]]) -> Iterator[Signed]:
     """A batch member with an earlier near copy in the batch carries it to the index decision.
 
     The copy is still decided (and recorded) in the index: a later article that copies only
     this one must find it there.
     """
     _, sides = joined
-    earlier: list[tuple[str, str, float]] = [tuple(e) for e in sides["earlier"]]
-    for signed in sides["signed"]:
+    members: list[Signed] = []
+    earlier: list[tuple[str, str, float]] = []
+    for encoded, pair in sides:
+        if encoded is not None:
+            members.append(_SIGNED.decode(encoded))
+        elif pair is not None:
+            earlier.append(tuple(pair))  # type: ignore[arg-type]
+    for signed in members:
         yield dataclasses.replace(signed, batch_earlier=min(earlier)) if earlier else signed
+
+
+# Signed articles cross the Flatten before the decisions when near copies are off; notices
+# and failures cross the Flattens of every layer's duplicates and every stage's failures.
+coders.register([EnrichedArticle, DuplicateNotice, Signed, StageFailure])
+
+
+class _KeyById(beam.DoFn):  # type: ignore[misc]
+    """Keys each article by its id, counting what the stage takes in (``pipeline.metering``)."""
+
+    def __init__(self) -> None:
+        self._stage_in = metering.stage_counter("dedup", "in")
+
+    def process(self, article: EnrichedArticle) -> Iterator[tuple[str, bytes]]:
+        self._stage_in.inc()
+        yield article.article_id, _ARTICLES.encode(article)
 
 
 def index_down(error: Exception) -> None:
@@ -179,6 +233,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         self._originals = Metrics.counter("dedup", "originals")
         self._demoted = Metrics.counter("dedup", "demoted")
         self._updates = Metrics.counter("dedup", "updates")
+        self._stage_out = metering.stage_counter("dedup", "out")
 
     def setup(self) -> None:
         self._index = self._config.index.open()
@@ -264,6 +319,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
     ) -> Iterator[EnrichedArticle | DuplicateNotice]:
         if decision.original:
             self._originals.inc()
+            self._stage_out.inc()
             if decision.version > 1:
                 self._updates.inc()
             yield article.model_copy(
@@ -331,25 +387,44 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
 
     def expand(self, articles: beam.PCollection) -> dict[str, beam.PCollection]:
         config = self._config
+        # Nothing crosses a shuffle pickled: grouped articles as CompactCoder's bytes (see
+        # _ARTICLES), the other PCollections typed so that CompactCoder (pipeline.coders) applies.
         by_id = (
             articles
-            | "KeyById" >> beam.WithKeys(lambda a: a.article_id)
+            | "KeyById" >> beam.ParDo(_KeyById()).with_output_types(tuple[str, bytes])
             | "GroupById" >> beam.GroupByKey()
-            | "LatestPerId" >> beam.FlatMap(_keep_latest_version).with_outputs(DUPLICATES, OLDER, main="kept")
+            | "LatestPerId"
+            >> beam.FlatMap(_keep_latest_version)
+            .with_output_types(EnrichedArticle, duplicates=DuplicateNotice, older=EnrichedArticle)
+            .with_outputs(DUPLICATES, OLDER, main="kept")
         )
         by_content = (
             by_id.kept
-            | "KeyByContent" >> beam.WithKeys(lambda a: a.content_fingerprint)
+            | "KeyByContent"
+            >> beam.Map(lambda a: (a.content_fingerprint, _ARTICLES.encode(a))).with_output_types(tuple[str, bytes])
             | "GroupByContent" >> beam.GroupByKey()
-            | "FirstPerContent" >> beam.FlatMap(_keep_first_copy).with_outputs(DUPLICATES, main="kept")
+            | "FirstPerContent"
+            >> beam.FlatMap(_keep_first_copy)
+            .with_output_types(EnrichedArticle, duplicates=DuplicateNotice)
+            .with_outputs(DUPLICATES, main="kept")
         )
-        older = by_id[OLDER] | "SignOlder" >> beam.Map(lambda a: dataclasses.replace(sign(a, config), superseded=True))
-        signed = (by_content.kept | "Sign" >> beam.Map(sign, config), older) | "WithOlder" >> beam.Flatten()
+        older = by_id[OLDER] | "SignOlder" >> beam.Map(
+            lambda a: dataclasses.replace(sign(a, config), superseded=True)
+        ).with_output_types(Signed)
+        kept = by_content.kept | "Sign" >> beam.Map(sign, config).with_output_types(Signed)
         duplicates = [by_id[DUPLICATES], by_content[DUPLICATES]]
-        if config.near_duplicates:
+        if not config.near_duplicates:
+            signed = (kept, older) | "WithOlder" >> beam.Flatten().with_output_types(Signed)
+        else:
+            # The kept and the older bodies come out of different groupings: each goes to the
+            # bands and the join on its own, since a Flatten of the two first would be one more
+            # crossing of every signed article on a runner that cannot fuse it (the FnApiRunner).
+            members = (
+                kept | "ByBand" >> beam.FlatMap(_band_members),
+                older | "ByBandOlder" >> beam.FlatMap(_band_members),
+            ) | "AllBandMembers" >> beam.Flatten()
             earlier = (
-                signed
-                | "ByBand" >> beam.FlatMap(_band_members)
+                members
                 | "GroupByBand" >> beam.GroupByKey()
                 | "SimilarPairs" >> beam.FlatMap(_similar_pairs, config.near_threshold)
             )
@@ -357,17 +432,24 @@ class Deduplicate(beam.PTransform):  # type: ignore[misc]
             # only once it holds data (Flink pushes the main input back until then), and most
             # windows have no near copy at all, so the decisions (and every write and offset
             # commit after them) would wait for ever.
-            signed = (
-                {"signed": signed | "KeySigned" >> beam.WithKeys(lambda s: s.article.article_id), "earlier": earlier}
-                | "JoinSimilar" >> beam.CoGroupByKey()
-                | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies)
+            joined = tuple[str, _NearSide]
+            sides = (
+                older | "KeyOlder" >> beam.Map(_signed_side).with_output_types(joined),
+                kept | "KeySigned" >> beam.Map(_signed_side).with_output_types(joined),
+                earlier | "KeyEarlier" >> beam.Map(_earlier_side).with_output_types(joined),
             )
-        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_outputs(
-            DUPLICATES, FAILURES, main="originals"
-        )
+            signed = (
+                sides
+                | "AllSides" >> beam.Flatten().with_output_types(joined)
+                | "JoinSimilar" >> beam.GroupByKey()
+                | "MarkNearCopies" >> beam.FlatMap(_mark_near_copies).with_output_types(Signed)
+            )
+        decided = signed | "DecideInIndex" >> beam.ParDo(_DecideInIndex(config)).with_output_types(
+            EnrichedArticle, duplicates=DuplicateNotice, failures=StageFailure
+        ).with_outputs(DUPLICATES, FAILURES, main="originals")
         duplicates.append(decided[DUPLICATES])
         return {
             ORIGINALS: decided.originals,
-            DUPLICATES: tuple(duplicates) | "AllDuplicates" >> beam.Flatten(),
+            DUPLICATES: tuple(duplicates) | "AllDuplicates" >> beam.Flatten().with_output_types(DuplicateNotice),
             FAILURES: decided[FAILURES],
         }
