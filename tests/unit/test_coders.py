@@ -31,7 +31,7 @@ def _enriched(count: int) -> list[EnrichedArticle]:
     enrich = _EnrichArticle(wiring.enrichers(Settings()))
     enrich.setup()
     cleaned = [CleanedArticle.model_validate({n: getattr(a, n) for n in CleanedArticle.model_fields}) for a in corpus]
-    return [enrich._enrich(a) for a in cleaned]
+    return [out for outputs in enrich.enrich_all(cleaned) for out in outputs if isinstance(out, EnrichedArticle)]
 
 
 def _same(decoded: Any, original: Any) -> None:
