@@ -15,6 +15,8 @@ from schemas import EnrichedArticle, SourceKind, SourceRef
 
 # Real texts copied into tests/ (see its README), so the tests need nothing outside the repo.
 SAMPLE_TEXTS = Path(__file__).resolve().parent / "data" / "dedup" / "ground-truth-sample.json"
+# All 181 of them, for tests that compare a faster path with the reference on many real texts.
+REAL_TEXTS = Path(__file__).resolve().parent / "data" / "dedup" / "ground-truth.json"
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 STORY = " ".join(

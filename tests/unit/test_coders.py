@@ -23,11 +23,12 @@ from pipeline.dedup.index import IndexLocation
 from pipeline.enrich import _EnrichArticle
 from schemas import CleanedArticle, DuplicateLayer, DuplicateNotice, EnrichedArticle, SourceKind, SourceRef
 from schemas.article import FeedItem
+from tests.dedup_articles import REAL_TEXTS
 
 
 def _enriched(count: int) -> list[EnrichedArticle]:
     """Real texts through the default enrichers, so nested models (language, countries) are set."""
-    corpus = build_corpus(stories=count).articles
+    corpus = build_corpus(stories=count, ground_truth=REAL_TEXTS).articles
     enrich = _EnrichArticle(wiring.enrichers(Settings()))
     enrich.setup()
     cleaned = [CleanedArticle.model_validate({n: getattr(a, n) for n in CleanedArticle.model_fields}) for a in corpus]

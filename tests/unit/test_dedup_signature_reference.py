@@ -31,6 +31,7 @@ from pipeline.dedup.signature import (
     word_hashes,
     words,
 )
+from tests.dedup_articles import REAL_TEXTS
 
 _OFFSET, _PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
@@ -106,7 +107,7 @@ _AWKWARD = [
 
 
 def _texts() -> list[str]:
-    return [body for _, body in real_texts()] + _AWKWARD
+    return [body for _, body in real_texts(ground_truth=REAL_TEXTS)] + _AWKWARD
 
 
 def test_word_hashes_are_the_hashes_of_the_words_on_real_and_awkward_texts() -> None:

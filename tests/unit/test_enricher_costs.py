@@ -17,6 +17,7 @@ from pipeline.enrichers.base import Enricher
 from pipeline.enrichers.language import LanguageEnricher
 from schemas import CleanedArticle, SourceKind, SourceRef
 from schemas.timestamps import utc_now
+from tests.dedup_articles import REAL_TEXTS
 
 
 def test_every_batch_s_language_enricher_shares_one_loaded_model() -> None:
@@ -44,7 +45,7 @@ def test_vectorised_language_counting_scores_exactly_as_py3langid_on_real_texts(
     library = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     ours = _shared_identifier()
     assert type(ours) is not LanguageIdentifier
-    bodies = [body for _, body in real_texts(minimum_words=0)]
+    bodies = [body for _, body in real_texts(minimum_words=0, ground_truth=REAL_TEXTS)]
     samples = [body[:_SAMPLE_CHARS] for body in bodies] + [body[:40].upper() for body in bodies]
     # Shorter than the scanner's deepest state, featureless, uncased scripts, lone multi-byte letters.
     samples += ["", " ", "a", "ab", "12345", "!!!", "\u00e9", "日本語のテキスト", "Россия"]

@@ -8,6 +8,7 @@ import pytest
 from pipeline.sinks.jsonl import JsonLinesSink
 from pipeline.sinks.sqlite import SqliteSink
 from schemas import EnrichedArticle, SourceKind, SourceRef
+from tests.dedup_articles import REAL_TEXTS
 
 
 def _article(number: int, title: str = "Title") -> EnrichedArticle:
@@ -182,7 +183,7 @@ def test_a_batch_reaches_the_full_text_index_as_one_segment_and_matches_its_rows
     from newswire.testing.dedup_corpus import real_texts
     from pipeline.sinks.sqlite import search_articles
 
-    texts = real_texts()[:120]
+    texts = real_texts(ground_truth=REAL_TEXTS)[:120]
     batch = [_article(n).model_copy(update={"title": url, "body": body}) for n, (url, body) in enumerate(texts)]
     path = tmp_path / "a.sqlite3"
     sink = SqliteSink(path)
