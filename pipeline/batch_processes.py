@@ -60,7 +60,7 @@ def split_ranges(ranges: list[PartitionRange], pieces: int) -> list[list[Partiti
     """
     if pieces < 1:
         raise ValueError(f"pieces must be at least 1, not {pieces}")
-    total = sum(_records(r) for r in ranges)
+    total = sum(r.size for r in ranges)
     if total == 0:
         return []
     pieces = min(pieces, total)
@@ -70,14 +70,13 @@ def split_ranges(ranges: list[PartitionRange], pieces: int) -> list[list[Partiti
     position = 0  # records before the current range
     piece = 0
     for r in ranges:
-        start, stop = r.start, r.start + _records(r)
+        start, stop = r.start, r.start + r.size
         while start < stop:
-            room = bounds[piece] - position
-            take = min(room, stop - start)
-            if take > 0:
-                result[piece].append(PartitionRange(r.topic, r.partition, start, start + take))
-                start += take
-                position += take
+            # Bounds rise strictly and the piece moves on when one is reached, so room > 0.
+            take = min(bounds[piece] - position, stop - start)
+            result[piece].append(PartitionRange(r.topic, r.partition, start, start + take))
+            start += take
+            position += take
             if position == bounds[piece] and piece < pieces - 1:
                 piece += 1
     return [p for p in result if p]
@@ -88,7 +87,7 @@ def cut_batch(
 ) -> list[list[PartitionRange]]:
     """The pieces a batch of ``ranges`` runs as: itself whole with one process or fewer than
     ``min_records`` records; else at least one piece per process, none over ``max_piece_records``."""
-    records = sum(_records(r) for r in ranges)
+    records = sum(r.size for r in ranges)
     if processes < 2 or records < min_records:
         return [ranges]
     bounded = -(-records // max_piece_records) if max_piece_records else 1
@@ -144,7 +143,8 @@ def run_pieces(pieces: list[list[PartitionRange]], run: RunPiece, *, processes: 
             elif outcome == "failed":
                 failures.append(payload)
             else:
-                failures.append(f"the worker process for {_describe(piece)} exited with code {process.exitcode}")
+                described = ", ".join(r.label for r in piece)
+                failures.append(f"the worker process for {described} exited with code {process.exitcode}")
     if failures:
         raise PieceFailed(failures[0])
     return [results[index] for index in range(len(pieces))]
@@ -195,11 +195,3 @@ def merge_counters(counters: list[Counters]) -> dict[str, int]:
         for name, value in piece.items():
             totals[name] = totals.get(name, 0) + value
     return totals
-
-
-def _records(r: PartitionRange) -> int:
-    return (r.stop or r.start) - r.start
-
-
-def _describe(piece: list[PartitionRange]) -> str:
-    return ", ".join(f"{r.topic}/{r.partition}[{r.start},{r.stop})" for r in piece)

@@ -106,6 +106,16 @@ class PartitionRange:
         if self.start < 0 or (self.stop is not None and self.stop < self.start):
             raise ValueError(f"invalid offset range {self}")
 
+    @property
+    def size(self) -> int:
+        """How many offsets the range holds; 0 for one without end."""
+        return (self.stop or self.start) - self.start
+
+    @property
+    def label(self) -> str:
+        """``topic/partition[start,stop)``, as logs and errors name a range."""
+        return f"{self.topic}/{self.partition}[{self.start},{self.stop})"
+
 
 class _OffsetRangeProvider(RestrictionProvider):  # type: ignore[misc]
     def initial_restriction(self, element: PartitionRange) -> OffsetRange:

@@ -89,7 +89,7 @@ class BatchReport:
 
     @property
     def records(self) -> int:
-        return sum((r.stop or r.start) - r.start for r in self.ranges)
+        return sum(r.size for r in self.ranges)
 
 
 class BatchFailed(RuntimeError):
@@ -209,7 +209,12 @@ class MicroBatchService:
         started = time.monotonic()
         since = self._mark_attempt(ranges, mark=commit)
         config = self._config if since is None else replace(self._config, rerun_since_ms=since)
-        pieces = self.pieces_of(ranges)
+        pieces = cut_batch(
+            ranges,
+            processes=self._processes,
+            min_records=self._parallel_min_records,
+            max_piece_records=self._max_piece_records,
+        )
         if len(pieces) > 1:
             self._warm_up()
             run = functools.partial(self._run_pipeline, config=config)
@@ -222,16 +227,6 @@ class MicroBatchService:
             self._commit(ranges)
             self._committed(report)
         return report
-
-    def pieces_of(self, ranges: list[PartitionRange]) -> list[list[PartitionRange]]:
-        """How a batch of ``ranges`` is cut for the worker processes: whole, when it is small;
-        else at least one piece per process, and none over ``max_piece_records``."""
-        return cut_batch(
-            ranges,
-            processes=self._processes,
-            min_records=self._parallel_min_records,
-            max_piece_records=self._max_piece_records,
-        )
 
     def _run_pipeline(self, ranges: list[PartitionRange], *, config: PipelineConfig) -> dict[str, int]:
         """The graph over ``ranges`` in this process; the pipeline's counters."""
@@ -343,7 +338,7 @@ class MicroBatchService:
         pending = deque(ranges if len(ranges) > 1 else _halves(ranges[0]))
         while pending and not stop.is_set():
             piece = pending.popleft()
-            single = _size(piece) == 1
+            single = piece.size == 1
             try:
                 reports.append(self._run_single(piece, stop) if single else self.run_batch([piece]))
                 succeeded = True
@@ -572,15 +567,11 @@ def _broker_unreachable(bootstrap: str | list[str]) -> str | None:
     return "; ".join(reasons) or "no bootstrap servers configured"
 
 
-def _size(piece: PartitionRange) -> int:
-    return (piece.stop or piece.start) - piece.start
-
-
 def _halves(piece: PartitionRange) -> list[PartitionRange]:
     """``piece`` split in two in offset order; itself when it holds one offset."""
-    if _size(piece) < 2:
+    if piece.size < 2:
         return [piece]
-    middle = piece.start + _size(piece) // 2
+    middle = piece.start + piece.size // 2
     return [
         PartitionRange(piece.topic, piece.partition, piece.start, middle),
         PartitionRange(piece.topic, piece.partition, middle, piece.stop),
@@ -606,7 +597,7 @@ def _index_unavailable(index: IndexLocation) -> str | None:
 
 
 def _describe(ranges: list[PartitionRange]) -> list[str]:
-    return [f"{r.topic}/{r.partition}[{r.start},{r.stop})" for r in ranges]
+    return [r.label for r in ranges]
 
 
 def _first_line(error: BaseException) -> str:
