@@ -58,6 +58,7 @@ from newswire.tail import records_to_end
 from newswire.testing.dedup_corpus import _HEADLINE_PREFIXES, _OUTLETS, _wire_copy, real_texts
 from newswire.testing.deployment import newswire_environment, private_broker, run_topics
 from newswire.testing.postgres import PostgresServer, postgres_cluster
+from newswire.testing.processes import descendants
 from newswire.topics import ensure_topics
 from pipeline.dedup import IndexLocation, sign
 from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide_all
@@ -222,25 +223,9 @@ class TreeMemory:
 
     def _sample(self) -> None:
         while not self._done.wait(self._every_s):
-            pids = _tree(self._pid)
+            pids = descendants(self._pid)
             self.peak_rss_bytes = max(self.peak_rss_bytes, sum(_status_kib(pid, "VmRSS:") * 1024 for pid in pids))
             self.peak_pss_bytes = max(self.peak_pss_bytes, sum(_pss_kib(pid) * 1024 for pid in pids))
-
-
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended while we looked
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
 
 
 def _status_kib(pid: int, field: str, name: str = "status") -> int:

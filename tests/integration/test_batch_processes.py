@@ -25,6 +25,7 @@ from newswire import wiring
 from newswire.settings import Settings
 from newswire.tail import records_to_end
 from newswire.testing.corpus import write_generated_seeds
+from newswire.testing.processes import alive, descendants
 from pipeline.graph import PipelineConfig, build_pipeline
 from pipeline.microbatch import BatchReport
 from schemas import EnrichedArticle, decode
@@ -127,25 +128,6 @@ def test_a_worker_process_that_dies_fails_its_batch_which_then_lands_once(
     assert sorted(enriched) == sorted(a.article_id for a in batch)
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError):
-            continue  # ended while we looked
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_worker_processes_die_with_a_killed_service_and_a_restart_loses_and_doubles_nothing(
     newswire_run: NewswireRun, tmp_path: Path
 ) -> None:
@@ -162,7 +144,7 @@ def test_worker_processes_die_with_a_killed_service_and_a_restart_loses_and_doub
 
     service = newswire_run.start("pipeline")
     deadline = time.monotonic() + 120
-    while not (workers := _children(service.pid)):
+    while not (workers := descendants(service.pid)[1:]):
         assert time.monotonic() < deadline and service.poll() is None, "no batch was cut over worker processes"
         time.sleep(0.05)
     time.sleep(0.5)  # into the pieces' work
@@ -170,7 +152,7 @@ def test_worker_processes_die_with_a_killed_service_and_a_restart_loses_and_doub
     service.wait(timeout=30)
     # Well within a piece's own work: a worker that merely finished its piece would not be gone yet.
     deadline = time.monotonic() + 1.0
-    while any(_alive(pid) for pid in workers):
+    while any(alive(pid) for pid in workers):
         assert time.monotonic() < deadline, f"worker processes outlived their service: {workers}"
         time.sleep(0.05)
 
