@@ -58,6 +58,17 @@ def without_enrichers(article: CleanedArticle, *, enriched_at: datetime | None =
 ENRICHED_TOGETHER = 64
 
 
+def load_tables(enrichers: Sequence[Enricher]) -> None:
+    """Load what the stage reads: content_fingerprint's table and each enricher's resources.
+
+    A worker's ``setup``; also the local service's before it forks batch workers, which then
+    share what loaded into the process-wide caches instead of loading it again.
+    """
+    word_runs.load()
+    for enricher in enrichers:
+        enricher.setup()
+
+
 class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
     def __init__(self, enrichers: Sequence[Enricher], together: int = ENRICHED_TOGETHER) -> None:
         self._enrichers = list(enrichers)
@@ -66,9 +77,7 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
         self._waiting: list[WindowedValue] = []
 
     def setup(self) -> None:
-        word_runs.load()  # content_fingerprint's table
-        for enricher in self._enrichers:
-            enricher.setup()
+        load_tables(self._enrichers)
 
     def start_bundle(self) -> None:
         self._waiting = []

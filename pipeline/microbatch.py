@@ -58,6 +58,7 @@ from kafka.structs import OffsetAndMetadata
 from pipeline.batch_processes import cut_batch, merge_counters, run_pieces
 from pipeline.dedup import IndexLocation
 from pipeline.dependencies import DependencyUnavailable, probe_directory, unavailable_in
+from pipeline.enrich import load_tables
 from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
 from pipeline.kafka_io import PartitionRange, ReadFromKafka, committed_offsets
 from schemas import DeadLetter
@@ -239,11 +240,10 @@ class MicroBatchService:
         return _counters(result)
 
     def _warm_up(self) -> None:
-        """Load the enrichers' shared tables here once, so that every forked worker inherits
+        """Load the Enrich stage's shared tables here once, so that every forked worker inherits
         them (copy-on-write) instead of loading its own for every batch."""
         if not self._warmed:
-            for enricher in self._config.enrichers:
-                enricher.setup()
+            load_tables(self._config.enrichers)
             self._warmed = True
 
     def _mark_attempt(self, ranges: list[PartitionRange], *, mark: bool) -> int | None:
