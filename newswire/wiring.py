@@ -265,7 +265,9 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 def batch_processes(settings: Settings) -> int:
     """The worker processes the micro-batch service cuts a large batch over: every core unless
     ``pipeline.parallelism`` says otherwise, and 1 on a runner that spreads a batch itself."""
-    return runners.batch_processes(runner_config(settings), os.cpu_count() or 1)
+    # Only the runner and its parallelism count: runner_config would provision a job server jar.
+    config = RunnerConfig(runner=settings.pipeline.runner, parallelism=settings.pipeline.parallelism)
+    return runners.batch_processes(config, os.cpu_count() or 1)
 
 
 def micro_batch_service(
