@@ -336,9 +336,9 @@ class PipelineSettings(Section):
         1_500,
         ge=1,
         description="FnApiRunner: the most records one worker process runs of a batch cut over `parallelism` "
-        "processes; a larger batch is cut into more pieces, `parallelism` at a time. Bounds a worker's memory "
-        "(the in-process runner holds a piece's every stage in memory: ~0.1 MiB an article) whatever the batch size; "
-        "each piece pays its pipeline's start-up (~0.4 s of CPU).",
+        "processes; a larger batch is cut into more pieces, the same number for every process, `parallelism` at "
+        "a time. Bounds a worker's memory (the in-process runner holds a piece's every stage in memory: ~0.1 MiB "
+        "an article) whatever the batch size; each piece pays its pipeline's start-up (~0.4 s of CPU).",
     )
     flink_master: str = Field(
         "[local]", description="FlinkRunner: host:port of the JobManager's REST endpoint, or [local] (in-process)."

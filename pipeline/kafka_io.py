@@ -42,6 +42,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pipeline.dead_letters import FAILURES
 from pipeline.dependencies import BrokerUnavailable
 from schemas.client_config import ClientConfig
+from schemas.kafka_clients import prompt_metadata
 from schemas.producer import DurableProducer
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 # Offsets are int64 in Kafka; an unbounded range ends at the largest one.
 _END_OF_TIME_OFFSET = sys.maxsize
 _POLL_TIMEOUT_MS = 500
+# A bounded read polls in short steps: before a new consumer's first fetch is in flight,
+# kafka-python sleeps out a poll's whole timeout (up to retry_backoff_ms) even once the
+# connection is up, and a micro-batch opens its consumer afresh, so that sleep was on every batch.
+_BOUNDED_POLL_TIMEOUT_MS = 10
 # An unbounded read returns after this long, deferring the rest of its range: a bundle
 # that never ends would hold the watermark, and so every window, and never finish.
 _MAX_READ_S = 1.0
@@ -210,8 +215,10 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
 
     def setup(self) -> None:
         try:
-            self._consumer = KafkaConsumer(
-                **self._consumer_config, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+            self._consumer = prompt_metadata(
+                KafkaConsumer(
+                    **self._consumer_config, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+                )
             )
         except kafka_errors.KafkaError as error:
             raise BrokerUnavailable("broker", f"cannot open a consumer: {error!r}") from error
@@ -236,7 +243,8 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
             stop = tracker.current_restriction().stop
             if last_claimed >= stop - 1:
                 return
-            polled = consumer.poll(timeout_ms=_POLL_TIMEOUT_MS, max_records=500).get(partition, [])
+            timeout_ms = _BOUNDED_POLL_TIMEOUT_MS if bounded else _POLL_TIMEOUT_MS
+            polled = consumer.poll(timeout_ms=timeout_ms, max_records=500).get(partition, [])
             if not polled:
                 position = consumer.position(partition)
                 if position >= stop:
@@ -443,7 +451,9 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
     def _read_back(self, since_ms: int) -> set[str]:
         identify = self._identify
         assert identify is not None
-        reader = KafkaConsumer(**reader_config(self._producer_config), group_id=None, enable_auto_commit=False)
+        reader = prompt_metadata(
+            KafkaConsumer(**reader_config(self._producer_config), group_id=None, enable_auto_commit=False)
+        )
         try:
             partitions = reader.partitions_for_topic(self._topic) or set()
             found = identities_on_topic(

@@ -19,6 +19,8 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from schemas.kafka_clients import prompt_metadata
+
 # Forced whatever the configuration says: a newswire record is never sent fire-and-forget.
 DURABILITY: Mapping[str, Any] = {"acks": "all", "enable_idempotence": True}
 # Waiting a little lets sends to one partition share a request; overridable.
@@ -43,8 +45,8 @@ class DurableProducer:
     """``send`` records, then ``flush`` to wait until Kafka holds them all (or raise ``ProduceFailed``)."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self._producer = KafkaProducer(
-            **{"linger_ms": DEFAULT_LINGER_MS, "batch_size": DEFAULT_BATCH_BYTES, **config, **DURABILITY}
+        self._producer = prompt_metadata(
+            KafkaProducer(**{"linger_ms": DEFAULT_LINGER_MS, "batch_size": DEFAULT_BATCH_BYTES, **config, **DURABILITY})
         )
         self._failures: list[BaseException] = []
         self._topics: set[str] = set()

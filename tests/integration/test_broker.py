@@ -15,6 +15,7 @@ from kafka.structs import OffsetAndMetadata
 from newswire.broker import LocalBroker, ToolchainError, find_java, find_maven, java_major_version
 from newswire.settings import BrokerSettings, TopicSettings
 from newswire.topics import admin_client, client_config, ensure_topics, topic_offsets
+from schemas.kafka_clients import METADATA_REFRESH_SPACING_MS, prompt_metadata
 
 if TYPE_CHECKING:
     from tests.conftest import KafkaBroker
@@ -87,6 +88,30 @@ def test_one_record_goes_through_the_broker_and_its_offset_commits(
         consumer.commit({partition: OffsetAndMetadata(sent.offset + 1, "", -1)})
         assert consumer.committed(partition) == sent.offset + 1
     finally:
+        consumer.close()
+
+
+@pytest.mark.integration
+def test_new_clients_refresh_metadata_promptly_and_still_deliver(
+    kafka_broker: KafkaBroker, topics: TopicSettings
+) -> None:
+    # kafka-python 3.0 spaces its metadata refreshes by 100 ms of its own, whatever the client's
+    # settings; prompt_metadata reaches where it keeps them. Should an upgrade move them, this fails
+    # and every micro-batch would quietly wait the 100 ms again on each new client.
+    kafka = kafka_broker.settings.kafka
+    producer = prompt_metadata(KafkaProducer(**client_config(kafka)))
+    consumer = prompt_metadata(KafkaConsumer(**client_config(kafka), group_id=None, enable_auto_commit=False))
+    try:
+        assert producer._metadata.config["retry_backoff_ms"] == METADATA_REFRESH_SPACING_MS
+        assert consumer._cluster.config["retry_backoff_ms"] == METADATA_REFRESH_SPACING_MS
+        sent = producer.send(topics.raw, key=b"prompt", value=b"{}").get(timeout=30)
+        partition = TopicPartition(topics.raw, sent.partition)
+        consumer.assign([partition])
+        consumer.seek(partition, sent.offset)
+        records = [r for batch in consumer.poll(timeout_ms=10_000).values() for r in batch]
+        assert [(r.key, r.offset) for r in records] == [(b"prompt", sent.offset)]
+    finally:
+        producer.close()
         consumer.close()
 
 

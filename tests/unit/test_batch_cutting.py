@@ -55,3 +55,7 @@ def test_a_batch_is_cut_in_one_piece_per_process_and_more_when_pieces_would_be_t
     bounded = cut_batch(ranges, processes=2, min_records=2, max_piece_records=300)
     assert [sum(r.size for r in piece) for piece in bounded] == [250, 250, 250, 250]
     assert _offsets(bounded) == _offsets([ranges])
+    # 1,000 records at 400 a piece would be 3 pieces, one of them alone on its round: 4 fill both processes.
+    rounded = cut_batch(ranges, processes=2, min_records=2, max_piece_records=400)
+    assert [sum(r.size for r in piece) for piece in rounded] == [250, 250, 250, 250]
+    assert len(cut_batch(ranges, processes=3, min_records=2, max_piece_records=300)) == 6
