@@ -45,6 +45,11 @@ class PipelineMetrics:
             buckets=BATCH_SECONDS_BUCKETS,
             registry=r,
         )
+        self.batch_cpu = Counter(
+            "newswire_batch_cpu_seconds_total",
+            "CPU seconds of the pipeline's process and its batch worker processes, over committed micro-batches.",
+            registry=r,
+        )
         self.last_batch = Gauge(
             "newswire_last_batch_timestamp_seconds", "Unix time the last micro-batch committed.", registry=r
         )
@@ -114,6 +119,7 @@ class PipelineMetrics:
         self.batches.inc()
         self.records.inc(report.records)
         self.batch_seconds.observe(report.duration_s)
+        self.batch_cpu.inc(report.cpu_s)
         self.last_batch.set_to_current_time()
         for name, value in report.counters.items():
             self.beam_counters.labels(counter=name).inc(value)

@@ -40,6 +40,7 @@ import functools
 import logging
 import random
 import re
+import resource
 import socket
 import threading
 import time
@@ -63,6 +64,7 @@ from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
 from pipeline.kafka_io import PartitionRange, ReadFromKafka, committed_offsets
 from schemas import DeadLetter
 from schemas.client_config import ClientConfig
+from schemas.kafka_clients import prompt_metadata
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,9 @@ class BatchReport:
     counters: Mapping[str, int] = field(default_factory=dict)
     # How many worker processes the batch was cut over (1: it ran whole in the service's process).
     pieces: int = 1
+    # CPU seconds (user + system) of the service's process and the batch's worker processes while
+    # the batch ran: against duration_s, how many cores it kept busy.
+    cpu_s: float = 0.0
 
     @property
     def records(self) -> int:
@@ -207,7 +212,7 @@ class MicroBatchService:
     def run_batch(self, ranges: list[PartitionRange], *, commit: bool = True) -> BatchReport:
         """One pipeline over ``ranges``, then the commit; raises if either fails (nothing is committed).
         Without ``commit`` the ranges are only tried: their offsets stay where they were."""
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), _cpu_seconds()
         since = self._mark_attempt(ranges, mark=commit)
         config = self._config if since is None else replace(self._config, rerun_since_ms=since)
         pieces = cut_batch(
@@ -222,7 +227,13 @@ class MicroBatchService:
             counters = merge_counters(run_pieces(pieces, run, processes=self._processes))
         else:
             counters = self._run_pipeline(ranges, config=config)
-        report = BatchReport(tuple(ranges), time.monotonic() - started, counters, pieces=len(pieces))
+        report = BatchReport(
+            tuple(ranges),
+            time.monotonic() - started,
+            counters,
+            pieces=len(pieces),
+            cpu_s=_cpu_seconds() - cpu_started,
+        )
         if commit:
             # Only now, with every sink flushed, may the batch count as consumed.
             self._commit(ranges)
@@ -428,7 +439,7 @@ class MicroBatchService:
 
     def _read_record(self, piece: PartitionRange) -> tuple[bytes | None, bytes | None]:
         """Key and value of the record at ``piece.start``; (None, None) when no record is there."""
-        reader = KafkaConsumer(**self._consumer_config, group_id=None, enable_auto_commit=False)
+        reader = prompt_metadata(KafkaConsumer(**self._consumer_config, group_id=None, enable_auto_commit=False))
         try:
             partition = TopicPartition(piece.topic, piece.partition)
             reader.assign([partition])
@@ -466,6 +477,7 @@ class MicroBatchService:
                 "records": report.records,
                 "pieces": report.pieces,
                 "duration_s": round(report.duration_s, 3),
+                "cpu_s": round(report.cpu_s, 3),
                 "counters": report.counters,
             },
         )
@@ -625,3 +637,10 @@ def _counters(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[name] = totals.get(name, 0) + int(value or 0)
     return totals
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its children that have ended and been
+    waited for: the batch worker processes, each joined before its batch returns."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime

@@ -79,12 +79,19 @@ def test_two_worker_processes_keep_the_originals_one_process_keeps(
 
     one = _in_processes(settings_for(kafka_broker.settings, topics, tmp_path / "one"), 1)
     two = _in_processes(settings_for(kafka_broker.settings, topics, tmp_path / "two"), 2)
+    own_cpu = time.process_time()
     one_reports, _ = _run_until_caught_up(one)
+    own_cpu, waiting_cpu = time.process_time() - own_cpu, time.process_time()
     two_reports, caught_up = _run_until_caught_up(two)
+    waiting_cpu = time.process_time() - waiting_cpu
 
     assert [r.pieces for r in one_reports] == [1]
     (report,) = two_reports
     assert report.pieces == 2 and report.counters["kafka.records_read"] == len(reprints) + len(originals)
+    # In one process the batch's CPU is part of this process's; cut over two, the workers' counts too:
+    # each built and ran a whole pipeline while this process mostly waited for them.
+    assert 0 < one_reports[0].cpu_s <= own_cpu
+    assert report.cpu_s > waiting_cpu, "the worker processes' CPU counts in the batch's"
     assert caught_up, "every offset is committed once both pieces are done"
     expected = sorted(a.article_id for a in originals)
     assert _stored(tmp_path / "one" / "output") == expected
