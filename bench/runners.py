@@ -177,7 +177,7 @@ def measure(
 ) -> Result:
     warmup, burst, paced = phases
     outputs = Outputs(broker, [topics.enriched, topics.duplicates])
-    producer = KafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=5, compression_type="gzip")
+    producer = KafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=5, compression_type="zstd")
     with log_path.open("wb") as log:
         service = subprocess.Popen(
             [sys.executable, "-m", "newswire.cli", "pipeline", *flags], cwd=REPO, env=env, stdout=log, stderr=log
