@@ -12,12 +12,12 @@ from pathlib import Path
 
 from newswire.testing.dedup_corpus import build_corpus
 from newswire.testing.dedup_run import run_pipeline
-from pipeline.dedup import sign
+from pipeline.dedup import sign, transform
 from pipeline.dedup.decide import Decision, DedupConfig, decide
 from pipeline.dedup.index import IndexLocation, IndexView
 from pipeline.dedup.signature import similarity
 from schemas import DuplicateNotice, EnrichedArticle
-from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, edited, race_on_pairs
+from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, edited, race_on_pairs, random_body
 
 
 def run(articles: list[EnrichedArticle], index: Path) -> tuple[list[EnrichedArticle], list[DuplicateNotice]]:
@@ -249,3 +249,36 @@ def test_a_band_full_of_forgotten_owners_still_takes_newer_articles(tmp_path: Pa
     index.close()
     assert all(decision.original for decision in later)
     assert later[-1].story_id == later[-2].story_id
+
+
+def test_band_groups_meet_every_pair_that_shares_a_band_and_no_other() -> None:
+    """The band join groups an article's bands by band group; it must find exactly the pairs that
+    one group per band key found, on articles outside the benchmark streams: edited copies, which
+    share some bands with their originals and not others, beside unrelated texts."""
+    config = DedupConfig(IndexLocation(sqlite_path=Path("unused.sqlite3")))
+    bodies = [random_body(n) for n in range(8)]
+    texts = [*bodies, *(f"{body} (edited) Copyright." for body in bodies), STORY, edited(STORY), OTHER]
+    signed = [
+        sign(article(f"seed-a{n}", text, published=T0 + timedelta(minutes=n)), config) for n, text in enumerate(texts)
+    ]
+
+    per_band: dict[str, list[tuple[str, str, bytes]]] = {}
+    for s in signed:
+        for band in s.near_bands:
+            per_band.setdefault(band, []).append((s.precedence, s.article.article_id, s.signature.tobytes()))
+    expected = sorted(
+        pair
+        for members in per_band.values()
+        if len(members) > 1
+        for pair in transform._pairs_in_band(members, config.near_threshold)
+    )
+    assert expected, "the edited copies share bands with their originals"
+
+    grouped: dict[int, list[tuple[str, str, bytes, tuple[str, ...]]]] = {}
+    for s in signed:
+        for group, member in transform._band_members(s, transform.BAND_GROUPS):
+            assert group == transform.band_group(member[3][0], transform.BAND_GROUPS)
+            grouped.setdefault(group, []).append(member)
+    assert len(grouped) <= transform.BAND_GROUPS
+    found = sorted(pair for item in grouped.items() for pair in transform._similar_pairs(item, config.near_threshold))
+    assert found == expected
