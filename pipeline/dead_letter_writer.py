@@ -40,7 +40,7 @@ from pipeline.kafka_io import DEFAULT_CLOCK_SKEW_S, identities_on_topic, reader_
 from schemas import DeadLetter, EnrichedArticle, encode, record_headers
 from schemas.client_config import ClientConfig
 from schemas.dead_letter import fit_dead_letter
-from schemas.kafka_clients import prompt_metadata
+from schemas.kafka_clients import range_reader
 from schemas.producer import DurableProducer
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,7 @@ class _WriteDeadLetters(beam.DoFn):  # type: ignore[misc]
 
     def setup(self) -> None:
         self._producer = DurableProducer(self._producer_config)
-        self._consumer = prompt_metadata(
-            KafkaConsumer(**self._consumer_config, group_id=None, enable_auto_commit=False)
-        )
+        self._consumer = range_reader(self._consumer_config)
 
     def start_bundle(self) -> None:
         self._pending = {}

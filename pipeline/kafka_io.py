@@ -42,7 +42,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pipeline.dead_letters import FAILURES
 from pipeline.dependencies import BrokerUnavailable
 from schemas.client_config import ClientConfig
-from schemas.kafka_clients import prompt_metadata
+from schemas.kafka_clients import range_reader
 from schemas.producer import DurableProducer
 
 log = logging.getLogger(__name__)
@@ -215,11 +215,7 @@ class _ReadPartitionRange(beam.DoFn):  # type: ignore[misc]
 
     def setup(self) -> None:
         try:
-            self._consumer = prompt_metadata(
-                KafkaConsumer(
-                    **self._consumer_config, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-                )
-            )
+            self._consumer = range_reader(self._consumer_config, auto_offset_reset="earliest")
         except kafka_errors.KafkaError as error:
             raise BrokerUnavailable("broker", f"cannot open a consumer: {error!r}") from error
 
@@ -451,9 +447,7 @@ class _ProduceToKafka(beam.DoFn, Generic[Element]):  # type: ignore[misc]
     def _read_back(self, since_ms: int) -> set[str]:
         identify = self._identify
         assert identify is not None
-        reader = prompt_metadata(
-            KafkaConsumer(**reader_config(self._producer_config), group_id=None, enable_auto_commit=False)
-        )
+        reader = range_reader(reader_config(self._producer_config))
         try:
             partitions = reader.partitions_for_topic(self._topic) or set()
             found = identities_on_topic(

@@ -64,7 +64,7 @@ from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
 from pipeline.kafka_io import PartitionRange, ReadFromKafka, committed_offsets
 from schemas import DeadLetter
 from schemas.client_config import ClientConfig
-from schemas.kafka_clients import prompt_metadata
+from schemas.kafka_clients import range_reader
 
 log = logging.getLogger(__name__)
 
@@ -439,7 +439,7 @@ class MicroBatchService:
 
     def _read_record(self, piece: PartitionRange) -> tuple[bytes | None, bytes | None]:
         """Key and value of the record at ``piece.start``; (None, None) when no record is there."""
-        reader = prompt_metadata(KafkaConsumer(**self._consumer_config, group_id=None, enable_auto_commit=False))
+        reader = range_reader(self._consumer_config)
         try:
             partition = TopicPartition(piece.topic, piece.partition)
             reader.assign([partition])

@@ -8,8 +8,10 @@ end-to-end latency. It lives on the ground floor, beside ``schemas.producer``, b
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
+from kafka import KafkaConsumer
 from kafka.cluster import ClusterMetadata
 
 Client = TypeVar("Client")
@@ -32,3 +34,9 @@ def prompt_metadata(client: Client) -> Client:
             spacing = cluster.config.get("retry_backoff_ms", METADATA_REFRESH_SPACING_MS)
             cluster.config["retry_backoff_ms"] = min(spacing, METADATA_REFRESH_SPACING_MS)
     return client
+
+
+def range_reader(config: Mapping[str, Any], **options: Any) -> KafkaConsumer:
+    """A consumer in no group that commits nothing, for the offsets its caller assigns and seeks
+    (a batch's ranges, a read-back, one poison record), with ``prompt_metadata``."""
+    return prompt_metadata(KafkaConsumer(**config, group_id=None, enable_auto_commit=False, **options))

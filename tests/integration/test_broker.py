@@ -15,7 +15,7 @@ from kafka.structs import OffsetAndMetadata
 from newswire.broker import LocalBroker, ToolchainError, find_java, find_maven, java_major_version
 from newswire.settings import BrokerSettings, TopicSettings
 from newswire.topics import admin_client, client_config, ensure_topics, topic_offsets
-from schemas.kafka_clients import METADATA_REFRESH_SPACING_MS, prompt_metadata
+from schemas.kafka_clients import METADATA_REFRESH_SPACING_MS, prompt_metadata, range_reader
 
 if TYPE_CHECKING:
     from tests.conftest import KafkaBroker
@@ -100,7 +100,7 @@ def test_new_clients_refresh_metadata_promptly_and_still_deliver(
     # and every micro-batch would quietly wait the 100 ms again on each new client.
     kafka = kafka_broker.settings.kafka
     producer = prompt_metadata(KafkaProducer(**client_config(kafka)))
-    consumer = prompt_metadata(KafkaConsumer(**client_config(kafka), group_id=None, enable_auto_commit=False))
+    consumer = range_reader(client_config(kafka))
     try:
         assert producer._metadata.config["retry_backoff_ms"] == METADATA_REFRESH_SPACING_MS
         assert consumer._cluster.config["retry_backoff_ms"] == METADATA_REFRESH_SPACING_MS
