@@ -342,8 +342,9 @@ def stage_costs(records: list[tuple[bytes, bytes]], work: Path) -> tuple[list[St
     now = utc_now()
 
     def decide_batches() -> None:
-        for start in range(0, len(signed), 500):  # the transform's transaction size
-            batch = sorted(signed[start : start + 500], key=lambda s: (s.precedence, s.revision))
+        size = config.decide_batch  # the transform's transaction size
+        for start in range(0, len(signed), size):
+            batch = sorted(signed[start : start + size], key=lambda s: (s.precedence, s.revision))
             decisions.extend(index.transact(functools.partial(_decide_batch, batch=batch, config=config, now=now)))
 
     try:

@@ -97,6 +97,7 @@ def dedup_config(settings: Settings) -> DedupConfig:
         story_threshold=pipeline.dedup_story_threshold,
         near_duplicates=pipeline.dedup_near_duplicates,
         stories=pipeline.dedup_stories,
+        decide_batch=pipeline.dedup_decide_batch,
     )
 
 

@@ -59,8 +59,12 @@ class DedupConfig:
     permutations: int = 128
     near_duplicates: bool = True
     stories: bool = True
+    # The most articles decided in one index transaction (settings.dedup_decide_batch says why).
+    decide_batch: int = 2_000
 
     def __post_init__(self) -> None:
+        if self.decide_batch < 1:
+            raise ValueError(f"decide_batch must be at least 1, not {self.decide_batch}")
         if not 0.0 < self.story_threshold <= self.near_threshold <= 1.0:
             raise ValueError(
                 f"need 0 < story_threshold ({self.story_threshold}) <= near_threshold ({self.near_threshold}) <= 1"

@@ -39,7 +39,6 @@ from schemas.timestamps import utc_now
 ORIGINALS = "originals"
 DUPLICATES = "duplicates"
 OLDER = "older"
-_DECIDE_BATCH = 500
 _EXPIRE_EVERY_S = 600.0
 
 
@@ -282,7 +281,7 @@ class _DecideInIndex(beam.DoFn):  # type: ignore[misc]
         # Decisions are made a batch at a time (one index transaction per batch), so each
         # element keeps its window and timestamp to be emitted correctly later.
         self._pending.append((signed, window, timestamp))
-        if len(self._pending) >= _DECIDE_BATCH:
+        if len(self._pending) >= self._config.decide_batch:
             yield from self._decide()
 
     def finish_bundle(self) -> Iterator[Any]:

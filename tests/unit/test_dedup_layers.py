@@ -10,6 +10,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from newswire.testing.dedup_corpus import build_corpus
 from newswire.testing.dedup_run import run_pipeline
 from pipeline.dedup import sign, transform
@@ -98,6 +100,40 @@ def test_three_shuffles_in_three_batches_keep_the_same_originals(tmp_path: Path)
         config = DedupConfig(IndexLocation(sqlite_path=tmp_path / f"index{shuffle}.sqlite3"))
         finals.append(run_pipeline(articles, config, 3, tmp_path / f"run{shuffle}").final_originals())
     assert finals[0] == finals[1] == finals[2]
+
+
+def test_the_decide_batch_sets_how_many_transactions_and_changes_no_decision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.dedup.index.sqlite import SqliteDedupIndex
+
+    corpus = build_corpus(stories=12, ground_truth=SAMPLE_TEXTS)
+    articles = list(corpus.articles)
+    random.Random(1).shuffle(articles)
+    transactions: list[int] = []
+    real_transact = SqliteDedupIndex.transact
+
+    def counted(self: SqliteDedupIndex, decide_in: object) -> object:
+        transactions.append(1)
+        return real_transact(self, decide_in)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SqliteDedupIndex, "transact", counted)  # the FnApiRunner runs DoFns in this process
+    outcomes = {}
+    counts = {}
+    for size in (7, 10_000):
+        transactions.clear()
+        config = DedupConfig(IndexLocation(sqlite_path=tmp_path / f"index{size}.sqlite3"), decide_batch=size)
+        outcome = run_pipeline(articles, config, 1, tmp_path / f"run{size}")
+        outcomes[size] = (
+            outcome.final_originals(),
+            sorted((n.article_id, n.duplicate_of, n.layer.value, n.was_original) for n in outcome.notices),
+        )
+        counts[size] = len(transactions)
+    assert outcomes[7] == outcomes[10_000]
+    assert outcomes[7][1], "the corpus has copies, so the comparison covers decisions of every kind"
+    # One bundle here: every signed article (the older versions too) in one transaction, or in groups of 7.
+    assert counts[10_000] == 1
+    assert counts[7] >= len(articles) // 7
 
 
 def test_explain_reports_each_layer_and_the_recorded_decision(tmp_path: Path) -> None:
