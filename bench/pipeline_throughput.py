@@ -39,6 +39,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -419,7 +420,10 @@ def main() -> None:
     records = encoded_articles(stream)
     print(stream.describe(), flush=True)
     if args.costs_only:
-        costs, collisions = stage_costs(records, work / "costs")
+        try:
+            costs, collisions = stage_costs(records, work / "costs")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         print_costs(costs, collisions, None)
         return
     broker = private_broker(work)
@@ -519,6 +523,7 @@ def main() -> None:
     finally:
         services.close()
         broker.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the broker's logs, indexes and sinks: ~2 GB at 20,000 articles
 
 
 if __name__ == "__main__":

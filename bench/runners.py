@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -230,6 +231,7 @@ def main() -> None:
         ]
     finally:
         broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print(
         f"\n{args.articles} articles burst, {args.paced} paced at {args.rate:g}/s, "
         f"{args.partitions} partitions, {os.cpu_count()} cores"
