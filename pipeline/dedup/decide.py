@@ -30,12 +30,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pipeline.dedup.entries import (
+    BAND_LAYOUT_KEY,
     FINGERPRINT,
     article_of,
     band_precedences,
     fingerprint_key,
     identity_key,
     is_band,
+    legacy_bands_live,
     signature_key,
 )
 from pipeline.dedup.index import Entry, IndexLocation, IndexView
@@ -182,6 +184,20 @@ def _owners(view: IndexView, bands: Sequence[str], exclude: str, cap: int) -> di
     return owners
 
 
+def _bands_looked_up(
+    view: IndexView, signed: Signed, config: DedupConfig, now: datetime
+) -> tuple[list[str], list[str]]:
+    """The near and story band keys whose owners are candidates: the article's own and, while the
+    index may still hold keys of the earlier layout, those too. Only the article's own are written."""
+    near, story = list(signed.near_bands), list(signed.story_bands)
+    if legacy_bands_live(view.get_many([BAND_LAYOUT_KEY]).get(BAND_LAYOUT_KEY), now.timestamp()):
+        if near:
+            near += config.near_scheme.legacy_band_keys(signed.signature)
+        if story:
+            story += config.story_scheme.legacy_band_keys(signed.story_signature)
+    return near, story
+
+
 def _add_owner(view: IndexView, bands: Sequence[str], prec: str, article_id: str, cap: int) -> None:
     """Lists ``prec`` under each band, keeping the ``cap`` earliest owners that are still remembered.
 
@@ -214,16 +230,17 @@ def _similar(
     """(precedence, article id, similarity, signature entry) of recorded articles at or above threshold.
 
     Near similarity is the best over every body recorded for an article (its versions);
-    story similarity uses the story terms of its latest body. Every candidate signature
-    is compared in one array operation; ``decoded`` holds the signatures this transaction
-    has already decoded, by their stored text.
+    story similarity uses the story terms of its latest body, and only kept articles have
+    one (a story is joined through an original, and a duplicate never becomes one again).
+    Every candidate signature is compared in one array operation; ``decoded`` holds the
+    signatures this transaction has already decoded, by their stored text.
     """
     entries = view.get_many(signature_key(a) for a in owners)
     rows: list[Signature] = []
     holders: list[str] = []
     for article_id in owners:
         entry = entries.get(signature_key(article_id))
-        if entry is None:
+        if entry is None or (story and not _kept(entry)):
             continue
         for text in [entry["story_signature"]] if story else entry["signatures"]:
             found = decoded.get(text)
@@ -263,7 +280,12 @@ class _Match:
 
 
 def _copies(
-    view: IndexView, signed: Signed, exact: Entry | None, config: DedupConfig, decoded: dict[str, Signature]
+    view: IndexView,
+    signed: Signed,
+    exact: Entry | None,
+    near_bands: Sequence[str],
+    config: DedupConfig,
+    decoded: dict[str, Signature],
 ) -> tuple[list[_Match], list[tuple[str, str, float]]]:
     """The recorded earlier copies of this body, and the kept later articles that copy it."""
     article_id, mine = signed.article.article_id, signed.precedence
@@ -278,7 +300,7 @@ def _copies(
             if holder is not None and _kept(holder):
                 later.append((holder_id, DuplicateLayer.EXACT_CONTENT, 1.0))
     if config.near_duplicates:
-        owners = _owners(view, signed.near_bands, article_id, _MAX_NEAR_OWNERS)
+        owners = _owners(view, near_bands, article_id, _MAX_NEAR_OWNERS)
         for prec, other, score, entry in _similar(view, owners, signed.signature, config.near_threshold, decoded):
             if prec < mine:
                 earlier.append(_Match(prec, other, DuplicateLayer.NEAR_DUPLICATE, score, entry["story"]))
@@ -322,7 +344,8 @@ def decide(
     superseded = signed.superseded or (known is not None and article.fetched_at.timestamp() <= known["fetched_at"])
 
     decoded = {} if decoded is None else decoded
-    earlier, later = _copies(view, signed, exact, config, decoded)
+    near_bands, story_bands = _bands_looked_up(view, signed, config, now)
+    earlier, later = _copies(view, signed, exact, near_bands, config, decoded)
     demoted = [_demote(view, other, article_id, layer, score) for other, layer, score in later]
     # The same body first, then the earliest near copy: duplicate_of names the closest earliest copy.
     first = min(
@@ -340,7 +363,7 @@ def decide(
     if story_id is None and first is not None:
         story_id = first.story
     if story_id is None and config.stories:
-        owners = _owners(view, signed.story_bands, article_id, _MAX_STORY_OWNERS)
+        owners = _owners(view, story_bands, article_id, _MAX_STORY_OWNERS)
         candidates = _similar(view, owners, signed.story_signature, config.story_threshold, decoded, story=True)
         similar = [s for s in candidates if _kept(s[3])]
         story_id = similar[0][3]["story"] if similar else None
@@ -384,20 +407,20 @@ def decide(
     signatures = [] if recorded is None else recorded["signatures"]
     if not exact_copy:
         signatures = [*signatures, encode_signature(signed.signature)][-_MAX_FINGERPRINTS:]
-    view.put(
-        sig_key,
-        {
-            "signatures": signatures,
-            "story_signature": (
-                recorded["story_signature"]
-                if superseded and recorded is not None
-                else encode_signature(signed.story_signature)
-            ),
-            "precedence": recorded["precedence"] if recorded is not None else mine,
-            "story": story_id,
-            "copy_of": copy_of,
-        },
-    )
+    recorded_signature: Entry = {
+        "signatures": signatures,
+        "precedence": recorded["precedence"] if recorded is not None else mine,
+        "story": story_id,
+        "copy_of": copy_of,
+    }
+    if copy_of is None:  # only a kept article is a story candidate (see ``_similar``)
+        # An older body keeps the story terms of the newer; ``recorded`` is kept, or copy_of would be set.
+        recorded_signature["story_signature"] = (
+            recorded["story_signature"]
+            if superseded and recorded is not None
+            else encode_signature(signed.story_signature)
+        )
+    view.put(sig_key, recorded_signature)
     if config.near_duplicates and not exact_copy:
         # Duplicates are recorded too: a later article that copies only them is still a copy.
         _add_owner(view, signed.near_bands, mine, article_id, _MAX_NEAR_OWNERS)
@@ -415,6 +438,7 @@ def decide_all(view: IndexView, batch: Sequence[Signed], config: DedupConfig, no
     decoded once per transaction. The decisions are those ``decide`` makes one by one:
     the view serves the same entries, and each decision's writes are seen by the next.
     """
+    view.get_many([BAND_LAYOUT_KEY])  # which band layouts to look up (``_bands_looked_up``)
     keys: list[str] = []
     for signed in batch:
         article = signed.article
@@ -423,10 +447,11 @@ def decide_all(view: IndexView, batch: Sequence[Signed], config: DedupConfig, no
             signature_key(article.article_id),
             fingerprint_key(article.content_fingerprint),
         )
+        near_bands, story_bands = _bands_looked_up(view, signed, config, now)
         if config.near_duplicates:
-            keys += signed.near_bands
+            keys += near_bands
         if config.stories:
-            keys += signed.story_bands
+            keys += story_bands
         if signed.batch_earlier is not None:
             keys.append(signature_key(signed.batch_earlier[1]))
     found = view.get_many(keys)
@@ -461,6 +486,8 @@ def _demote(view: IndexView, article_id: str, by: str, layer: str, score: float)
     sig_key, id_key = signature_key(article_id), identity_key(article_id)
     entries = view.get_many([sig_key, id_key])
     if sig_key in entries:
-        view.put(sig_key, {**entries[sig_key], "copy_of": CopyOf(by, layer, score)})
+        # No longer a story candidate: its story signature is never read again.
+        kept = {k: v for k, v in entries[sig_key].items() if k != "story_signature"}
+        view.put(sig_key, {**kept, "copy_of": CopyOf(by, layer, score)})
     identity = entries.get(id_key, {})
     return Demotion(article_id, layer, score, identity.get("source", {}), identity.get("canonical_url"))

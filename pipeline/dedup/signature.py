@@ -6,7 +6,7 @@ module (FNV-1a and SplitMix64 constants, blake2b for band keys, a fixed-seed per
 table), never by Python's per-process salted ``hash()`` or a random seed. Changing those
 constants changes every band key, so an index filled before the change no longer
 matches; this module must never do that silently (bump ``SIGNATURE_VERSION``, which is
-part of every band key).
+part of every band key, or ``BAND_KEY_LAYOUT`` when only the keys' spelling changes).
 """
 
 from __future__ import annotations
@@ -348,13 +348,49 @@ class LshScheme:
         return cls(name, permutations, bands, rows)
 
     def band_keys(self, signature: Signature) -> list[str]:
+        """One key per band: ``<name><SIGNATURE_VERSION><BAND_KEY_LAYOUT>:`` and 12 base64url characters.
+
+        The scheme's shape and the band's number are hashed in (blake2b's personalisation)
+        rather than spelled out, so two schemes or two bands never share a key, and the key
+        is 19 characters instead of 34: an article writes some 45 of them, and SQLite stores
+        each twice (the row and its key index).
+        """
         raw, width = signature.tobytes(), 4 * self.rows  # bands of ``rows`` uint32 values
+        blake2b = hashlib.blake2b
+        digests = b"".join(
+            blake2b(raw[band * width : (band + 1) * width], digest_size=_BAND_DIGEST, person=person).digest()
+            for band, person in enumerate(_band_persons(self.bands, self.rows))
+        )
+        # 9 bytes are 12 base64 characters with no padding: one encode for all bands, then slices.
+        text = base64.urlsafe_b64encode(digests).decode("ascii")
+        prefix = f"{self.name}{SIGNATURE_VERSION}{BAND_KEY_LAYOUT}:"
+        step = 4 * _BAND_DIGEST // 3
+        return [prefix + text[start : start + step] for start in range(0, len(text), step)]
+
+    def legacy_band_keys(self, signature: Signature) -> list[str]:
+        """The keys the earlier layout gave the same bands (``<name>2:<bands>x<rows>:<band>:<20 hex>``).
+
+        Only looked up, never written, while an index may still hold them (``entries.BandLayoutEntry``).
+        """
+        raw, width = signature.tobytes(), 4 * self.rows
         prefix = f"{self.name}{SIGNATURE_VERSION}:{self.bands}x{self.rows}:"
         blake2b = hashlib.blake2b
         return [
             f"{prefix}{band}:{blake2b(raw[band * width : (band + 1) * width], digest_size=10).hexdigest()}"
             for band in range(self.bands)
         ]
+
+
+# b: 72-bit base64url digests with the scheme folded into the hash. Keys of the earlier
+# layout ("near2:12x10:<band>:<hex>", ``legacy_band_keys``) are still looked up while an index
+# may hold them (``entries.BandLayoutEntry``), and expire with the horizon.
+BAND_KEY_LAYOUT = "b"
+_BAND_DIGEST = 9  # bytes; a false band match needs two of ~10^6 live values to collide in 72 bits
+
+
+@cache
+def _band_persons(bands: int, rows: int) -> tuple[bytes, ...]:
+    return tuple(f"{bands}x{rows}:{band}".encode("ascii") for band in range(bands))
 
 
 _BASE64 = "b64:"

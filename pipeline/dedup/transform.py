@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -145,8 +146,8 @@ _BandMember = tuple[str, str, bytes, tuple[str, ...]]
 
 
 def band_group(band: str, groups: int) -> int:
-    """Which group a band key's members meet in: the same on every worker, as the key ends in hex digest."""
-    return int(band[-8:], 16) % groups
+    """Which group a band key's members meet in: the same on every worker (CRC-32 is unsalted)."""
+    return zlib.crc32(band.encode("ascii")) % groups
 
 
 def _band_members(signed: Signed, groups: int) -> Iterator[tuple[int, _BandMember]]:

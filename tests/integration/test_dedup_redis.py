@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import redis as redis_client
 
 from newswire.testing.dedup_corpus import build_corpus
 from newswire.testing.dedup_run import run_pipeline
 from newswire.testing.redis import RedisServer
+from pipeline.dedup import entries
 from pipeline.dedup.decide import DedupConfig
 from pipeline.dedup.index import IndexLocation
 from tests.dedup_articles import SAMPLE_TEXTS, race_on_pairs
@@ -41,9 +44,29 @@ def test_the_pipeline_on_redis_decides_as_on_sqlite(redis: RedisServer, tmp_path
     )
     index = IndexLocation(redis_url=redis.url, namespace="probe", horizon_s=0.2).open()
     index.transact(lambda view: view.put("id:x", {"v": 1}))
-    assert index.entry_count() == 1
-    import time
-
+    assert index.entry_count() == 2  # and the band layout marker
     time.sleep(0.4)
-    assert index.entry_count() == 0, "entries expire after the horizon"
+    assert index.entry_count() == 1, "entries expire after the horizon; the marker never does"
     index.close()
+
+
+def test_a_namespace_is_marked_with_how_long_band_keys_of_the_earlier_layout_may_live(redis: RedisServer) -> None:  # noqa: F811
+    def marker(config: DedupConfig) -> dict[str, float]:
+        index = config.index.open()
+        try:
+            return index.read(lambda view: view.get_many([entries.BAND_LAYOUT_KEY]))[entries.BAND_LAYOUT_KEY]
+        finally:
+            index.close()
+
+    fresh = DedupConfig(IndexLocation(redis_url=redis.url, namespace=f"fresh-{uuid.uuid4().hex}"))
+    assert marker(fresh) == {"legacy_until": 0.0}
+
+    namespace = f"filled-{uuid.uuid4().hex}"
+    client = redis_client.Redis.from_url(redis.url)
+    client.set(f"{namespace}:near2:12x10:0:{'0' * 20}", '{"p": []}', px=60_000)  # written by the earlier code
+    before = time.time()
+    filled = DedupConfig(IndexLocation(redis_url=redis.url, namespace=namespace, horizon_s=3600.0))
+    until = marker(filled)["legacy_until"]
+    assert before + 3600.0 <= until <= time.time() + 3600.0
+    assert marker(filled)["legacy_until"] == until, "written once: a later open keeps it"
+    assert client.ttl(f"{namespace}:{entries.BAND_LAYOUT_KEY}") == -1, "the marker never expires"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from datetime import timedelta
 
 import numpy as np
 
+from newswire.testing.dedup_corpus import build_corpus
 from pipeline.dedup import DedupConfig, IndexLocation, sign
-from pipeline.dedup.decide import decide, decide_all
+from pipeline.dedup.decide import Decision, decide, decide_all
 from pipeline.dedup.index import Entry, StagedView
-from pipeline.dedup.signature import body_signature, jaccard, shingles, similarity, term_hashes
+from pipeline.dedup.signature import body_signature, encode_signature, jaccard, shingles, similarity, term_hashes
 from schemas import EnrichedArticle
-from tests.dedup_articles import OTHER, STORY, T0, article, edited
+from tests.dedup_articles import OTHER, SAMPLE_TEXTS, STORY, T0, article, edited
 
 
 class _Store:
@@ -93,3 +95,33 @@ def test_a_hot_band_yields_only_its_earliest_owners_as_candidates() -> None:
     owners = _owners(view, ["near2:12x10:0:hot"], "seed-0000", _MAX_NEAR_OWNERS)
     assert len(owners) == _MAX_NEAR_OWNERS - 1  # the article itself is not its own candidate
     assert set(owners) == {f"seed-{n:04d}" for n in range(1, _MAX_NEAR_OWNERS)}
+
+
+def test_only_kept_articles_keep_a_story_signature_and_decide_as_with_every_one_kept() -> None:
+    # Real texts and their wire copies, shuffled so that earlier copies arrive late and demote.
+    config = DedupConfig(IndexLocation(sqlite_path=None, redis_url="redis://unused"))
+    articles = list(build_corpus(stories=30, ground_truth=SAMPLE_TEXTS).articles)
+    random.Random(11).shuffle(articles)
+    now = T0 + timedelta(days=1)
+    lean, full = _Store(), _Store()  # full: every signature entry holds one, as before this layout
+    story_text: dict[str, str] = {}
+    decided: dict[str, list[Decision]] = {"lean": [], "full": []}
+    for start in range(0, len(articles), 20):
+        signed = sorted((sign(a, config) for a in articles[start : start + 20]), key=lambda s: s.precedence)
+        story_text.update((s.article.article_id, encode_signature(s.story_signature)) for s in signed)
+        for name, store in (("lean", lean), ("full", full)):
+            view = StagedView(store.read)
+            decided[name] += decide_all(view, signed, config, now)
+            if store is full:
+                for key, entry in view.staged.items():
+                    if key.startswith("sig:") and "story_signature" not in entry:
+                        entry["story_signature"] = story_text[key[len("sig:") :]]
+            store.commit(view)
+
+    assert decided["lean"] == decided["full"]
+    recorded = {k: e for k, e in lean.entries.items() if k.startswith("sig:")}
+    duplicates = [e for e in recorded.values() if e["copy_of"] is not None]
+    assert len(duplicates) > 20 and any(d.demoted for d in decided["lean"]), "copies recorded, and some demoted"
+    assert all("story_signature" not in e for e in duplicates)
+    assert all("story_signature" in e for e in recorded.values() if e["copy_of"] is None)
+    assert len({d.story_id for d in decided["lean"]}) < len(articles) / 2, "stories are joined, not all new"

@@ -9,6 +9,7 @@ position, the whole outer product shifted before its minimum, one slice per band
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import unicodedata
@@ -21,6 +22,7 @@ import pytest
 from newswire.testing.dedup_corpus import real_texts
 from pipeline.dedup import signature
 from pipeline.dedup.signature import (
+    BAND_KEY_LAYOUT,
     SIGNATURE_VERSION,
     LshScheme,
     body_signature,
@@ -77,6 +79,17 @@ def _reference_story_terms(text: str, title: str) -> set[str]:
 
 
 def _reference_band_keys(scheme: LshScheme, signed: npt.NDArray[np.uint32]) -> list[str]:
+    keys = []
+    for band in range(scheme.bands):
+        chunk = signed[band * scheme.rows : (band + 1) * scheme.rows].tobytes()
+        person = f"{scheme.bands}x{scheme.rows}:{band}".encode()
+        digest = base64.urlsafe_b64encode(hashlib.blake2b(chunk, digest_size=9, person=person).digest()).decode()
+        keys.append(f"{scheme.name}{SIGNATURE_VERSION}{BAND_KEY_LAYOUT}:{digest}")
+    return keys
+
+
+def _hex_band_keys(scheme: LshScheme, signed: npt.NDArray[np.uint32]) -> list[str]:
+    """The keys of the layout before ``BAND_KEY_LAYOUT`` "b": scheme and band spelled out, hex digests."""
     keys = []
     for band in range(scheme.bands):
         chunk = signed[band * scheme.rows : (band + 1) * scheme.rows].tobytes()
@@ -149,3 +162,25 @@ def test_body_and_story_signatures_and_band_keys_are_bit_identical_on_real_texts
         story = story_signature(text, title, 128)
         assert story.tolist() == _reference_minhash(_reference_term_hashes(sorted(terms)), 128).tolist()
         assert lede.band_keys(story) == _reference_band_keys(lede, story)
+
+
+def test_short_band_keys_group_real_texts_exactly_as_the_hex_keys_did() -> None:
+    # Copies meet when a band key is equal, so the shorter layout must make the same keys
+    # equal and the same keys distinct, across bands and schemes too; real texts plus
+    # near-copies of them (their first words dropped) give bands that are shared.
+    schemes = [LshScheme.for_threshold("near", 0.8, 128), LshScheme.for_threshold("lede", 0.3, 128)]
+    schemes.append(LshScheme.for_threshold("lede", 0.5, 128))  # another shape under the same name
+    texts = _texts()
+    texts += [" ".join(t.split()[3:]) for t in texts]
+    short_of: dict[str, str] = {}
+    shared = 0
+    for text in texts:
+        for scheme in schemes:
+            for signed in (body_signature(text, 3, 128), story_signature(text, text[:60], 128)):
+                short = scheme.band_keys(signed)
+                assert all(len(key) == len(short[0]) < 24 for key in short)
+                for old, new in zip(_hex_band_keys(scheme, signed), short, strict=True):
+                    shared += old in short_of
+                    assert short_of.setdefault(old, new) == new
+    assert shared > 1000, "the texts share bands, so equality is tested, not only distinctness"
+    assert len(set(short_of.values())) == len(short_of)

@@ -62,7 +62,7 @@ class DedupIndex(Protocol):
         """How many entries and bytes the index holds, by kind of entry (``entries.kind_of``)."""
 
     def live_entries(self, kind: str) -> Iterator[tuple[str, Entry]]:
-        """Every live entry of one kind (``id``, ``sig``, ``fp``, a band scheme such as ``near2``); for reports."""
+        """Every live entry of one kind (``id``, ``sig``, ``fp``, a band scheme such as ``near2b``); for reports."""
 
     def close(self) -> None: ...
 

@@ -11,12 +11,13 @@ logic or keep entries in process memory between transactions (other workers writ
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import redis
 
-from pipeline.dedup.entries import kind_of
+from pipeline.dedup.entries import BAND_LAYOUT_KEY, band_layout_marker, kind_of
 from pipeline.dedup.index import (
     Entry,
     IndexStats,
@@ -25,6 +26,7 @@ from pipeline.dedup.index import (
     ReadOnlyView,
     StagedView,
     decode_entry,
+    encode_entry,
 )
 
 T = TypeVar("T")
@@ -40,6 +42,18 @@ class RedisDedupIndex:
         self._client = redis.Redis.from_url(url)
         self._prefix = f"{namespace}:"
         self._ttl_ms = int(horizon_s * 1000)
+        self._horizon_s = horizon_s
+        self._mark_band_layout()
+
+    def _mark_band_layout(self) -> None:
+        """Writes ``meta:band-layout`` once, for the first worker to use the namespace (``entries.BandLayoutEntry``)."""
+        marker = self._prefix + BAND_LAYOUT_KEY
+        if self._client.exists(marker):
+            return
+        # Entries carry the horizon as their TTL, so none written before now outlives now + horizon.
+        held = next(iter(self._client.scan_iter(match=self._prefix + "*", count=1000)), None) is not None
+        latest = time.time() + self._horizon_s if held else None
+        self._client.set(marker, encode_entry(dict(band_layout_marker(latest))), nx=True)  # no TTL: never expires
 
     def transact(self, decide: Callable[[IndexView], T]) -> T:
         for _ in range(_MAX_ATTEMPTS):

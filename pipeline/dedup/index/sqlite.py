@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from pipeline.dedup.entries import kind_of
+from pipeline.dedup.entries import BAND_LAYOUT_KEY, band_layout_marker, kind_of
 from pipeline.dedup.index import (
     Entry,
     IndexStats,
@@ -22,6 +22,7 @@ from pipeline.dedup.index import (
     ReadOnlyView,
     StagedView,
     decode_entry,
+    encode_entry,
 )
 from pipeline.sqlite_files import open_shared, write_transaction
 
@@ -41,6 +42,24 @@ class SqliteDedupIndex:
         self._horizon_s = horizon_s
         self._path = path
         self._db = open_shared(path, _SCHEMA)
+        self._mark_band_layout()
+
+    def _mark_band_layout(self) -> None:
+        """Writes ``meta:band-layout`` once, for the first worker to open the index (``entries.BandLayoutEntry``)."""
+        marked = "SELECT 1 FROM entries WHERE key = ?"
+        if self._db.execute(marked, (BAND_LAYOUT_KEY,)).fetchone():
+            return  # every open but the first: no write lock taken
+        with write_transaction(self._db) as db:
+            if db.execute(marked, (BAND_LAYOUT_KEY,)).fetchone():
+                return  # another worker marked it while this one waited for the lock
+            # No entry outlives the latest expiry (the expiry index finds it at once).
+            (latest,) = db.execute(
+                "SELECT max(expires_at) FROM entries WHERE expires_at >= ?", (time.time(),)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO entries (key, value, expires_at) VALUES (?, ?, ?)",
+                (BAND_LAYOUT_KEY, encode_entry(dict(band_layout_marker(latest))), float("inf")),  # never expires
+            )
 
     def _read(self, keys: list[str]) -> dict[str, Entry]:
         # All keys in one bound JSON array: no cap on bound parameters to chunk around, and the
