@@ -209,8 +209,10 @@ def sqlite_write_window(path: Path, after: float, horizon_s: float) -> tuple[flo
     """
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
+        # An entry that never expires (the band layout marker) says nothing about when batches wrote.
         first, last = db.execute(
-            "SELECT min(expires_at), max(expires_at) FROM entries WHERE expires_at > ?", (after + horizon_s,)
+            "SELECT min(expires_at), max(expires_at) FROM entries WHERE expires_at > ? AND expires_at < ?",
+            (after + horizon_s, float("inf")),
         ).fetchone()
     finally:
         db.close()
