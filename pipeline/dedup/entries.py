@@ -3,10 +3,13 @@
 Four kinds of entry, each under its own key prefix: an article's identity (``id:``, the
 decision made for its latest record), its signatures (``sig:``, what later articles are
 compared with), a body fingerprint's holder (``fp:``), and an LSH band's owners (keys
-``<scheme><version><layout>:...`` made by ``signature.LshScheme.band_keys``). Entries are JSON
-objects; the ``TypedDict``s here say which fields each holds, so a reader sees a field's
-name and type instead of a bare ``dict``. This module holds no decision logic and does no
-I/O; changing a key layout orphans every entry written before, so never do it silently.
+``<scheme><version><layout>:...`` made by ``signature.LshScheme.band_keys``); and one marker
+(``meta:band-layout``) saying until when band keys of the earlier layout may still be live.
+Entries are JSON objects; the ``TypedDict``s here say which fields each holds, so a reader
+sees a field's name and type instead of a bare ``dict``. This module holds no decision logic
+and does no I/O. Changing a key layout orphans every entry written before unless decisions
+read both layouts for a horizon, as they do for band keys (``BandLayoutEntry``), so never do
+it silently.
 """
 
 from __future__ import annotations
