@@ -320,6 +320,7 @@ def decide(
     now: datetime,
     *,
     decoded: dict[str, Signature] | None = None,
+    bands: tuple[list[str], list[str]] | None = None,
 ) -> Decision:
     """An article is a duplicate exactly when an earlier article (by precedence) copies one of its bodies.
 
@@ -328,7 +329,8 @@ def decide(
     only turn kept articles into duplicates (it demotes the later copies it precedes, and
     its own article id if an older body of it was kept), never the reverse, so every order
     ends in the same state. The earliest article of any group of copies is always kept,
-    so never are all copies dropped.
+    so never are all copies dropped. ``bands`` are the near and story keys ``decide_all``
+    has already listed for the article (``_bands_looked_up``); listed here when not given.
     """
     article = signed.article
     article_id, fingerprint, mine = article.article_id, article.content_fingerprint, signed.precedence
@@ -344,7 +346,7 @@ def decide(
     superseded = signed.superseded or (known is not None and article.fetched_at.timestamp() <= known["fetched_at"])
 
     decoded = {} if decoded is None else decoded
-    near_bands, story_bands = _bands_looked_up(view, signed, config, now)
+    near_bands, story_bands = bands if bands is not None else _bands_looked_up(view, signed, config, now)
     earlier, later = _copies(view, signed, exact, near_bands, config, decoded)
     demoted = [_demote(view, other, article_id, layer, score) for other, layer, score in later]
     # The same body first, then the earliest near copy: duplicate_of names the closest earliest copy.
@@ -365,8 +367,7 @@ def decide(
     if story_id is None and config.stories:
         owners = _owners(view, story_bands, article_id, _MAX_STORY_OWNERS)
         candidates = _similar(view, owners, signed.story_signature, config.story_threshold, decoded, story=True)
-        similar = [s for s in candidates if _kept(s[3])]
-        story_id = similar[0][3]["story"] if similar else None
+        story_id = candidates[0][3]["story"] if candidates else None  # kept articles only (``_similar``)
     story_id = story_id or new_story_id(article_id)
 
     if superseded:
@@ -432,14 +433,15 @@ def decide(
 def decide_all(view: IndexView, batch: Sequence[Signed], config: DedupConfig, now: datetime) -> list[Decision]:
     """``decide`` for each article of one index transaction, earliest first as given.
 
-    Reads what the batch needs up front, in two round trips whatever the batch's size
-    (the articles' own keys and bands, then the signatures of the bands' owners), so the
-    decisions themselves read from the transaction's view; each stored signature is
-    decoded once per transaction. The decisions are those ``decide`` makes one by one:
-    the view serves the same entries, and each decision's writes are seen by the next.
+    Reads what the batch needs up front, in three round trips whatever the batch's size
+    (the band layout marker, the articles' own keys and bands, then the signatures of the
+    bands' owners), so the decisions themselves read from the transaction's view; each
+    stored signature is decoded once per transaction, and each article's band keys are
+    listed once. The decisions are those ``decide`` makes one by one: the view serves the
+    same entries, and each decision's writes are seen by the next.
     """
-    view.get_many([BAND_LAYOUT_KEY])  # which band layouts to look up (``_bands_looked_up``)
     keys: list[str] = []
+    looked_up: list[tuple[list[str], list[str]]] = []
     for signed in batch:
         article = signed.article
         keys += (
@@ -448,6 +450,7 @@ def decide_all(view: IndexView, batch: Sequence[Signed], config: DedupConfig, no
             fingerprint_key(article.content_fingerprint),
         )
         near_bands, story_bands = _bands_looked_up(view, signed, config, now)
+        looked_up.append((near_bands, story_bands))
         if config.near_duplicates:
             keys += near_bands
         if config.stories:
@@ -463,7 +466,10 @@ def decide_all(view: IndexView, batch: Sequence[Signed], config: DedupConfig, no
             owners.add(entry["article_id"])
     view.get_many(signature_key(owner) for owner in owners)
     decoded: dict[str, Signature] = {}
-    return [decide(view, signed, config, now, decoded=decoded) for signed in batch]
+    return [
+        decide(view, signed, config, now, decoded=decoded, bands=bands)
+        for signed, bands in zip(batch, looked_up, strict=True)
+    ]
 
 
 def _replayed(decision: Decision, signature: Entry | None) -> Decision:

@@ -42,7 +42,6 @@ class RedisDedupIndex:
         self._client = redis.Redis.from_url(url)
         self._prefix = f"{namespace}:"
         self._ttl_ms = int(horizon_s * 1000)
-        self._horizon_s = horizon_s
         self._mark_band_layout()
 
     def _mark_band_layout(self) -> None:
@@ -52,7 +51,7 @@ class RedisDedupIndex:
             return
         # Entries carry the horizon as their TTL, so none written before now outlives now + horizon.
         held = next(iter(self._client.scan_iter(match=self._prefix + "*", count=1000)), None) is not None
-        latest = time.time() + self._horizon_s if held else None
+        latest = time.time() + self._ttl_ms / 1000 if held else None
         self._client.set(marker, encode_entry(dict(band_layout_marker(latest))), nx=True)  # no TTL: never expires
 
     def transact(self, decide: Callable[[IndexView], T]) -> T:
