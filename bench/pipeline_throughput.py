@@ -14,11 +14,11 @@ paragraphs (``bench.dedup.scale.StoryWriter``), of which a share is reprinted by
 outlets as lightly edited wire copies and a smaller share syndicated verbatim; the run
 prints the shares it used and how many articles meet another in an LSH band. Beside
 the end-to-end rows it prints a cost table: each stage's own work per article, timed
-outside Beam in this process on the same articles (decode, each enricher, the Enrich
-stage's merge, sign, the index decisions, each sink's write, encode), so the gap between
-the sum of the work and the pipeline's rate is visible. ``--old-tree`` adds a row for
-another checkout's pipeline (e.g. ``git worktree add /tmp/old-newswire <commit>``) on the
-same records.
+outside Beam in this process on the same articles, in the pipeline's order (decode, the
+fingerprint, sign, the index decisions, each enricher and the Enrich stage's merge over the
+originals, each sink's write, encode), so the gap between the sum of the work and the
+pipeline's rate is visible. ``--old-tree`` adds a row for another checkout's pipeline (e.g.
+``git worktree add /tmp/old-newswire <commit>``) on the same records.
 
 With ``--per-sink`` it also runs the pipeline with no sink (output to the Kafka topics
 only) and with each sink alone, reporting each against the no-sink run, and times each
@@ -47,7 +47,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -65,7 +65,7 @@ from newswire.topics import ensure_topics, producer_config
 from pipeline.dedup import IndexLocation, sign
 from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide_all
 from pipeline.dedup.index import IndexView
-from pipeline.enrich import _EnrichArticle
+from pipeline.enrich import _EnrichArticle, without_enrichers
 from pipeline.enrichers.base import Enricher
 from pipeline.graph import article_message
 from pipeline.sinks.base import Sink
@@ -300,7 +300,7 @@ class StageCost:
         return 1000 * self.seconds / max(self.articles, 1)
 
 
-def _enrich_all(enricher: Enricher, articles: list[CleanedArticle]) -> None:
+def _enrich_all(enricher: Enricher, articles: Sequence[CleanedArticle]) -> None:
     for article in articles:
         enricher.enrich(article)
 
@@ -316,8 +316,9 @@ def _timed(stage: str, count: int, work: Callable[[], object]) -> StageCost:
 def stage_costs(records: list[tuple[bytes, bytes]], work: Path) -> tuple[list[StageCost], str]:
     """Each stage's own work over ``records``, outside Beam, one core, default settings; and the band collisions.
 
-    Every stage gets what the one before produced, as in the pipeline: the sinks and the
-    encoder get the originals the index kept.
+    Every stage gets what the one before produced, in the pipeline's order: dedup decides
+    on the decoded articles, and the enrichers, the sinks and the encoder get the originals
+    the index kept. Every cost is per article read, so that the sum compares with the rate.
     """
     settings = Settings(sinks=SinkSettings(output_dir=work / "output"))
     config = dataclasses.replace(wiring.dedup_config(settings), index=IndexLocation(sqlite_path=work / "dedup.sqlite3"))
@@ -325,19 +326,10 @@ def stage_costs(records: list[tuple[bytes, bytes]], work: Path) -> tuple[list[St
     costs = []
     cleaned: list[CleanedArticle] = []
     costs.append(_timed("decode", len(values), lambda: cleaned.extend(decode(v, CleanedArticle) for v in values)))
-    enrichers = wiring.enrichers(settings)
-    for enricher in enrichers:
-        enricher.setup()
-        enrich_all = functools.partial(_enrich_all, enricher, cleaned)
-        costs.append(_timed(f"enricher: {enricher.name}", len(cleaned), enrich_all))
-    stage = _EnrichArticle(enrichers)
-    stage.setup()
-    enriched: list[EnrichedArticle] = []
-    whole = _timed("", len(cleaned), lambda: enriched.extend(out for outs in stage.enrich_all(cleaned) for out in outs))
-    own = whole.seconds - sum(c.seconds for c in costs if c.stage.startswith("enricher:"))
-    costs.append(StageCost("enrich: merge and validate", max(own, 0.0), len(cleaned)))
+    derived: list[EnrichedArticle] = []
+    costs.append(_timed("fingerprint", len(values), lambda: derived.extend(without_enrichers(a) for a in cleaned)))
     signed: list[Signed] = []
-    costs.append(_timed("dedup: sign", len(enriched), lambda: signed.extend(sign(a, config) for a in enriched)))
+    costs.append(_timed("dedup: sign", len(values), lambda: signed.extend(sign(a, config) for a in derived)))
     index = config.index.open()
     decisions: list[Decision] = []
     now = utc_now()
@@ -349,10 +341,21 @@ def stage_costs(records: list[tuple[bytes, bytes]], work: Path) -> tuple[list[St
             decisions.extend(index.transact(functools.partial(_decide_batch, batch=batch, config=config, now=now)))
 
     try:
-        costs.append(_timed("dedup: index decisions (SQLite)", len(signed), decide_batches))
+        costs.append(_timed("dedup: index decisions (SQLite)", len(values), decide_batches))
     finally:
         index.close()
-    kept = [s.article for s, d in zip(signed, decisions, strict=True) if d.original]
+    originals = [s.article for s, d in zip(signed, decisions, strict=True) if d.original]
+    enrichers = wiring.enrichers(settings)
+    for enricher in enrichers:
+        enricher.setup()
+        enrich_all = functools.partial(_enrich_all, enricher, originals)
+        costs.append(_timed(f"enricher: {enricher.name} (originals)", len(values), enrich_all))
+    stage = _EnrichArticle(enrichers)
+    stage.setup()
+    kept: list[EnrichedArticle] = []
+    whole = _timed("", len(values), lambda: kept.extend(out for outs in stage.enrich_all(originals) for out in outs))
+    own = whole.seconds - sum(c.seconds for c in costs if c.stage.startswith("enricher:"))
+    costs.append(StageCost("enrich: merge and validate", max(own, 0.0), len(values)))
     factories: dict[str, Callable[[], Sink]] = {
         "sqlite": lambda: SqliteSink(settings.sinks.sqlite_path),
         "jsonl": lambda: JsonLinesSink(settings.sinks.jsonl_path),

@@ -1,4 +1,4 @@
-"""The Beam pipeline: read the raw topic, decode, enrich, deduplicate, write to sinks.
+"""The Beam pipeline: read the raw topic, decode, deduplicate, enrich the originals, write to sinks.
 
 One module per stage and one per sink; each stage is a composite PTransform usable on
 its own in a test pipeline and indifferent to which source feeds it. Nothing here reads

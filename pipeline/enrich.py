@@ -44,9 +44,9 @@ def derived_fields(article: CleanedArticle, *, enriched_at: datetime | None = No
 def without_enrichers(article: CleanedArticle, *, enriched_at: datetime | None = None) -> EnrichedArticle:
     """``article`` as the Enrich stage would emit it with no enrichers configured.
 
-    For places that need an ``EnrichedArticle`` of an article the pipeline has not written
-    (``newswire dedup explain`` on a raw record, tests); the stage itself builds on the
-    same ``derived_fields``, so the two cannot drift apart.
+    What the pipeline deduplicates (no enricher's field decides whether an article is a
+    copy), and what ``newswire dedup explain`` compares a raw record as; the stage itself
+    builds on the same ``derived_fields``, so the two cannot drift apart.
     """
     return EnrichedArticle.model_validate({**dict(article), **derived_fields(article, enriched_at=enriched_at)})
 
@@ -152,7 +152,9 @@ class _EnrichArticle(beam.DoFn):  # type: ignore[misc]
         self, article: CleanedArticle, produced: dict[str, dict[str, Any]], failures: list[EnrichmentFailure]
     ) -> EnrichedArticle:
         base: dict[str, Any] = dict(article)  # shallow: keeps nested models as models
-        fields = derived_fields(article)
+        # An article deduplicated before it is enriched has its derived fields already, and
+        # the dedup stage's (version, story, copies): those stay as they are.
+        fields = {} if isinstance(article, EnrichedArticle) else derived_fields(article)
         merged = {**base, **fields}
         for values in produced.values():
             merged.update(values)

@@ -1,4 +1,9 @@
-"""The whole pipeline, wired from its stages: read -> decode -> enrich -> dedup -> write.
+"""The whole pipeline, wired from its stages: read -> decode -> dedup -> enrich -> write.
+
+Dedup comes before the enrichers because no enricher's field decides whether an article
+is a copy (dedup compares bodies, titles, publication times and ids): the copies, a
+quarter of a news stream, then cost no enrichment, and the shuffles of the dedup stage
+move articles without their enriched fields. Only what is published is enriched.
 
 ``build_pipeline`` takes the source as a PTransform so that the same graph runs over a
 bounded micro-batch of Kafka offsets, an unbounded Kafka read on a streaming runner, or
@@ -27,7 +32,7 @@ from pipeline.dead_letters import FAILURES, POSITIONS, LocateFailures, StageFail
 from pipeline.decode import DEAD_LETTERS, DecodeArticles
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
 from pipeline.dedup.decide import DedupConfig
-from pipeline.enrich import Enrich
+from pipeline.enrich import Enrich, without_enrichers
 from pipeline.enrichers.base import Enricher
 from pipeline.kafka_io import KafkaMessage, WriteToKafka
 from pipeline.sinks.base import Sink, WriteToSink
@@ -109,10 +114,11 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     decoded = records | "Decode" >> DecodeArticles(
         config.max_record_bytes, max_original_bytes=config.dead_letter_original_bytes
     )
-    enriched = decoded.articles | "Enrich" >> Enrich(config.enrichers).with_failures()
-    deduplicated = enriched.articles | "Deduplicate" >> Deduplicate(config.dedup)
+    derived = decoded.articles | "Fingerprint" >> beam.Map(without_enrichers).with_output_types(EnrichedArticle)
+    deduplicated = derived | "Deduplicate" >> Deduplicate(config.dedup)
+    enriched = deduplicated[ORIGINALS] | "Enrich" >> Enrich(config.enrichers).with_failures()
     # Checked before any write, so that the sinks and the enriched topic agree on what was published.
-    fitting = deduplicated[ORIGINALS] | "FitEnriched" >> RefuseOversized(
+    fitting = enriched.articles | "FitEnriched" >> RefuseOversized(
         config.max_enriched_bytes, limit_name="limits.max_article_bytes + limits.enriched_headroom_bytes"
     )
     failures = [enriched[FAILURES], deduplicated[FAILURES], fitting[FAILURES]]
@@ -152,13 +158,14 @@ def build_pipeline(pipeline: beam.Pipeline, source: beam.PTransform, config: Pip
     _ = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
         config.producer_config, config.topics.dead_letter, max_record_bytes=config.max_dead_letter_bytes
     )
-    _meter(decoded, enriched.articles, deduplicated, dead_letters)
+    _meter(enriched.articles, deduplicated, dead_letters)
 
 
-def _meter(decoded: Any, enriched: Any, deduplicated: Any, dead_letters: Any) -> None:
-    """Counts on side branches (see ``pipeline.metering``): what enrich took in and let out (decode
-    and dedup count their own), every duplicate notice by layer, every dead letter by stage and type."""
-    _ = decoded.articles | "MeterEnrichIn" >> metering.stage_records(("enrich", "in"))
+def _meter(enriched: Any, deduplicated: Any, dead_letters: Any) -> None:
+    """Counts on side branches (see ``pipeline.metering``): what enrich took in (the originals dedup
+    let out) and let out (decode and dedup count their own), every duplicate notice by layer, every
+    dead letter by stage and type."""
+    _ = deduplicated[ORIGINALS] | "MeterEnrichIn" >> metering.stage_records(("enrich", "in"))
     _ = enriched | "MeterEnrichOut" >> metering.stage_records(("enrich", "out"))
     _ = deduplicated[DUPLICATES] | "MeterDuplicates" >> metering.duplicate_notices()
     _ = dead_letters | "MeterDeadLetters" >> metering.dead_letters()

@@ -102,8 +102,9 @@ def test_a_batch_counts_what_it_wrote_to_each_topic(newswire_run: NewswireRun, t
     assert found.total("newswire_records_consumed_total") == raw
     stages = by_label(found, "newswire_stage_records_total", "stage", "direction")
     assert stages[("decode", "in")] == raw
-    assert stages[("decode", "out")] == stages[("enrich", "in")] == stages[("enrich", "out")] == raw - 2
-    assert stages[("dedup", "in")] == raw - 2 and stages[("dedup", "out")] == len(enriched)
+    assert stages[("decode", "out")] == stages[("dedup", "in")] == raw - 2
+    # Only the originals are enriched: dedup comes first.
+    assert stages[("dedup", "out")] == stages[("enrich", "in")] == stages[("enrich", "out")] == len(enriched)
     assert by_label(found, "newswire_topic_records_written_total", "topic") == {
         (newswire_run.topics.enriched,): len(enriched),
         (newswire_run.topics.duplicates,): len(notices),
