@@ -20,10 +20,10 @@ from newswire.topics import client_config, topic_offsets
 from pipeline.enrichers.base import Enricher
 from pipeline.graph import build_pipeline
 from pipeline.kafka_io import PartitionRange, ReadFromKafka
-from schemas import CleanedArticle, DuplicateNotice, EnrichedArticle, SourceKind, SourceRef, decode, encode
-from schemas.timestamps import utc_now
+from schemas import CleanedArticle, DuplicateNotice, EnrichedArticle, decode, encode
 from tests.integration.harness import NewswireRun
 from tests.integration.test_dead_letters import _produce
+from tests.integration.test_limits import _article
 
 pytestmark = pytest.mark.integration
 
@@ -42,16 +42,6 @@ class _Recording(Enricher):
         return {"keywords": ["recorded"]}
 
 
-def _article(article_id: str, title: str, body: str) -> CleanedArticle:
-    return CleanedArticle(
-        article_id=article_id,
-        title=title,
-        body=body,
-        fetched_at=utc_now(),
-        source=SourceRef(kind=SourceKind.SEED, name="enrich-after-dedup-test"),
-    )
-
-
 def test_only_the_originals_are_enriched_and_they_keep_what_dedup_decided(
     newswire_run: NewswireRun, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -59,10 +49,10 @@ def test_only_the_originals_are_enriched_and_they_keep_what_dedup_decided(
     words = body_a.split()
     near_body = " ".join([*words[:-1], "yesterday."])  # one word of hundreds changed: a near copy
     articles = [
-        _article("seed-ead-a", title_a, body_a),
-        _article("seed-ead-b", title_b, body_b),
-        _article("seed-ead-a-verbatim", title_a, body_a),
-        _article("seed-ead-a-edited", title_a, near_body),
+        _article("seed-ead-a", body_a, title_a),
+        _article("seed-ead-b", body_b, title_b),
+        _article("seed-ead-a-verbatim", body_a, title_a),
+        _article("seed-ead-a-edited", near_body, title_a),
     ]
     _produce(newswire_run.bootstrap, newswire_run.topics.raw, [(a.article_id.encode(), encode(a)) for a in articles])
     for name, value in newswire_run.env.items():
