@@ -11,8 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from newswire.settings import KafkaSettings
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
+
+from newswire import wiring
+from newswire.settings import KafkaSettings, Settings
 from newswire.tail import records_to_end
+from newswire.topics import client_config, topic_offsets
+from pipeline.graph import PipelineConfig, build_pipeline
+from pipeline.kafka_io import PartitionRange, ReadFromKafka
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,3 +87,15 @@ class NewswireRun:
     def topic_values(self, topic: str) -> list[tuple[bytes | None, bytes]]:
         """Every record of ``topic`` (key, value), read from the beginning to the current end."""
         return [(m.key, m.value) for m in records_to_end(KafkaSettings(bootstrap_servers=self.bootstrap), topic)]
+
+
+def run_graph_over_raw(settings: Settings, config: PipelineConfig | None = None) -> None:
+    """``build_pipeline`` once over every record on the raw topic, as a batch of the service runs
+    it but with no offset commit after it; ``config`` defaults to the one ``settings`` give."""
+    raw = settings.topics.raw
+    ranges = [PartitionRange(raw, p, 0, end) for p, end in topic_offsets(settings.kafka, raw).items() if end]
+    with wiring.JobServers() as job_servers:
+        pipeline = beam.Pipeline(options=PipelineOptions(wiring.beam_args(settings, job_servers)))
+        source = ReadFromKafka(client_config(settings.kafka), ranges)
+        build_pipeline(pipeline, source, config or wiring.pipeline_config(settings))
+        assert pipeline.run().wait_until_finish() == PipelineState.DONE

@@ -6,22 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.runner import PipelineState
 from kafka import KafkaProducer
 
 from connectors.seeds import split_seed_text
-from newswire import wiring
 from newswire.settings import KafkaSettings, load_settings
 from newswire.testing.corpus import generated_seed_texts
-from newswire.topics import client_config, topic_offsets
-from pipeline.graph import build_pipeline
-from pipeline.kafka_io import PartitionRange, ReadFromKafka
+from newswire.topics import topic_offsets
 from schemas import CleanedArticle, DeadLetter, SourceKind, SourceRef, decode, encode
 from schemas.timestamps import utc_now
-from tests.integration.harness import REPO, NewswireRun
+from tests.integration.harness import REPO, NewswireRun, run_graph_over_raw
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +75,7 @@ def test_a_batch_that_dies_after_writing_its_dead_letters_publishes_them_once_wh
     for name, value in newswire_run.env.items():
         if name.startswith("NEWSWIRE_"):
             monkeypatch.setenv(name, value)
-    settings = load_settings()
-    ends = topic_offsets(settings.kafka, raw)
-    ranges = [PartitionRange(raw, partition, 0, end) for partition, end in ends.items() if end]
-    with wiring.JobServers() as job_servers:
-        pipeline = beam.Pipeline(options=PipelineOptions(wiring.beam_args(settings, job_servers)))
-        build_pipeline(pipeline, ReadFromKafka(client_config(settings.kafka), ranges), wiring.pipeline_config(settings))
-        assert pipeline.run().wait_until_finish() == PipelineState.DONE
+    run_graph_over_raw(load_settings())
     [(key, first)] = _dead_letters(newswire_run)
     assert first.dead_letter_id is not None and key == first.dead_letter_id.encode()
 

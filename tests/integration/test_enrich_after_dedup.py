@@ -7,21 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.runner import PipelineState
 
 from connectors.seeds import split_seed_text
 from newswire import wiring
 from newswire.settings import load_settings
 from newswire.testing.corpus import generated_seed_texts
-from newswire.topics import client_config, topic_offsets
 from pipeline.enrichers.base import Enricher
-from pipeline.graph import build_pipeline
-from pipeline.kafka_io import PartitionRange, ReadFromKafka
 from schemas import CleanedArticle, DuplicateNotice, EnrichedArticle, decode, encode
-from tests.integration.harness import NewswireRun
+from tests.integration.harness import NewswireRun, run_graph_over_raw
 from tests.integration.test_dead_letters import _produce
 from tests.integration.test_limits import _article
 
@@ -61,12 +55,7 @@ def test_only_the_originals_are_enriched_and_they_keep_what_dedup_decided(
     settings = load_settings()
     journal = tmp_path / "enriched-ids.txt"
     config = dataclasses.replace(wiring.pipeline_config(settings), enrichers=[_Recording(journal)])
-    ends = topic_offsets(settings.kafka, newswire_run.topics.raw)
-    ranges = [PartitionRange(newswire_run.topics.raw, p, 0, end) for p, end in ends.items() if end]
-    with wiring.JobServers() as job_servers:
-        pipeline = beam.Pipeline(options=PipelineOptions(wiring.beam_args(settings, job_servers)))
-        build_pipeline(pipeline, ReadFromKafka(client_config(settings.kafka), ranges), config)
-        assert pipeline.run().wait_until_finish() == PipelineState.DONE
+    run_graph_over_raw(settings, config)
 
     published = [decode(v, EnrichedArticle) for _, v in newswire_run.topic_values(newswire_run.topics.enriched)]
     notices = [decode(v, DuplicateNotice) for _, v in newswire_run.topic_values(newswire_run.topics.duplicates)]
