@@ -338,7 +338,7 @@ class PipelineSettings(Section):
         500,
         ge=1,
         description="FnApiRunner: a micro-batch of fewer records runs whole in the service's own process (a worker "
-        "process pays its pipeline's start-up of about a fifth of a second); larger ones are cut over `parallelism` "
+        "process pays its pipeline's start-up, 0.4-1.6 s of CPU by machine); larger ones are cut over `parallelism` "
         "worker processes.",
     )
     max_piece_records: int = Field(
@@ -347,7 +347,7 @@ class PipelineSettings(Section):
         description="FnApiRunner: the most records one worker process runs of a batch cut over `parallelism` "
         "processes; a larger batch is cut into more pieces, the same number for every process, `parallelism` at "
         "a time. Bounds a worker's memory (the in-process runner holds a piece's every stage in memory: ~0.1 MiB "
-        "an article) whatever the batch size; each piece pays its pipeline's start-up (~0.4 s of CPU).",
+        "an article) whatever the batch size; each piece pays its pipeline's start-up (0.4-1.6 s of CPU by machine).",
     )
     flink_master: str = Field(
         "[local]", description="FlinkRunner: host:port of the JobManager's REST endpoint, or [local] (in-process)."

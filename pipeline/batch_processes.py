@@ -35,17 +35,18 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from typing import TypeVar
 
 from pipeline.kafka_io import PartitionRange
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 Counters = Mapping[str, int]
-# Runs the pipeline over one piece's ranges; returns the pipeline's counters.
-RunPiece = Callable[[list[PartitionRange]], Counters]
+# What one worker runs: a batch's offset ranges in the service, a file of articles in a benchmark.
+Piece = TypeVar("Piece")
 
 
 class PieceFailed(RuntimeError):
@@ -99,9 +100,15 @@ def cut_batch(
     return split_ranges(ranges, rounds * processes)
 
 
-def run_pieces(pieces: list[list[PartitionRange]], run: RunPiece, *, processes: int) -> list[Counters]:
+def run_pieces(
+    pieces: Sequence[Piece],
+    run: Callable[[Piece], Counters],
+    *,
+    processes: int,
+    describe: Callable[[Piece], str] = str,
+) -> list[Counters]:
     """``run`` over each piece in a forked worker process of its own, ``processes`` at a time;
-    their counters, in piece order.
+    their counters, in piece order. ``describe`` names a piece in the failure of a worker that died.
 
     Once a piece has failed no further piece starts, and the answer waits for every worker
     already running, so that no piece of a failed batch is still writing when the batch is
@@ -112,7 +119,7 @@ def run_pieces(pieces: list[list[PartitionRange]], run: RunPiece, *, processes: 
         raise ValueError(f"processes must be at least 1, not {processes}")
     context = multiprocessing.get_context("fork")
     waiting = deque(enumerate(pieces))
-    running: dict[Connection, tuple[int, list[PartitionRange], BaseProcess]] = {}
+    running: dict[Connection, tuple[int, Piece, BaseProcess]] = {}
     results: dict[int, Counters] = {}
     failures: list[str] = []
     while waiting or running:
@@ -148,14 +155,13 @@ def run_pieces(pieces: list[list[PartitionRange]], run: RunPiece, *, processes: 
             elif outcome == "failed":
                 failures.append(payload)
             else:
-                described = ", ".join(r.label for r in piece)
-                failures.append(f"the worker process for {described} exited with code {process.exitcode}")
+                failures.append(f"the worker process for {describe(piece)} exited with code {process.exitcode}")
     if failures:
         raise PieceFailed(failures[0])
     return [results[index] for index in range(len(pieces))]
 
 
-def _work(sender: Connection, run: RunPiece, piece: list[PartitionRange], parent: int) -> None:
+def _work(sender: Connection, run: Callable[[Piece], Counters], piece: Piece, parent: int) -> None:
     # The service decides when to stop; a Ctrl-C at the terminal reaches the whole process
     # group, and the batch in flight must finish as it would in one process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -192,6 +198,10 @@ def _die_with(parent: int) -> None:
         threading.Thread(target=watch, name="newswire-piece-watchdog", daemon=True).start()
     if os.getppid() != parent:  # the service died before the signal was asked for
         os._exit(1)
+
+
+def describe_ranges(piece: list[PartitionRange]) -> str:
+    return ", ".join(r.label for r in piece)
 
 
 def merge_counters(counters: list[Counters]) -> dict[str, int]:

@@ -56,7 +56,7 @@ from apache_beam.runners.runner import PipelineState
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.batch_processes import cut_batch, merge_counters, run_pieces
+from pipeline.batch_processes import cut_batch, describe_ranges, merge_counters, run_pieces
 from pipeline.dedup import IndexLocation
 from pipeline.dependencies import DependencyUnavailable, probe_directory, unavailable_in
 from pipeline.enrich import load_tables
@@ -224,7 +224,7 @@ class MicroBatchService:
         if len(pieces) > 1:
             self._warm_up()
             run = functools.partial(self._run_pipeline, config=config)
-            counters = merge_counters(run_pieces(pieces, run, processes=self._processes))
+            counters = merge_counters(run_pieces(pieces, run, processes=self._processes, describe=describe_ranges))
         else:
             counters = self._run_pipeline(ranges, config=config)
         report = BatchReport(

@@ -19,6 +19,7 @@ summary also sets the stage's throughput against the Sign step alone (a plain lo
 a sample of each batch) and scores duplicate detection over the whole stream.
 
     python -m bench.dedup.scale [--articles 200000] [--batch 10000] [--horizon-s 120] [--redis-url URL]
+        [--processes N] [--old-tree DIR]
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ import ctypes
 import gc
 import heapq
 import itertools
+import os
 import random
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -385,6 +389,7 @@ class BatchReport:
     rss_mib: float
     in_use_mib: float | None
     peak_mib: float
+    worker_peak_mib: float | None  # the largest of the batch's worker processes, if it was cut over some
     index: IndexStats
     articles_in_horizon: float
     started_s: float  # since the stream started
@@ -398,7 +403,7 @@ class BatchReport:
     def line(self) -> str:
         return (
             f"{self.number:>5}{self.articles_so_far:>10}{self.rate:>8.0f}{self.rss_mib:>8.0f}"
-            f"{self.in_use_mib or float('nan'):>8.0f}{self.peak_mib:>8.0f}"
+            f"{self.in_use_mib or float('nan'):>8.0f}{self.peak_mib:>8.0f}{self.worker_peak_mib or float('nan'):>8.0f}"
             f"{self.index.entries:>10}{self.index.live_entries:>10}{self.index.live_bytes / MIB:>9.1f}"
             f"{self.index.storage_bytes / MIB:>9.1f}{self.articles_in_horizon:>9.0f}{self.bytes_per_article:>8.0f}"
             f"{self.ended_s:>7.0f}"
@@ -406,12 +411,14 @@ class BatchReport:
 
 
 HEADER = (
-    f"{'batch':>5}{'articles':>10}{'art/s':>8}{'RSS':>8}{'in use':>8}{'peakRSS':>8}{'entries':>10}{'live':>10}"
-    f"{'liveMiB':>9}{'fileMiB':>9}{'in hor.':>9}{'B/art':>8}{'t(s)':>7}"
+    f"{'batch':>5}{'articles':>10}{'art/s':>8}{'RSS':>8}{'in use':>8}{'peakRSS':>8}{'worker':>8}"
+    f"{'entries':>10}{'live':>10}{'liveMiB':>9}{'fileMiB':>9}{'in hor.':>9}{'B/art':>8}{'t(s)':>7}"
 )
 LEGEND = (
-    "RSS, peakRSS: this process (the FnApiRunner runs the pipeline in it), MiB; in use: RSS once the memory freed "
-    "is returned to the system (malloc_trim); entries: index rows, expired ones "
+    "RSS, peakRSS: this process (the FnApiRunner runs the pipeline in it unless the batch is cut over worker "
+    "processes), MiB; in use: RSS once the memory freed is returned to the system (malloc_trim); worker: the peak "
+    "RSS of the batch's largest worker process (forked from this one: it counts the pages they share); entries: "
+    "index rows, expired ones "
     "not yet deleted included; live: unexpired; liveMiB: their keys and values; fileMiB: SQLite file + WAL (Redis: "
     "used_memory); in hor.: articles decided within the horizon; B/art: live bytes per such article; t: seconds"
 )
@@ -490,8 +497,10 @@ def run_stream(
     probe: SqliteProbe | RedisProbe,
     ledger: Ledger,
     work: Path,
+    processes: int = 1,
 ) -> StreamRun:
-    """Each batch through Deduplicate as one pipeline run, all sharing the index, printing a line after each."""
+    """Each batch through Deduplicate, all sharing the index, printing a line after each: one pipeline
+    run in this process, or with ``processes`` > 1 one per piece, in forked workers, as the service runs a batch."""
     run = StreamRun([])
     windows: list[tuple[float, float, int]] = []
     stream_started, wall_started = time.monotonic(), time.time()
@@ -506,13 +515,14 @@ def run_stream(
         run.signed += len(articles[:sign_sample])
 
         batch_started, started = time.time(), time.monotonic()
-        outcome = run_pipeline(articles, config, 1, work / f"batch{number}")
+        outcome = run_pipeline(articles, config, 1, work / f"batch{number}", processes=processes)
         elapsed = time.monotonic() - started
         batch_ended = time.time()
         run.pipeline_s += elapsed
         windows.append((*probe.write_window(batch_started, batch_ended), len(batch)))
         ledger.record(batch, outcome)
         shutil.rmtree(work / f"batch{number}")
+        worker_peak = outcome.worker_peak_mib
         del outcome, articles, batch  # before measuring: the next batch replaces them
 
         size = probe.size()
@@ -526,6 +536,7 @@ def run_stream(
                 rss_mib=rss,
                 in_use_mib=in_use,
                 peak_mib=peak,
+                worker_peak_mib=worker_peak,
                 index=size,
                 articles_in_horizon=articles_within_horizon(windows, time.time(), config.index.horizon_s),
                 started_s=batch_started - wall_started,
@@ -564,6 +575,7 @@ def print_plateau(reports: Sequence[BatchReport], horizon_s: float) -> None:
         ("process RSS MiB", lambda r: r.rss_mib),
         ("process RSS in use MiB", lambda r: r.in_use_mib or float("nan")),
         ("process peak RSS MiB", lambda r: r.peak_mib),
+        ("worker peak RSS MiB", lambda r: r.worker_peak_mib or float("nan")),
         ("articles within horizon", lambda r: r.articles_in_horizon),
         ("bytes per article in horizon", lambda r: r.bytes_per_article),
         ("batch articles/s", lambda r: r.rate),
@@ -576,7 +588,8 @@ def print_plateau(reports: Sequence[BatchReport], horizon_s: float) -> None:
         print(f"{name:<30}{high_before:>12,.1f}{high_earlier:>12,.1f}{high_later:>12,.1f}{ratio:>15.2f}")
 
 
-def print_summary(run: StreamRun, batch_size: int) -> None:
+def print_summary(run: StreamRun, batch_size: int, processes: int) -> float:
+    """Prints the stream's figures; returns its throughput (articles/s through Deduplicate)."""
     last = run.reports[-1]
     rate, baseline = last.articles_so_far / run.pipeline_s, run.signed / run.signing_s
     print(
@@ -584,12 +597,15 @@ def print_summary(run: StreamRun, batch_size: int) -> None:
         f"(in the pipeline {run.pipeline_s:.0f} s, generating {run.generating_s:.0f} s, Sign baseline "
         f"{run.signing_s:.0f} s, the rest measuring)"
     )
-    print(f"throughput: {rate:.0f} articles/s through Deduplicate (FnApiRunner, batches of {batch_size})")
+    cut = f", each cut over {processes} worker processes" if processes > 1 else ", in this process"
+    print(f"throughput: {rate:.0f} articles/s through Deduplicate (FnApiRunner, batches of {batch_size}{cut})")
     print(f"baseline:   {baseline:.0f} articles/s through the Sign step alone (plain loop over {run.signed} of them)")
-    print(f"            Deduplicate runs at {rate / baseline:.2f} x the Sign step alone")
+    print(f"            Deduplicate runs at {rate / baseline:.2f} x the Sign step alone on one core")
+    workers = [r.worker_peak_mib for r in run.reports if r.worker_peak_mib]
     print(
         f"peak RSS: {max(r.peak_mib for r in run.reports):.0f} MiB; after the last batch RSS {last.rss_mib:.0f} MiB, "
         f"in use {last.in_use_mib or float('nan'):.0f} MiB"
+        + (f"; largest worker process {max(workers):.0f} MiB" if workers else "")
     )
     print(
         f"retained: {last.index.live_bytes / MIB:.1f} MiB of keys and values in {last.index.live_entries} live entries "
@@ -599,6 +615,7 @@ def print_summary(run: StreamRun, batch_size: int) -> None:
     by_kind = sorted(last.index.by_kind.items(), key=lambda kv: -kv[1].bytes)
     per_article = ", ".join(f"{k}: {v.bytes / max(last.articles_in_horizon, 1.0):.0f}" for k, v in by_kind)
     print(f"  bytes per article by key kind: {per_article}")
+    return rate
 
 
 def print_band_owners(location: IndexLocation) -> None:
@@ -608,6 +625,64 @@ def print_band_owners(location: IndexLocation) -> None:
             f"  {kind}: {bands} bands, {full} listing the most ({most}) owners; {listed} owners listed, "
             f"{live} ({live / max(listed, 1):.0%}) with a live signature"
         )
+
+
+_THROUGHPUT = re.compile(r"^throughput: (\d+) articles/s", re.M)
+
+# Runs a tree's own bench.dedup.scale with its arguments, after one change to its harness:
+# code from before this harness read its batches from a file built the pipeline on beam.Create,
+# which pickles and compresses every article into the pipeline and cost about as much as
+# deduplicating it. Its Create is fed from a file here, as this harness feeds a batch; a harness
+# that reads files already never calls it.
+_FILE_FED_TREE = """
+import atexit, shutil, sys, tempfile, types
+from pathlib import Path
+import apache_beam as beam
+import bench.dedup.scale as scale
+harness = sys.modules[scale.run_pipeline.__module__]
+batches = Path(tempfile.mkdtemp(prefix="dedup-scale-old-tree-"))
+atexit.register(shutil.rmtree, batches, True)
+
+class FileFed(beam.PTransform):
+    def __init__(self, values, reshuffle=False):
+        super().__init__()
+        self._values = list(values)
+
+    def expand(self, begin):
+        source = Path(tempfile.mkstemp(suffix=".jsonl", dir=batches)[1])
+        source.write_text("".join(value.model_dump_json() + "\\n" for value in self._values))
+        model = type(self._values[0])
+        return begin | beam.io.ReadFromText(str(source)) | "Parse" >> beam.Map(model.model_validate_json)
+
+harness.beam = types.SimpleNamespace(**{**vars(beam), "Create": FileFed})
+scale.main(sys.argv[1:])
+"""
+
+
+def compare_with_tree(tree: Path, rate: float, args: argparse.Namespace) -> None:
+    """Runs ``tree``'s own ``bench.dedup.scale`` over the same stream (its batches fed from files, as
+    here: ``_FILE_FED_TREE``) and sets its throughput beside ``rate``.
+
+    The stream is the same only if the tree generates it alike (the generator and its seed):
+    the tree's duplicate-detection scores, printed with it, show whether it does.
+    """
+    stream = ["--articles", str(args.articles), "--batch", str(args.batch), "--horizon-s", str(args.horizon_s)]
+    stream += ["--threshold", str(args.threshold), "--seed", str(args.seed), "--sign-sample", str(args.sign_sample)]
+    if args.redis_url:
+        stream += ["--redis-url", args.redis_url]
+    print(f"\nrunning {tree}'s bench.dedup.scale {' '.join(stream)}, its batches fed from files", flush=True)
+    environment = {**os.environ, "PYTHONPATH": str(tree)}  # its own modules, not this checkout's
+    done = subprocess.run(
+        [sys.executable, "-c", _FILE_FED_TREE, *stream], cwd=tree, env=environment, capture_output=True, text=True
+    )
+    summary = done.stdout[done.stdout.find("\narticles:") :] if "\narticles:" in done.stdout else done.stdout[-3000:]
+    print("\n".join(f"  | {line}" for line in summary.strip().splitlines()))
+    found = _THROUGHPUT.search(done.stdout)
+    if done.returncode != 0 or found is None:
+        print(f"  {tree} gave no throughput (exit code {done.returncode}): {done.stderr.strip()[-2000:]}")
+        return
+    old = float(found.group(1))
+    print(f"this run against {tree}: {rate:.0f} against {old:.0f} articles/s = {rate / old:.2f} x its rate")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -620,6 +695,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sign-sample", type=int, default=1000, help="articles per batch timed through Sign alone")
     parser.add_argument("--redis-url", default=None, help="use a Redis index (under a fresh namespace, dropped after)")
     parser.add_argument("--work", type=Path, default=None, help="keep the index and ledger here (a new directory)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes each batch is cut over, as the micro-batch service cuts one (default: every core; "
+        "1 runs each batch in this process)",
+    )
+    parser.add_argument(
+        "--old-tree",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. the code before a change): its own bench.dedup.scale runs after this one, "
+        "with the same stream arguments, and its throughput is set beside this run's",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="dedup-scale-") as tmp:
@@ -642,8 +731,8 @@ def main(argv: list[str] | None = None) -> None:
         print(LEGEND)
         print(HEADER)
         stream = synthetic_stream(args.articles, seed=args.seed)
-        run = run_stream(stream, args.batch, args.sign_sample, config, probe, ledger, work)
-        print_summary(run, args.batch)
+        run = run_stream(stream, args.batch, args.sign_sample, config, probe, ledger, work, args.processes)
+        rate = print_summary(run, args.batch, args.processes)
         print_plateau(run.reports, args.horizon_s)
         print_band_owners(location)
 
@@ -653,6 +742,8 @@ def main(argv: list[str] | None = None) -> None:
             print(result.row(name))
         ledger.close()
         probe.close()
+    if args.old_tree is not None:
+        compare_with_tree(args.old_tree.resolve(), rate, args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ dedup tests assert on them. It never writes outside the work directory it is giv
 
 from __future__ import annotations
 
+import functools
+import resource
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from newswire.testing.dedup_corpus import Corpus, Truth
+from pipeline.batch_processes import run_pieces
 from pipeline.dedup import DUPLICATES, ORIGINALS, Deduplicate
 from pipeline.dedup.decide import DedupConfig
 from schemas import DuplicateNotice, EnrichedArticle
@@ -30,8 +33,10 @@ class Outcome:
 
     originals: dict[str, EnrichedArticle]
     notices: list[DuplicateNotice]
-    # Through the service: how many worker processes each committed batch was cut over.
+    # With worker processes (the service's, or run_pipeline's): how many each batch was cut over.
     pieces: list[int] = field(default_factory=list)
+    # run_pipeline's worker processes: the largest peak resident size among them, in MiB.
+    worker_peak_mib: float | None = None
 
     def final_originals(self) -> set[str]:
         demoted = {n.article_id for n in self.notices if n.was_original}
@@ -59,42 +64,82 @@ def run_pipeline(
     batches: int,
     work: Path,
     beam_options: Sequence[str] = (),
+    *,
+    processes: int = 1,
 ) -> Outcome:
+    """``articles`` in ``batches`` sequential batches through ``Deduplicate``, all sharing one index.
+
+    With ``processes`` > 1, each batch is cut into that many consecutive pieces, each run in a
+    forked worker process of its own at the same time, as the micro-batch service cuts a large
+    batch (``pipeline.batch_processes``); the ``Outcome`` then records the pieces per batch.
+    """
     originals: dict[str, EnrichedArticle] = {}
     notices: list[DuplicateNotice] = []
+    cut: list[int] = []
+    worker_peak_kib = 0
     size = -(-len(articles) // batches)
     for number in range(batches):
         chunk = list(articles[number * size : (number + 1) * size])
-        out = work / f"batch{number}"
-        # The batch comes from a file, as from a topic: beam.Create would pickle and compress
-        # every article into the pipeline itself, which cost about as much as deduplicating it.
-        source = out / "input.jsonl"
-        source.parent.mkdir(parents=True, exist_ok=True)
-        source.write_text("".join(f"{article.model_dump_json()}\n" for article in chunk))
-        with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *beam_options])) as pipeline:
-            decided = (
-                pipeline
-                | beam.io.ReadFromText(str(source))
-                | "Parse" >> beam.Map(EnrichedArticle.model_validate_json)
-                | Deduplicate(config)
+        pieces = _write_pieces(chunk, work / f"batch{number}", processes)
+        run = functools.partial(_run_piece, config=config, beam_options=tuple(beam_options))
+        if len(pieces) == 1:
+            run(pieces[0])
+        else:
+            worker_peak_kib = max(
+                [worker_peak_kib, *(c["peak_rss_kib"] for c in run_pieces(pieces, run, processes=processes))]
             )
-            _ = (
-                decided[ORIGINALS]
-                | "O" >> beam.Map(lambda a: a.model_dump_json())
-                | "WO" >> beam.io.WriteToText(str(out / "originals"))
-            )
-            _ = (
-                decided[DUPLICATES]
-                | "D" >> beam.Map(lambda d: d.model_dump_json())
-                | "WD" >> beam.io.WriteToText(str(out / "duplicates"))
-            )
-        for path in sorted(out.glob("originals*")):
-            for line in path.read_text().splitlines():
-                article = EnrichedArticle.model_validate_json(line)
-                originals[article.article_id] = article  # sinks upsert by id: a later version replaces
-        for path in sorted(out.glob("duplicates*")):
-            notices.extend(DuplicateNotice.model_validate_json(line) for line in path.read_text().splitlines())
-    return Outcome(originals, notices)
+        cut.append(len(pieces))
+        for out in pieces:  # in offset order, as a later piece's upsert replaces an earlier one's
+            for path in sorted(out.glob("originals*")):
+                for line in path.read_text().splitlines():
+                    article = EnrichedArticle.model_validate_json(line)
+                    originals[article.article_id] = article  # sinks upsert by id: a later version replaces
+            for path in sorted(out.glob("duplicates*")):
+                notices.extend(DuplicateNotice.model_validate_json(line) for line in path.read_text().splitlines())
+    if processes == 1:
+        return Outcome(originals, notices)
+    return Outcome(originals, notices, pieces=cut, worker_peak_mib=worker_peak_kib / 1024 if worker_peak_kib else None)
+
+
+def _write_pieces(chunk: list[EnrichedArticle], out: Path, processes: int) -> list[Path]:
+    """The batch cut into at most ``processes`` consecutive pieces of nearly equal size, a directory each.
+
+    A piece comes from a file, as from a topic: beam.Create would pickle and compress every
+    article into the pipeline itself, which cost about as much as deduplicating it.
+    """
+    count = max(1, min(processes, len(chunk)))
+    bounds = [len(chunk) * k // count for k in range(count + 1)]
+    pieces = []
+    for k in range(count):
+        piece = out / f"piece{k}" if count > 1 else out
+        piece.mkdir(parents=True, exist_ok=True)
+        lines = (f"{article.model_dump_json()}\n" for article in chunk[bounds[k] : bounds[k + 1]])
+        (piece / "input.jsonl").write_text("".join(lines))
+        pieces.append(piece)
+    return pieces
+
+
+def _run_piece(out: Path, *, config: DedupConfig, beam_options: tuple[str, ...]) -> dict[str, int]:
+    """``Deduplicate`` over ``out``/input.jsonl, its originals and notices written beside it;
+    the process's peak resident size, in KiB."""
+    with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner", *beam_options])) as pipeline:
+        decided = (
+            pipeline
+            | beam.io.ReadFromText(str(out / "input.jsonl"))
+            | "Parse" >> beam.Map(EnrichedArticle.model_validate_json)
+            | Deduplicate(config)
+        )
+        _ = (
+            decided[ORIGINALS]
+            | "O" >> beam.Map(lambda a: a.model_dump_json())
+            | "WO" >> beam.io.WriteToText(str(out / "originals"))
+        )
+        _ = (
+            decided[DUPLICATES]
+            | "D" >> beam.Map(lambda d: d.model_dump_json())
+            | "WD" >> beam.io.WriteToText(str(out / "duplicates"))
+        )
+    return {"peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
 @dataclass(frozen=True)
