@@ -335,14 +335,15 @@ class PipelineSettings(Section):
         "each, offsets committed when all are done). Unset: the runner's default, which locally is every core.",
     )
     parallel_min_records: int = Field(
-        150,
+        500,
         ge=1,
         description="FnApiRunner: a micro-batch of fewer records runs whole in the service's own process; larger ones "
         "are cut over `parallelism` worker processes. Each piece pays its pipeline's start-up (0.4-1.6 s of CPU by "
-        "machine), so a cut batch costs that much more CPU and finishes sooner by half its work (3-9 ms of CPU a "
-        "record): at 150 records the work is about one start-up's worth. Higher saves CPU under light load, lower "
-        "shortens its latency (at 100 articles/s on 2 cores, 500 gave p50/p99 6.1-7.7/8.9-10.5 s, 150 gave "
-        "4.6-4.9/6.8-7.5 s).",
+        "machine), and a cut batch finishes sooner by half its work (3-9 ms of CPU a record). Lower shortens latency "
+        "under light load (at 100 articles/s on 2 cores, 150 gave p50/p99 4.6-4.9/6.8-7.5 s against 6.1-7.7/8.9-10.5 "
+        "s), but every cut batch decides some labels by which piece's index transaction runs first: an update whose "
+        "two versions land in different pieces can be published as version 1 of the newer body (the final originals "
+        "are the same).",
     )
     max_piece_records: int = Field(
         1_500,
