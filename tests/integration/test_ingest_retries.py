@@ -32,6 +32,11 @@ from schemas.feed_entry import FeedEntry, FeedKind
 from tests.integration.harness import NewswireRun
 
 pytestmark = pytest.mark.integration
+# How long a started ingest service may take to fetch its first page: start-up, joining the
+# fetch-task consumer group and the poll. The waits end at the fetch; 20 s ran out once on a
+# loaded 2-core machine.
+FIRST_FETCH_WITHIN_S = 60
+
 PAGES = sorted((Path(__file__).resolve().parents[1] / "data" / "ingest" / "pages").glob("*.html.gz"))
 RSS = {"Content-Type": "application/rss+xml"}
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -235,7 +240,7 @@ def test_a_restart_in_the_middle_of_a_backoff_keeps_the_schedule(ingest_run: New
         sources = sources_file(tmp_path / "s.yaml", {"f": feed})
         first = ingest_run.start("ingest", "--sources", str(sources), log=tmp_path / "first.log")
         try:
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + FIRST_FETCH_WITHIN_S
             while not server.requests_for("/story") and time.monotonic() < deadline:
                 time.sleep(0.05)
             time.sleep(0.5)  # the retry is scheduled (and durable) before the task is committed
@@ -263,7 +268,7 @@ def test_a_task_whose_worker_dies_while_handling_it_is_dead_lettered_instead_of_
         sources = sources_file(tmp_path / "s.yaml", {"f": feed})
         first = ingest_run.start("ingest", "--sources", str(sources), log=tmp_path / "first.log")
         try:
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + FIRST_FETCH_WITHIN_S
             while not server.requests_for("/deadly") and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
