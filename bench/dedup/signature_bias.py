@@ -20,7 +20,6 @@ pairs that share an LSH band under the near scheme's bands and rows.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,16 @@ import numpy.typing as npt
 from bench.dedup.scale import synthetic_stream
 from pipeline.dedup.decide import DedupConfig
 from pipeline.dedup.index import IndexLocation
-from pipeline.dedup.signature import Signature, body_signature, jaccard, shingle_hashes, shingles, words
+from pipeline.dedup.signature import (
+    LshScheme,
+    Signature,
+    body_signature,
+    jaccard,
+    minhash_of,
+    shingle_hashes,
+    shingles,
+    words,
+)
 from schemas import EnrichedArticle
 
 Hashes = npt.NDArray[np.uint64]
@@ -44,24 +52,6 @@ def copy_pairs(articles: int, seed: int, limit: int) -> list[tuple[EnrichedArtic
             bases.setdefault(item.cluster, item.article)
     copies = [item for item in stream if item.kind == "near_duplicate" and item.cluster in bases]
     return [(item.article, bases[item.cluster]) for item in copies][:limit]
-
-
-def drawn_table(seed: int, permutations: int) -> Callable[[Hashes], Signature]:
-    """MinHash with a multiply-shift table drawn as ``signature._permutations`` draws its own, from ``seed``."""
-    generator = np.random.Generator(np.random.PCG64(seed))
-    a = generator.integers(1, 1 << 63, size=permutations, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    b = generator.integers(0, 1 << 63, size=permutations, dtype=np.uint64)
-
-    def sign(hashes: Hashes) -> Signature:
-        permuted = np.multiply.outer(a, hashes) + b[:, None]
-        return (permuted.min(axis=1) >> np.uint64(32)).astype(np.uint32)
-
-    return sign
-
-
-def shares_a_band(left: Signature, right: Signature, bands: int, rows: int) -> bool:
-    equal = (left[: bands * rows] == right[: bands * rows]).reshape(bands, rows)
-    return bool(equal.all(axis=1).any())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,13 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     in_use = [
         (body_signature(c.body, size, permutations), body_signature(b.body, size, permutations)) for c, b in pairs
     ]
-    rows.append(("signature in use", _similarities(in_use), _candidates(in_use, scheme.bands, scheme.rows)))
+    rows.append(("signature in use", _similarities(in_use), _candidates(in_use, scheme)))
     for seed in range(1, args.draws + 1):
-        sign = drawn_table(seed, permutations)
-        signed = [(sign(left), sign(right)) for left, right in hashed]
-        rows.append(
-            (f"same family, seed {seed}", _similarities(signed), _candidates(signed, scheme.bands, scheme.rows))
-        )
+        signed = [
+            (minhash_of(h1, permutations, seed=seed), minhash_of(h2, permutations, seed=seed)) for h1, h2 in hashed
+        ]
+        rows.append((f"same family, seed {seed}", _similarities(signed), _candidates(signed, scheme)))
     rows.append(("independent random ranks", _reference(hashed, permutations), None))
 
     threshold = config.near_threshold
@@ -106,8 +95,9 @@ def _similarities(signed: list[tuple[Signature, Signature]]) -> npt.NDArray[np.f
     return np.array([float(np.mean(left == right)) for left, right in signed])
 
 
-def _candidates(signed: list[tuple[Signature, Signature]], bands: int, rows: int) -> npt.NDArray[np.bool_]:
-    return np.array([shares_a_band(left, right, bands, rows) for left, right in signed])
+def _candidates(signed: list[tuple[Signature, Signature]], scheme: LshScheme) -> npt.NDArray[np.bool_]:
+    """Whether each pair would meet in the index: at least one band key in common."""
+    return np.array([bool(set(scheme.band_keys(left)) & set(scheme.band_keys(right))) for left, right in signed])
 
 
 def _reference(hashed: list[tuple[Hashes, Hashes]], permutations: int) -> npt.NDArray[np.float64]:

@@ -77,11 +77,11 @@ def run_pipeline(
     notices: list[DuplicateNotice] = []
     cut: list[int] = []
     worker_peak_kib = 0
+    run = functools.partial(_run_piece, config=config, beam_options=tuple(beam_options))
     size = -(-len(articles) // batches)
     for number in range(batches):
         chunk = list(articles[number * size : (number + 1) * size])
         pieces = _write_pieces(chunk, work / f"batch{number}", processes)
-        run = functools.partial(_run_piece, config=config, beam_options=tuple(beam_options))
         if len(pieces) == 1:
             run(pieces[0])
         else:

@@ -148,8 +148,8 @@ def story_terms(text: str, title: str = "") -> set[str]:
 
 
 @cache
-def _permutations(count: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
-    generator = np.random.Generator(np.random.PCG64(_PERMUTATION_SEED))
+def _permutations(count: int, seed: int = _PERMUTATION_SEED) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    generator = np.random.Generator(np.random.PCG64(seed))
     # Multiply-shift hashing: odd multipliers over 64-bit keys, the top 32 bits kept.
     a = generator.integers(1, 1 << 63, size=count, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     b = generator.integers(0, 1 << 63, size=count, dtype=np.uint64)
@@ -274,11 +274,15 @@ def _shingles_of(hashed: npt.NDArray[np.uint64], size: int) -> npt.NDArray[np.ui
     return combined
 
 
-def minhash_of(hashes: npt.NDArray[np.uint64], permutations: int) -> Signature:
-    """MinHash signature of a set given by its members' 64-bit hashes (duplicates change nothing)."""
+def minhash_of(hashes: npt.NDArray[np.uint64], permutations: int, *, seed: int = _PERMUTATION_SEED) -> Signature:
+    """MinHash signature of a set given by its members' 64-bit hashes (duplicates change nothing).
+
+    ``seed`` draws another table of the same family: only for measuring what one draw costs
+    (``bench.dedup.signature_bias``); every signature an index holds uses the default.
+    """
     if hashes.size == 0:
         return np.full(permutations, 0xFFFFFFFF, dtype=np.uint32)
-    a, b = _permutations(permutations)
+    a, b = _permutations(permutations, seed)
     # Every permutation over every member at once; uint64 arithmetic wraps, as multiply-shift wants.
     # (permutation, member): each permutation's minimum is a reduction over contiguous memory.
     permuted = np.multiply.outer(a, hashes)
