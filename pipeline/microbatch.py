@@ -57,7 +57,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from pipeline.batch_processes import cut_batch, describe_ranges, merge_counters, run_pieces
-from pipeline.dedup import IndexLocation
+from pipeline.dedup import IndexLocation, kernels
 from pipeline.dependencies import DependencyUnavailable, probe_directory, unavailable_in
 from pipeline.enrich import load_tables
 from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
@@ -251,10 +251,12 @@ class MicroBatchService:
         return _counters(result)
 
     def _warm_up(self) -> None:
-        """Load the Enrich stage's shared tables here once, so that every forked worker inherits
-        them (copy-on-write) instead of loading its own for every batch."""
+        """Load the Enrich stage's shared tables and the dedup signatures' compiled loops here once,
+        so that every forked worker inherits them (copy-on-write) instead of loading its own for
+        every batch."""
         if not self._warmed:
             load_tables(self._config.enrichers)
+            kernels.load()
             self._warmed = True
 
     def _mark_attempt(self, ranges: list[PartitionRange], *, mark: bool) -> int | None:

@@ -2,8 +2,8 @@
 
 Every worker, on every runner and after every restart, must compute the same signature
 for the same body, or copies would not meet: hashing is keyed only by constants in this
-module (FNV-1a and SplitMix64 constants, blake2b for band keys, a fixed-seed permutation
-table), never by Python's per-process salted ``hash()`` or a random seed. Changing those
+module and ``kernels`` (FNV-1a and SplitMix64 constants, blake2b for band keys, a fixed-seed
+permutation table), never by Python's per-process salted ``hash()`` or a random seed. Changing those
 constants changes every band key, so an index filled before the change no longer
 matches; this module must never do that silently (bump ``SIGNATURE_VERSION``, which is
 part of every band key, or ``BAND_KEY_LAYOUT`` when only the keys' spelling changes).
@@ -21,6 +21,9 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
+
+from pipeline.dedup import kernels
+from pipeline.dedup.kernels import FNV_PRIME, MIX_1, MIX_2
 
 SIGNATURE_VERSION = 2  # 2: multiply-shift MinHash over vectorised FNV term hashes
 _WORD = re.compile(r"\w+")
@@ -156,28 +159,22 @@ def _permutations(count: int, seed: int = _PERMUTATION_SEED) -> tuple[npt.NDArra
     return a, b
 
 
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX_2 = np.uint64(0x94D049BB133111EB)
 # Code points of a term that reach its hash; longer terms (URLs, run-together text) add only their length.
 _TERM_CODE_POINTS = 48
 
 
 def _mix(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """SplitMix64's finaliser: every input bit moves every output bit."""
-    values = (values ^ (values >> np.uint64(30))) * _MIX_1
-    values = (values ^ (values >> np.uint64(27))) * _MIX_2
+    values = (values ^ (values >> np.uint64(30))) * MIX_1
+    values = (values ^ (values >> np.uint64(27))) * MIX_2
     return values ^ (values >> np.uint64(31))
 
 
 def term_hashes(terms: Sequence[str]) -> npt.NDArray[np.uint64]:
     """A 64-bit hash of each term (FNV-1a over its code points, then mixed), all terms in one pass.
 
-    NumPy lays the terms out as a matrix of code points; a column at a time folds each
-    term's next code point in, so the cost is one array operation per character position
-    instead of one hash call per term. ``\\w`` terms hold no NUL, so padding is told apart
-    from text.
+    NumPy lays the terms out as a matrix of code points, one row a term, and the compiled
+    loop hashes each row's run; ``\\w`` terms hold no NUL, so padding is told apart from text.
     """
     if not terms:
         return np.empty(0, dtype=np.uint64)
@@ -193,26 +190,9 @@ def term_hashes(terms: Sequence[str]) -> npt.NDArray[np.uint64]:
 def _fnv_of_runs(
     points: npt.NDArray[np.uint32], starts: npt.NDArray[np.intp], lengths: npt.NDArray[np.intp]
 ) -> npt.NDArray[np.uint64]:
-    """FNV-1a over each run ``points[start : start + length]`` of code points, then mixed.
-
-    Runs are visited longest first, so the runs still being folded at any character
-    position are a prefix of that order: each position costs one gather and two in-place
-    operations on a slice, and short words (most of them) drop out after their last character.
-    """
-    order = np.argsort(-lengths, kind="stable")
-    by_length = lengths[order]
-    longest = int(by_length[0]) if len(order) else 0
-    # still[j]: how many runs (longest first) have a character at position j.
-    still = np.searchsorted(-by_length, -np.arange(longest), side="left").tolist()
-    wide, at = points.astype(np.uint64), starts[order]
-    folded = np.full(len(order), _FNV_OFFSET, dtype=np.uint64)
-    for position, count in enumerate(still):
-        running = folded[:count]
-        running ^= wide[at[:count] + position]
-        running *= _FNV_PRIME
-    hashes = np.empty_like(folded)
-    hashes[order] = _mix(folded)
-    return hashes
+    """FNV-1a over each run ``points[start : start + length]`` of code points, then mixed."""
+    # Contiguous intp arrays whatever the caller sliced: each other layout would be compiled anew.
+    return kernels.fnv_of_runs(points, np.ascontiguousarray(starts, np.intp), np.ascontiguousarray(lengths, np.intp))
 
 
 _WORD_CHARACTER = re.compile(r"\w")
@@ -270,7 +250,7 @@ def _shingles_of(hashed: npt.NDArray[np.uint64], size: int) -> npt.NDArray[np.ui
     runs = len(hashed) - width + 1
     combined = hashed[:runs]
     for offset in range(1, width):
-        combined = _mix(combined * _FNV_PRIME + hashed[offset : offset + runs])
+        combined = _mix(combined * FNV_PRIME + hashed[offset : offset + runs])
     return combined
 
 
@@ -283,12 +263,7 @@ def minhash_of(hashes: npt.NDArray[np.uint64], permutations: int, *, seed: int =
     if hashes.size == 0:
         return np.full(permutations, 0xFFFFFFFF, dtype=np.uint32)
     a, b = _permutations(permutations, seed)
-    # Every permutation over every member at once; uint64 arithmetic wraps, as multiply-shift wants.
-    # (permutation, member): each permutation's minimum is a reduction over contiguous memory.
-    permuted = np.multiply.outer(a, hashes)
-    permuted += b[:, None]
-    # Keeping the top 32 bits is monotone, so it commutes with the minimum: shift 128 values, not all.
-    return (permuted.min(axis=1) >> np.uint64(32)).astype(np.uint32)
+    return kernels.min_hashes(a, b, np.ascontiguousarray(hashes, np.uint64))
 
 
 def minhash(items: Iterable[str], permutations: int) -> Signature:
