@@ -62,7 +62,7 @@ from newswire.testing.deployment import newswire_environment, private_broker, ru
 from newswire.testing.postgres import PostgresServer, postgres_cluster
 from newswire.testing.processes import descendants
 from newswire.topics import ensure_topics, producer_config
-from pipeline.dedup import IndexLocation, sign
+from pipeline.dedup import IndexLocation, kernels, sign
 from pipeline.dedup.decide import Decision, DedupConfig, Signed, decide_all
 from pipeline.dedup.index import IndexView
 from pipeline.enrich import _EnrichArticle, without_enrichers
@@ -329,6 +329,7 @@ def stage_costs(records: list[tuple[bytes, bytes]], work: Path) -> tuple[list[St
     derived: list[EnrichedArticle] = []
     costs.append(_timed("fingerprint", len(values), lambda: derived.extend(without_enrichers(a) for a in cleaned)))
     signed: list[Signed] = []
+    kernels.load()  # start-up, as the service does it before forking: not work an article pays
     costs.append(_timed("dedup: sign", len(values), lambda: signed.extend(sign(a, config) for a in derived)))
     index = config.index.open()
     decisions: list[Decision] = []

@@ -1,9 +1,9 @@
 """Language of the article body with a confidence, by py3langid (offline, model shipped in the wheel).
 
 py3langid counts its byte n-gram features with a Python loop over a DFA, one step per byte,
-which was most of this enricher's cost. ``_CountingInNumPy`` counts the same features with
-a handful of NumPy steps over the whole sample and leaves everything else (text encoding,
-scoring, normalisation) to py3langid. It must never change an answer: the counts, their
+which was most of this enricher's cost. ``_CompiledCounting`` walks the same DFA in a
+compiled loop (numba, as the dedup signatures do) and leaves everything else (text
+encoding, scoring, normalisation) to py3langid. It must never change an answer: the counts, their
 order and hence every score are the library's own (tests compare the two on real texts).
 It overrides py3langid's private ``_raw_score``, so a new py3langid must pass that test
 before its pin in constraints.txt moves.
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 from py3langid.langid import MODEL_FILE, RAW_FLOOR, LanguageIdentifier
 
 from pipeline.enrichers.base import Enricher, worker_resource
@@ -26,15 +27,12 @@ from schemas import CleanedArticle, LanguageGuess
 _SAMPLE_CHARS = 800
 
 
-class _CountingInNumPy(LanguageIdentifier):  # type: ignore[misc]
-    """py3langid's identifier with its per-byte DFA walk replaced by vectorised steps.
+class _CompiledCounting(LanguageIdentifier):  # type: ignore[misc]
+    """py3langid's identifier with its per-byte DFA walk compiled.
 
-    The model's scanner is an Aho-Corasick automaton over byte n-grams: its state after
-    any text is the longest suffix of that text that is a node of its trie, so it depends
-    only on the last ``depth`` bytes, ``depth`` being the trie's deepest node. The state at
-    every position is therefore the walk from the start state over the ``depth`` bytes
-    ending there: ``depth`` gathers over all positions at once instead of one Python step
-    per byte.
+    The model's scanner is an Aho-Corasick automaton over byte n-grams, each state naming
+    at most one feature; the walk and the count of each feature met, in the order first met,
+    are one compiled loop (``_feature_counts``).
     """
 
     def __init__(self, nb_ptc: npt.ArrayLike, *args: Any, **kwargs: Any) -> None:
@@ -46,43 +44,16 @@ class _CountingInNumPy(LanguageIdentifier):  # type: ignore[misc]
         self._next_state = np.frombuffer(self.tk_nextmove, dtype=np.uint32)  # a view: the model stays one copy
         self._row_offset = np.asarray(self.tk_row, dtype=np.int64) << 8
         self._feature_of_state = np.asarray(self.tk_output, dtype=np.int64)
-        self._depth = self._deepest_state()
-
-    def _deepest_state(self) -> int:
-        """How many transitions from the start state reach the farthest state (breadth first)."""
-        seen = np.zeros(len(self._row_offset), dtype=bool)
-        seen[0] = True
-        frontier = np.array([0], dtype=np.int64)
-        depth = 0
-        every_byte = np.arange(256, dtype=np.int64)
-        while True:
-            reached = []
-            for chunk in range(0, len(frontier), 4096):  # a few MB at a time: the widest level is 100 MB whole
-                rows = self._row_offset[frontier[chunk : chunk + 4096]]
-                nexts = self._next_state[(rows[:, None] + every_byte).ravel()]
-                reached.append(np.unique(nexts[~seen[nexts]]))
-            frontier = np.unique(np.concatenate(reached)).astype(np.int64)
-            if not len(frontier):
-                return depth
-            seen[frontier] = True
-            depth += 1
-
-    def _states(self, text: bytes) -> npt.NDArray[np.int64]:
-        data = np.frombuffer(text, dtype=np.uint8).astype(np.int64)
-        states = np.zeros(len(data), dtype=np.int64)
-        for back in range(min(self._depth, len(data)) - 1, -1, -1):
-            # Positions from `back` on take one more step, over the byte `back` places behind them.
-            states[back:] = self._next_state[self._row_offset[states[back:]] + data[: len(data) - back]]
-        return states
+        self._features = int(self._feature_of_state.max()) + 1
 
     def _raw_score(self, text: bytes) -> npt.NDArray[np.float32]:
-        features = self._feature_of_state[self._states(text)]
-        features = features[features >= 0]
-        if not len(features):
+        data = np.frombuffer(text, dtype=np.uint8)
+        model = (self._next_state, self._row_offset, self._feature_of_state)
+        distinct, counts = _feature_counts(*model, data, self._features)
+        if not len(distinct):
             # py3langid's own answer for a featureless text.
             fill = 0.0 if self._norm_probs else RAW_FLOOR
             return np.full(len(self.nb_classes), fill, dtype=np.float32)
-        distinct, counts = _in_order_of_first_occurrence(features)
         log_counts = np.log1p(counts.astype(np.float32))
         # np.take copies the same rows as indexing, at a third of the cost.
         rows = np.take(self.nb_ptc, distinct, axis=0)
@@ -90,29 +61,41 @@ class _CountingInNumPy(LanguageIdentifier):  # type: ignore[misc]
         return scores
 
 
-def _in_order_of_first_occurrence(
-    features: npt.NDArray[np.int64],
+@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _feature_counts(
+    next_state: npt.NDArray[np.uint32],
+    row_offset: npt.NDArray[np.int64],
+    feature_of_state: npt.NDArray[np.int64],
+    data: npt.NDArray[np.uint8],
+    features: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The distinct features and how often each occurs, in the order they first occur.
+    """The features the DFA meets over ``data``, each once in the order first met, and how often each is met.
 
     py3langid sums the features in that order (a Counter's), and float sums depend on
-    order: the same order keeps every score bit for bit. Sorting (feature, position) pairs
-    packed in one integer finds each feature's first position faster than
-    ``np.unique(return_index=True)``'s stable argsort.
+    order: the same order keeps every score bit for bit.
     """
-    count = len(features)
-    shift = max(count.bit_length(), 1)
-    keys = np.sort((features << shift) | np.arange(count))
-    sorted_features = keys >> shift
-    starts = np.flatnonzero(np.concatenate(([True], sorted_features[1:] != sorted_features[:-1])))
-    occurrences = np.diff(np.append(starts, count))
-    order = np.argsort(keys[starts] & ((1 << shift) - 1))
-    return sorted_features[starts][order], occurrences[order]
+    slot = np.full(features, -1, dtype=np.int64)
+    distinct = np.empty(data.size, dtype=np.int64)
+    counts = np.zeros(data.size, dtype=np.int64)
+    found = 0
+    state = np.int64(0)
+    for byte in data:
+        state = np.int64(next_state[row_offset[state] + byte])
+        feature = feature_of_state[state]
+        if feature >= 0:
+            if slot[feature] < 0:
+                slot[feature] = found
+                distinct[found] = feature
+                found += 1
+            counts[slot[feature]] += 1
+    return distinct[:found], counts[:found]
 
 
 @functools.cache  # read-only once loaded (see pipeline/__init__.py): half a second saved per micro-batch
 def _shared_identifier() -> LanguageIdentifier:
-    return _CountingInNumPy.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier = _CompiledCounting.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.classify("compiled or loaded from numba's cache here, before a local service forks its workers")
+    return identifier
 
 
 class LanguageEnricher(Enricher):
