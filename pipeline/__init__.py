@@ -6,11 +6,11 @@ the environment or keeps process-global state that a record can change, so the s
 transforms run unchanged on the local FnApiRunner (micro-batches) and on Flink or Dataflow
 (streaming).
 
-The one exception, and its bounds: three tables built from installed data,
-``StopWords.load``, ``PlaceGazetteer.load`` and the language model of
-``pipeline.enrichers.language``, are cached per worker process and shared by the enrichers
-in it (building them costs seconds, three enrichers read the first two, and the local
-micro-batch service would otherwise load the model again for every batch). They are
+The one exception, and its bounds: three tables of installed or shipped data,
+``StopWords.load``, ``PlaceGazetteer.load`` (the place table shipped beside it) and the
+language model of ``pipeline.enrichers.language``, are cached per worker process and shared
+by the enrichers in it (loading them costs seconds, three enrichers read the first two, and
+the local micro-batch service would otherwise load the model again for every batch). They are
 never changed after they are built, so no runner can tell whether it got a fresh one or a
 shared one. Two small tables of this Python's Unicode data are kept the same way (the
 word characters of ``pipeline.enrichers.word_runs`` and the gazetteer's case surprises).

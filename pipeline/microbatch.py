@@ -61,6 +61,7 @@ from pipeline.dedup import IndexLocation, kernels
 from pipeline.dependencies import DependencyUnavailable, probe_directory, unavailable_in
 from pipeline.enrich import load_tables
 from pipeline.graph import PipelineConfig, build_pipeline, dead_letter_message
+from pipeline.heap import release_freed_heap
 from pipeline.kafka_io import PartitionRange, ReadFromKafka, committed_offsets
 from schemas import DeadLetter
 from schemas.client_config import ClientConfig
@@ -221,8 +222,8 @@ class MicroBatchService:
             min_records=self._parallel_min_records,
             max_piece_records=self._max_piece_records,
         )
+        self._warm_up()
         if len(pieces) > 1:
-            self._warm_up()
             run = functools.partial(self._run_pipeline, config=config)
             counters = merge_counters(run_pieces(pieces, run, processes=self._processes, describe=describe_ranges))
         else:
@@ -253,10 +254,11 @@ class MicroBatchService:
     def _warm_up(self) -> None:
         """Load the Enrich stage's shared tables and the dedup signatures' compiled loops here once,
         so that every forked worker inherits them (copy-on-write) instead of loading its own for
-        every batch."""
+        every batch, then hand back the heap the loads freed before any worker is forked."""
         if not self._warmed:
             load_tables(self._config.enrichers)
             kernels.load()
+            release_freed_heap()
             self._warmed = True
 
     def _mark_attempt(self, ranges: list[PartitionRange], *, mark: bool) -> int | None:

