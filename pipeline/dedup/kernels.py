@@ -49,8 +49,8 @@ def min_hashes(
 ) -> npt.NDArray[np.uint32]:
     """Per permutation ``a * x + b`` (wrapping, multiply-shift), its minimum over the members, top 32 bits.
 
-    One permutation at a time over all members: the inner loop is a minimum over
-    contiguous memory, which the compiler vectorises. ``members`` must not be empty.
+    One permutation at a time over all members, its running minimum in a register: the
+    NumPy form wrote the whole product to memory first. ``members`` must not be empty.
     """
     signature = np.empty(multipliers.size, dtype=np.uint32)
     for permutation in range(multipliers.size):
