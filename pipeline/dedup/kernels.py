@@ -8,16 +8,17 @@ an article, costs about half as much. They compute exactly what those NumPy form
 bit for bit (``tests/unit/test_dedup_signature_reference.py``): a signature and its band keys
 are what copies meet by across workers, restarts and indexes filled long ago.
 
-Numba compiles on first use and caches the machine code beside this module (or, where that
-is read-only, in its per-user cache), so a worker pays the compilation once per machine,
-not per process; ``load`` does it before the local service forks its batch workers.
+Numba compiles on first use and caches the machine code (``pipeline.compiled``), so a worker
+pays the compilation once per machine, not per process; ``load`` does it before the local
+service forks its batch workers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from pipeline.compiled import compiled
 
 # FNV-1a's 64-bit offset basis and prime; SplitMix64's finaliser multipliers (signature._mix too).
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -27,7 +28,7 @@ MIX_2 = np.uint64(0x94D049BB133111EB)
 _ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@compiled
 def fnv_of_runs(
     points: npt.NDArray[np.uint32], starts: npt.NDArray[np.intp], lengths: npt.NDArray[np.intp]
 ) -> npt.NDArray[np.uint64]:
@@ -43,7 +44,7 @@ def fnv_of_runs(
     return hashes
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@compiled
 def min_hashes(
     multipliers: npt.NDArray[np.uint64], offsets: npt.NDArray[np.uint64], members: npt.NDArray[np.uint64]
 ) -> npt.NDArray[np.uint32]:

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 from py3langid.langid import MODEL_FILE, RAW_FLOOR, LanguageIdentifier
 
+from pipeline.compiled import compiled
 from pipeline.enrichers.base import Enricher, worker_resource
 from schemas import CleanedArticle, LanguageGuess
 
@@ -61,7 +61,7 @@ class _CompiledCounting(LanguageIdentifier):  # type: ignore[misc]
         return scores
 
 
-@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@compiled
 def _feature_counts(
     next_state: npt.NDArray[np.uint32],
     row_offset: npt.NDArray[np.int64],
